@@ -1,0 +1,279 @@
+//! Probability distributions, in one grammar for every random quantity of a scenario.
+//!
+//! ```toml
+//! { dist = "fixed", value = 40.0 }
+//! { dist = "exponential", mean = 1000.0 }
+//! { dist = "lognormal", mean = 40.0, cv = 0.5 }      # or { median = 35.0, p95 = 80.0 }
+//! { dist = "gamma", mean = 200.0, cv = 1.2 }
+//! { dist = "empirical", file = "data.csv", column = "GeneratedTokens" }   # or values = [..]
+//! ```
+//!
+//! Lognormal parameters: from mean and coefficient of variation, `σ² = ln(1 + cv²)` and
+//! `μ = ln(mean) − σ²/2`; from median and 95th percentile, `μ = ln(median)` and
+//! `σ = (ln p95 − ln median) / z₀.₉₅` with `z₀.₉₅ = 1.644854`. Gamma: shape `k = 1/cv²`,
+//! scale `θ = mean·cv²`. Empirical: draws uniformly from the listed values (a bootstrap).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Problem;
+
+/// Standard normal 95th percentile.
+pub const Z95: f64 = 1.644_853_626_951_472_2;
+
+/// The TOML form of a distribution, before validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistWire {
+    pub dist: DistKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cv: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DistKind {
+    Fixed,
+    Exponential,
+    Lognormal,
+    Gamma,
+    Empirical,
+}
+
+/// A validated distribution of a non-negative quantity.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dist {
+    Fixed(f64),
+    Exponential { mean: f64 },
+    LogNormal { mu: f64, sigma: f64 },
+    Gamma { shape: f64, scale: f64 },
+    Empirical(Arc<[f64]>),
+}
+
+impl Dist {
+    pub fn mean(&self) -> f64 {
+        match self {
+            Dist::Fixed(v) => *v,
+            Dist::Exponential { mean } => *mean,
+            Dist::LogNormal { mu, sigma } => (mu + sigma * sigma / 2.0).exp(),
+            Dist::Gamma { shape, scale } => shape * scale,
+            Dist::Empirical(values) => values.iter().sum::<f64>() / values.len() as f64,
+        }
+    }
+
+    /// E[X²], as the Pollaczek–Khinchine formula needs it.
+    pub fn second_moment(&self) -> f64 {
+        match self {
+            Dist::Fixed(v) => v * v,
+            Dist::Exponential { mean } => 2.0 * mean * mean,
+            Dist::LogNormal { mu, sigma } => (2.0 * mu + 2.0 * sigma * sigma).exp(),
+            Dist::Gamma { shape, scale } => shape * (shape + 1.0) * scale * scale,
+            Dist::Empirical(values) => {
+                values.iter().map(|v| v * v).sum::<f64>() / values.len() as f64
+            }
+        }
+    }
+}
+
+/// Things a distribution may need from outside the scenario text (an empirical file column).
+pub trait ColumnSource {
+    /// The numeric values of `column` in the CSV file at `path`.
+    fn column(&self, path: &str, column: &str) -> Result<Vec<f64>, String>;
+}
+
+fn positive(key: &str, name: &str, v: Option<f64>) -> Result<f64, Problem> {
+    match v {
+        None => Err(Problem::new(format!("{key}.{name}"), format!("missing `{name}`"))),
+        Some(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Some(x) => Err(Problem::new(
+            format!("{key}.{name}"),
+            format!("`{name}` must be a positive number, got {x}"),
+        )),
+    }
+}
+
+impl DistWire {
+    /// Validates the wire form; `key` is the key path of this distribution, for messages.
+    pub fn validate(&self, key: &str, columns: &dyn ColumnSource) -> Result<Dist, Problem> {
+        let allowed: &[&str] = match self.dist {
+            DistKind::Fixed => &["value"],
+            DistKind::Exponential => &["mean"],
+            DistKind::Lognormal => &["mean", "cv", "median", "p95"],
+            DistKind::Gamma => &["mean", "cv"],
+            DistKind::Empirical => &["file", "column", "values"],
+        };
+        let present = [
+            ("value", self.value.is_some()),
+            ("mean", self.mean.is_some()),
+            ("cv", self.cv.is_some()),
+            ("median", self.median.is_some()),
+            ("p95", self.p95.is_some()),
+            ("file", self.file.is_some()),
+            ("column", self.column.is_some()),
+            ("values", self.values.is_some()),
+        ];
+        if let Some((name, _)) = present.iter().find(|(n, p)| *p && !allowed.contains(n)) {
+            return Err(Problem::new(
+                format!("{key}.{name}"),
+                format!("`{name}` does not apply to dist = \"{}\"", self.kind_name()),
+            )
+            .hint(format!("this distribution takes: {}", allowed.join(", "))));
+        }
+        match self.dist {
+            DistKind::Fixed => {
+                let v = self.value.ok_or_else(|| Problem::new(key, "missing `value`"))?;
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(Problem::new(
+                        format!("{key}.value"),
+                        format!("`value` must be a non-negative number, got {v}"),
+                    ));
+                }
+                Ok(Dist::Fixed(v))
+            }
+            DistKind::Exponential => {
+                Ok(Dist::Exponential { mean: positive(key, "mean", self.mean)? })
+            }
+            DistKind::Gamma => {
+                let mean = positive(key, "mean", self.mean)?;
+                let cv = positive(key, "cv", self.cv)?;
+                Ok(Dist::Gamma { shape: 1.0 / (cv * cv), scale: mean * cv * cv })
+            }
+            DistKind::Lognormal => match (self.mean, self.cv, self.median, self.p95) {
+                (Some(_), Some(_), None, None) => {
+                    let mean = positive(key, "mean", self.mean)?;
+                    let cv = positive(key, "cv", self.cv)?;
+                    let var = (1.0 + cv * cv).ln();
+                    Ok(Dist::LogNormal { mu: mean.ln() - var / 2.0, sigma: var.sqrt() })
+                }
+                (None, None, Some(_), Some(_)) => {
+                    let median = positive(key, "median", self.median)?;
+                    let p95 = positive(key, "p95", self.p95)?;
+                    if p95 <= median {
+                        return Err(Problem::new(
+                            format!("{key}.p95"),
+                            format!("`p95` ({p95}) must be greater than `median` ({median})"),
+                        ));
+                    }
+                    Ok(Dist::LogNormal { mu: median.ln(), sigma: (p95 / median).ln() / Z95 })
+                }
+                _ => Err(Problem::new(
+                    key,
+                    "a lognormal needs either `mean` and `cv`, or `median` and `p95`",
+                )
+                .hint("e.g. { dist = \"lognormal\", median = 40.0, p95 = 90.0 }")),
+            },
+            DistKind::Empirical => {
+                let values = match (&self.values, &self.file, &self.column) {
+                    (Some(v), None, None) => v.clone(),
+                    (None, Some(file), Some(column)) => columns
+                        .column(file, column)
+                        .map_err(|e| Problem::new(format!("{key}.file"), e))?,
+                    _ => {
+                        return Err(Problem::new(
+                            key,
+                            "an empirical distribution needs `values`, or `file` and `column`",
+                        ));
+                    }
+                };
+                if values.is_empty() {
+                    return Err(Problem::new(key, "the empirical distribution has no values"));
+                }
+                if let Some(bad) = values.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+                    return Err(Problem::new(
+                        key,
+                        format!("empirical values must be non-negative numbers, found {bad}"),
+                    ));
+                }
+                Ok(Dist::Empirical(values.into()))
+            }
+        }
+    }
+
+    fn kind_name(&self) -> &'static str {
+        match self.dist {
+            DistKind::Fixed => "fixed",
+            DistKind::Exponential => "exponential",
+            DistKind::Lognormal => "lognormal",
+            DistKind::Gamma => "gamma",
+            DistKind::Empirical => "empirical",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoFiles;
+    impl ColumnSource for NoFiles {
+        fn column(&self, path: &str, _: &str) -> Result<Vec<f64>, String> {
+            Err(format!("no file {path}"))
+        }
+    }
+
+    fn wire(kind: DistKind) -> DistWire {
+        DistWire {
+            dist: kind,
+            value: None,
+            mean: None,
+            cv: None,
+            median: None,
+            p95: None,
+            file: None,
+            column: None,
+            values: None,
+        }
+    }
+
+    #[test]
+    fn lognormal_mean_cv_round_trips_its_moments() {
+        let w = DistWire { mean: Some(40.0), cv: Some(0.5), ..wire(DistKind::Lognormal) };
+        let d = w.validate("x", &NoFiles).unwrap();
+        assert!((d.mean() - 40.0).abs() < 1e-12);
+        let var = d.second_moment() - d.mean().powi(2);
+        assert!((var.sqrt() / d.mean() - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn lognormal_median_p95() {
+        let w = DistWire { median: Some(40.0), p95: Some(90.0), ..wire(DistKind::Lognormal) };
+        let Dist::LogNormal { mu, sigma } = w.validate("x", &NoFiles).unwrap() else { panic!() };
+        assert!((mu.exp() - 40.0).abs() < 1e-9);
+        assert!(((mu + Z95 * sigma).exp() - 90.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn gamma_moments() {
+        let w = DistWire { mean: Some(200.0), cv: Some(1.5), ..wire(DistKind::Gamma) };
+        let d = w.validate("x", &NoFiles).unwrap();
+        assert!((d.mean() - 200.0).abs() < 1e-9);
+        let var = d.second_moment() - d.mean().powi(2);
+        assert!((var - (1.5f64 * 200.0).powi(2)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rejects_keys_of_other_kinds_and_bad_values() {
+        let w = DistWire { mean: Some(1.0), cv: Some(1.0), ..wire(DistKind::Exponential) };
+        let e = w.validate("svc", &NoFiles).unwrap_err();
+        assert_eq!(e.key_path, "svc.cv");
+        let w = DistWire { mean: Some(-1.0), ..wire(DistKind::Exponential) };
+        assert_eq!(w.validate("svc", &NoFiles).unwrap_err().key_path, "svc.mean");
+        let w = DistWire { file: Some("a.csv".into()), column: Some("c".into()), ..wire(DistKind::Empirical) };
+        assert!(w.validate("svc", &NoFiles).unwrap_err().message.contains("no file"));
+    }
+}

@@ -1,0 +1,17 @@
+//! Scenario format and domain models of lcsim.
+//!
+//! **Invariant:** this crate does no IO, spawns no threads and never seeds a random-number
+//! generator. Files a scenario refers to are read by the caller through
+//! [`scenario::FileSource`].
+
+pub mod dist;
+pub mod error;
+pub mod scenario;
+pub mod summary;
+pub mod theory;
+pub mod trace;
+pub mod wire;
+
+pub use dist::Dist;
+pub use error::ScenarioError;
+pub use scenario::{FileSource, Scenario, parse_scenario};

@@ -1,0 +1,680 @@
+//! Validated scenarios: what the engine simulates.
+//!
+//! [`parse_scenario`] reads TOML text into [`crate::wire`] structs, then validates them into the
+//! types below. The engine only ever sees these types. Files a scenario refers to (a trace, an
+//! empirical column) are read through a [`FileSource`] the caller provides, so this crate does
+//! no IO of its own.
+//!
+//! Times inside the domain types are milliseconds unless a name says otherwise.
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::DeTable;
+
+use crate::dist::{ColumnSource, Dist, DistWire};
+use crate::error::{Locator, Problem, ScenarioError, closest};
+use crate::trace::{Trace, csv_column, parse_trace};
+use crate::wire::{
+    DeploymentKind, DeploymentWire, LinearWire, Pattern, ScenarioWire, TraceEnd, TrafficWire,
+};
+
+pub const MS_PER_HOUR: f64 = 3_600_000.0;
+/// A month of 730 hours (8760 h / 12), the billing convention of AWS, Azure and GCP price lists.
+pub const HOURS_PER_MONTH: f64 = 730.0;
+
+/// Reads the files a scenario refers to, by the path written in the scenario.
+pub trait FileSource {
+    fn read_to_string(&self, path: &str) -> Result<String, String>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub simulation: Simulation,
+    pub traffic: Traffic,
+    pub deployments: Vec<Deployment>,
+    /// Things that are legal but probably not what the user meant.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulation {
+    pub seed: u64,
+    pub replications: u32,
+    /// Simulated time per replication, warm-up included.
+    pub duration_ms: f64,
+    /// Requests arriving before this time are simulated but not counted.
+    pub warmup_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traffic {
+    pub arrivals: Arrivals,
+    /// Relative arrival intensity per hour of day (mean 1), for `pattern = "diurnal"`.
+    pub hourly_weights: Option<[f64; 24]>,
+    /// Relative growth of the arrival rate per 730-hour month (0.05 = +5 % a month, compounded).
+    pub growth_per_month: f64,
+    pub prompt_tokens: TokenSource,
+    pub output_tokens: TokenSource,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arrivals {
+    Poisson { rate_per_s: f64 },
+    /// Renewal process with Gamma inter-arrival times of the given coefficient of variation.
+    GammaRenewal { rate_per_s: f64, cv: f64 },
+    /// Two-state Markov-modulated Poisson process.
+    Mmpp { rates_per_s: [f64; 2], mean_dwell_s: [f64; 2] },
+    Trace { trace: Trace, time_scale: f64, at_end: TraceEnd },
+}
+
+impl Arrivals {
+    /// Long-run mean arrival rate, before diurnal weights (mean 1) and growth.
+    pub fn mean_rate_per_s(&self) -> f64 {
+        match self {
+            Arrivals::Poisson { rate_per_s } | Arrivals::GammaRenewal { rate_per_s, .. } => {
+                *rate_per_s
+            }
+            Arrivals::Mmpp { rates_per_s, mean_dwell_s } => {
+                let total = mean_dwell_s[0] + mean_dwell_s[1];
+                (rates_per_s[0] * mean_dwell_s[0] + rates_per_s[1] * mean_dwell_s[1]) / total
+            }
+            Arrivals::Trace { trace, time_scale, .. } => {
+                let gap_s = trace.mean_gap_ms() * time_scale / 1000.0;
+                if gap_s > 0.0 { 1.0 / gap_s } else { 0.0 }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenSource {
+    /// Not configured: requests carry 0 tokens.
+    None,
+    Dist(Dist),
+    /// Taken from the trace row of each request.
+    Trace,
+}
+
+impl TokenSource {
+    pub fn mean(&self, trace: Option<&[u32]>) -> Option<f64> {
+        match (self, trace) {
+            (TokenSource::None, _) => None,
+            (TokenSource::Dist(d), _) => Some(d.mean().round().max(1.0)),
+            (TokenSource::Trace, Some(t)) => {
+                Some(t.iter().map(|&x| x as f64).sum::<f64>() / t.len().max(1) as f64)
+            }
+            (TokenSource::Trace, None) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub name: String,
+    pub model: Model,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Model {
+    Local(Local),
+    Cloud(Cloud),
+}
+
+/// `servers` identical devices, each running batches of up to `max_batch` requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Local {
+    pub servers: u32,
+    pub max_batch: u32,
+    /// A batch is dispatched when full or when its oldest request has waited this long.
+    pub batch_timeout_ms: f64,
+    /// Waiting room (excluding requests in service); `None` = unlimited.
+    pub queue_capacity: Option<u32>,
+    pub service: LocalService,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocalService {
+    /// Time to serve one batch, whatever its size.
+    Dist(Dist),
+    Tokens(TokenLatency),
+}
+
+/// Static-batch latency from token counts: a batch of `b` requests takes
+/// `overhead + prefill(b) · Σ prompt tokens + decode(b) · max output tokens` milliseconds,
+/// where `prefill(b)` and `decode(b)` are linear in the batch size. All requests of a batch
+/// finish together (no continuous batching).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenLatency {
+    pub prefill_ms_per_token: Linear,
+    /// Time of one decode step of the whole batch (one token for each request).
+    pub decode_ms_per_token: Linear,
+    pub overhead_ms: f64,
+}
+
+impl TokenLatency {
+    pub fn batch_ms(&self, batch: u32, prompt_tokens_sum: u64, max_output_tokens: u32) -> f64 {
+        self.overhead_ms
+            + self.prefill_ms_per_token.at(batch) * prompt_tokens_sum as f64
+            + self.decode_ms_per_token.at(batch) * f64::from(max_output_tokens)
+    }
+}
+
+/// `base + per_batch · batch`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Linear {
+    pub base: f64,
+    pub per_batch: f64,
+}
+
+impl Linear {
+    pub fn at(&self, batch: u32) -> f64 {
+        self.base + self.per_batch * f64::from(batch)
+    }
+}
+
+/// A cloud endpoint: network round trip plus provider time, optionally behind a concurrency cap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cloud {
+    pub network_rtt_ms: Option<Dist>,
+    pub provider: Provider,
+    /// `None` = unlimited concurrency (an M/G/∞ system: no queueing).
+    pub max_concurrency: Option<u32>,
+    pub queue_capacity: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Provider {
+    Dist(Dist),
+    /// Time to first token, then output tokens at a fixed rate.
+    Streaming { ttft_ms: Dist, output_tokens_per_s: f64 },
+}
+
+impl Scenario {
+    /// The trace's token columns, when the traffic replays a trace.
+    pub fn trace(&self) -> Option<&Trace> {
+        match &self.traffic.arrivals {
+            Arrivals::Trace { trace, .. } => Some(trace),
+            _ => None,
+        }
+    }
+
+    /// Mean service time of one request (of a full batch, for batching servers), milliseconds.
+    pub fn mean_service_ms(&self, deployment: &Deployment) -> f64 {
+        let trace = self.trace();
+        let prompt = self.traffic.prompt_tokens.mean(trace.map(|t| &*t.prompt_tokens));
+        let output = self.traffic.output_tokens.mean(trace.map(|t| &*t.output_tokens));
+        match &deployment.model {
+            Model::Local(local) => match &local.service {
+                LocalService::Dist(d) => d.mean(),
+                LocalService::Tokens(tl) => {
+                    let b = local.max_batch;
+                    tl.batch_ms(
+                        b,
+                        (prompt.unwrap_or(0.0) * f64::from(b)) as u64,
+                        output.unwrap_or(0.0) as u32,
+                    )
+                }
+            },
+            Model::Cloud(cloud) => match &cloud.provider {
+                Provider::Dist(d) => d.mean(),
+                Provider::Streaming { ttft_ms, output_tokens_per_s } => {
+                    ttft_ms.mean() + output.unwrap_or(0.0) / output_tokens_per_s * 1000.0
+                }
+            },
+        }
+    }
+
+    /// Offered load per unit of capacity, `λ·E[S] / (servers · max_batch)`, at the mean rate
+    /// and at the busiest hour; `None` for unlimited cloud concurrency. With batching this is a
+    /// lower bound on the real load (batches are not always full).
+    pub fn offered_load(&self, deployment: &Deployment) -> Option<(f64, f64)> {
+        let capacity = match &deployment.model {
+            Model::Local(l) => f64::from(l.servers) * f64::from(l.max_batch),
+            Model::Cloud(c) => f64::from(c.max_concurrency?),
+        };
+        let rate_per_ms = self.traffic.arrivals.mean_rate_per_s() / 1000.0;
+        let mean_load = rate_per_ms * self.mean_service_ms(deployment) / capacity;
+        let peak_weight = self.traffic.hourly_weights.map_or(1.0, |w| w.iter().copied().fold(0.0, f64::max));
+        let months = self.simulation.duration_ms / MS_PER_HOUR / HOURS_PER_MONTH;
+        let growth = (1.0 + self.traffic.growth_per_month).powf(months).max(1.0);
+        Some((mean_load, mean_load * peak_weight * growth))
+    }
+}
+
+impl ColumnSource for &dyn FileSource {
+    fn column(&self, path: &str, column: &str) -> Result<Vec<f64>, String> {
+        let text = self.read_to_string(path)?;
+        csv_column(&text, column).map_err(|e| format!("{path}: {e}"))
+    }
+}
+
+/// Parses and validates scenario text. `origin` names the file in error messages.
+pub fn parse_scenario(
+    origin: &str,
+    text: &str,
+    files: &dyn FileSource,
+) -> Result<Scenario, ScenarioError> {
+    let locator = Locator::new(origin, text);
+    let doc = DeTable::parse(text).map_err(|e| {
+        let mut p = Problem::new("", format!("TOML syntax error: {}", e.message().trim()));
+        p.span = e.span();
+        locator.error(p)
+    })?;
+    let wire = wire_from_doc(&doc).map_err(|p| locator.error(p))?;
+    validate(&wire, files).map_err(|mut p| {
+        if p.span.is_none() {
+            p.span = locate(&doc, &p.key_path);
+        }
+        locator.error(p)
+    })
+}
+
+/// Parses scenario text into its wire form only (for tools that rewrite scenarios).
+pub fn parse_wire(origin: &str, text: &str) -> Result<ScenarioWire, ScenarioError> {
+    let locator = Locator::new(origin, text);
+    let doc = DeTable::parse(text).map_err(|e| {
+        let mut p = Problem::new("", format!("TOML syntax error: {}", e.message().trim()));
+        p.span = e.span();
+        locator.error(p)
+    })?;
+    wire_from_doc(&doc).map_err(|p| locator.error(p))
+}
+
+fn wire_from_doc(doc: &Spanned<DeTable<'_>>) -> Result<ScenarioWire, Problem> {
+    let de = toml::de::Deserializer::from(doc.clone());
+    serde_path_to_error::deserialize::<_, ScenarioWire>(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let inner = e.into_inner();
+        let span = inner.span();
+        let mut p = serde_problem(path, inner.message());
+        p.span = span.or_else(|| locate(doc, &p.key_path));
+        p
+    })
+}
+
+/// Rewrites serde's messages into the key-path form of every other error.
+fn serde_problem(path: String, message: &str) -> Problem {
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let key = if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+        // serde_path_to_error already ends the path with the unknown key in some versions.
+        let key = if path.ends_with(field) { path.clone() } else { key };
+        let parent = key.rsplit_once('.').map_or("the top level", |(p, _)| p);
+        let p = Problem::new(key.clone(), format!("unknown key `{field}` in {parent}"));
+        return match closest(field, known.iter().copied()) {
+            Some(k) => p.hint(format!("did you mean `{k}`?")),
+            None => p.hint(format!("known keys here: {}", known.join(", "))),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let p = Problem::new(path.clone(), format!("unknown value \"{value}\""));
+        return match closest(value, known.iter().copied()) {
+            Some(k) => p.hint(format!("did you mean \"{k}\"?")),
+            None => p.hint(format!("one of: {}", known.join(", "))),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or(rest);
+        let key = if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+        return Problem::new(key, format!("missing required key `{field}`"))
+            .hint("`lcsim init` prints a scenario with every key explained");
+    }
+    if message.contains("untagged enum LinearWire") {
+        return Problem::new(path, "expected a number of milliseconds or { base = .., per_batch = .. }");
+    }
+    if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        return Problem::new(path, message.to_string());
+    }
+    Problem::new(path, message.to_string())
+}
+
+/// Byte span of the key at a dotted path such as `deployment[1].service_ms.mean`: the key
+/// itself when it exists, else the closest enclosing key that does.
+fn locate(doc: &Spanned<DeTable<'_>>, key_path: &str) -> Option<Range<usize>> {
+    let mut best = None;
+    let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
+    for segment in key_path.split('.').filter(|s| !s.is_empty()) {
+        let (name, indices) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        let t = table?;
+        let (key, v) = t.iter().find(|(k, _)| k.get_ref() == name)?;
+        best = Some(key.span());
+        let mut value = v;
+        for index in indices.split(['[', ']']).filter(|s| !s.is_empty()) {
+            let i: usize = index.parse().ok()?;
+            let item = value.get_ref().as_array()?.get(i)?;
+            best = Some(item.span());
+            value = item;
+        }
+        table = value.get_ref().as_table();
+    }
+    best
+}
+
+fn check_only(
+    key: &str,
+    present: &[&'static str],
+    allowed: &[&str],
+    what: &str,
+) -> Result<(), Problem> {
+    match present.iter().find(|k| !allowed.contains(k)) {
+        None => Ok(()),
+        Some(k) => Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to {what}"))
+            .hint(if allowed.is_empty() {
+                "remove it".to_string()
+            } else {
+                format!("{what} takes: {}", allowed.join(", "))
+            })),
+    }
+}
+
+fn require<T: Copy>(key: &str, name: &str, v: Option<T>, what: &str) -> Result<T, Problem> {
+    v.ok_or_else(|| {
+        Problem::new(format!("{key}.{name}"), format!("{what} needs `{name}`"))
+            .hint("`lcsim init` prints a scenario with every key explained")
+    })
+}
+
+fn positive(key: &str, v: f64) -> Result<f64, Problem> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(Problem::new(key, format!("must be a positive number, got {v}")))
+    }
+}
+
+fn non_negative(key: &str, v: f64) -> Result<f64, Problem> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(Problem::new(key, format!("must be zero or a positive number, got {v}")))
+    }
+}
+
+fn positive_count(key: &str, v: u32) -> Result<u32, Problem> {
+    if v >= 1 { Ok(v) } else { Err(Problem::new(key, "must be at least 1")) }
+}
+
+fn pair(key: &str, v: &[f64]) -> Result<[f64; 2], Problem> {
+    match v {
+        [a, b] => Ok([positive(&format!("{key}[0]"), *a)?, positive(&format!("{key}[1]"), *b)?]),
+        _ => Err(Problem::new(key, format!("needs exactly 2 values (low, high), got {}", v.len()))),
+    }
+}
+
+fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Problem> {
+    if wire.name.trim().is_empty()
+        || wire.name.contains(['/', '\\'])
+        || wire.name.starts_with('.')
+    {
+        return Err(Problem::new("name", "the name must be non-empty, not start with `.`, and hold no `/` or `\\`")
+            .hint("it names the output folder output/<name>/"));
+    }
+    let sim = &wire.simulation;
+    let duration_h = positive("simulation.duration_hours", sim.duration_hours)?;
+    let warmup_h = non_negative("simulation.warmup_hours", sim.warmup_hours.unwrap_or(0.0))?;
+    if warmup_h >= duration_h {
+        return Err(Problem::new(
+            "simulation.warmup_hours",
+            format!("warm-up ({warmup_h} h) must be shorter than the duration ({duration_h} h)"),
+        ));
+    }
+    let simulation = Simulation {
+        seed: sim.seed,
+        replications: positive_count("simulation.replications", sim.replications)?,
+        duration_ms: duration_h * MS_PER_HOUR,
+        warmup_ms: warmup_h * MS_PER_HOUR,
+    };
+    let traffic = validate_traffic(&wire.traffic, files)?;
+    if wire.deployments.is_empty() {
+        return Err(Problem::new("deployment", "the scenario has no [[deployment]]"));
+    }
+    let mut deployments = Vec::new();
+    for (i, d) in wire.deployments.iter().enumerate() {
+        let key = format!("deployment[{i}]");
+        if let Some(j) = wire.deployments[..i].iter().position(|o| o.name == d.name) {
+            return Err(Problem::new(
+                format!("{key}.name"),
+                format!("deployment name '{}' is already used by deployment[{j}]", d.name),
+            ));
+        }
+        deployments.push(validate_deployment(&key, d, &traffic, files)?);
+    }
+    let mut scenario = Scenario {
+        name: wire.name.clone(),
+        simulation,
+        traffic,
+        deployments,
+        warnings: Vec::new(),
+    };
+    for (i, d) in scenario.deployments.iter().enumerate() {
+        let unlimited_queue = match &d.model {
+            Model::Local(l) => l.queue_capacity.is_none(),
+            Model::Cloud(c) => c.queue_capacity.is_none(),
+        };
+        let Some((mean_load, peak_load)) = scenario.offered_load(d) else { continue };
+        if mean_load >= 1.0 && unlimited_queue {
+            return Err(Problem::new(
+                format!("deployment[{i}]"),
+                format!(
+                    "deployment '{}' is offered a load of {mean_load:.3} (arrival rate × mean service time / capacity ≥ 1): with an unlimited queue, waits grow without bound",
+                    d.name
+                ),
+            )
+            .hint("add servers or batch capacity, lower the traffic, or set `queue_capacity` so excess requests are dropped"));
+        }
+        if peak_load >= 1.0 && unlimited_queue {
+            scenario.warnings.push(format!(
+                "deployment '{}': offered load {mean_load:.3} on average but {peak_load:.3} at the busiest hour/month; queues build up at peak",
+                d.name
+            ));
+        }
+    }
+    Ok(scenario)
+}
+
+fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, Problem> {
+    let key = "traffic";
+    let present = t.present_keys();
+    let what = |p: &str| format!("pattern = \"{p}\"");
+    let rate = |what: &str| -> Result<f64, Problem> {
+        positive("traffic.rate_per_s", require(key, "rate_per_s", t.rate_per_s, what)?)
+    };
+    let mut hourly_weights = None;
+    let arrivals = match t.pattern {
+        Pattern::Poisson => {
+            check_only(key, &present, &["rate_per_s"], &what("poisson"))?;
+            Arrivals::Poisson { rate_per_s: rate(&what("poisson"))? }
+        }
+        Pattern::Diurnal => {
+            let w = what("diurnal");
+            check_only(key, &present, &["rate_per_s", "peak_to_trough", "peak_hour", "hourly_weights"], &w)?;
+            let weights: Vec<f64> = match (&t.hourly_weights, t.peak_to_trough) {
+                (Some(list), None) => {
+                    if t.peak_hour.is_some() {
+                        return Err(Problem::new("traffic.peak_hour", "`peak_hour` goes with `peak_to_trough`, not with `hourly_weights`"));
+                    }
+                    if list.len() != 24 {
+                        return Err(Problem::new("traffic.hourly_weights", format!("needs 24 weights (one per hour), got {}", list.len())));
+                    }
+                    for (h, v) in list.iter().enumerate() {
+                        non_negative(&format!("traffic.hourly_weights[{h}]"), *v)?;
+                    }
+                    list.clone()
+                }
+                (None, Some(ratio)) => {
+                    let ratio = positive("traffic.peak_to_trough", ratio)?;
+                    if ratio < 1.0 {
+                        return Err(Problem::new("traffic.peak_to_trough", format!("must be at least 1 (peak over trough), got {ratio}")));
+                    }
+                    let peak = require(key, "peak_hour", t.peak_hour, &w)?;
+                    if !(0.0..24.0).contains(&peak) {
+                        return Err(Problem::new("traffic.peak_hour", format!("must be an hour in [0, 24), got {peak}")));
+                    }
+                    // Cosine profile with max/min = ratio, evaluated at each hour's middle.
+                    let a = (ratio - 1.0) / (ratio + 1.0);
+                    (0..24)
+                        .map(|h| 1.0 + a * (std::f64::consts::TAU * (h as f64 + 0.5 - peak) / 24.0).cos())
+                        .collect()
+                }
+                _ => {
+                    return Err(Problem::new(key, "pattern = \"diurnal\" needs either `peak_to_trough` and `peak_hour`, or `hourly_weights`")
+                        .hint("e.g. peak_to_trough = 4.0, peak_hour = 14"));
+                }
+            };
+            let mean = weights.iter().sum::<f64>() / 24.0;
+            if mean <= 0.0 {
+                return Err(Problem::new("traffic.hourly_weights", "at least one weight must be positive"));
+            }
+            let mut normalized = [0.0; 24];
+            for (n, w) in normalized.iter_mut().zip(&weights) {
+                *n = w / mean;
+            }
+            hourly_weights = Some(normalized);
+            Arrivals::Poisson { rate_per_s: rate(&w)? }
+        }
+        Pattern::Bursty => {
+            let w = what("bursty");
+            if t.rates_per_s.is_some() || t.mean_dwell_s.is_some() {
+                check_only(key, &present, &["rates_per_s", "mean_dwell_s"], &format!("{w} (MMPP form)"))?;
+                let rates = t.rates_per_s.as_deref().ok_or_else(|| Problem::new("traffic.rates_per_s", "the MMPP form needs `rates_per_s` = [low, high]"))?;
+                let dwell = t.mean_dwell_s.as_deref().ok_or_else(|| Problem::new("traffic.mean_dwell_s", "the MMPP form needs `mean_dwell_s` = [low, high] (mean seconds in each state)"))?;
+                Arrivals::Mmpp { rates_per_s: pair("traffic.rates_per_s", rates)?, mean_dwell_s: pair("traffic.mean_dwell_s", dwell)? }
+            } else {
+                check_only(key, &present, &["rate_per_s", "cv"], &format!("{w} (Gamma renewal form)"))?;
+                let cv = positive("traffic.cv", require(key, "cv", t.cv, &w)?)?;
+                Arrivals::GammaRenewal { rate_per_s: rate(&w)?, cv }
+            }
+        }
+        Pattern::Trace => {
+            let w = what("trace");
+            check_only(key, &present, &["trace_file", "time_scale", "at_end"], &w)?;
+            let file = t.trace_file.as_deref().ok_or_else(|| Problem::new("traffic.trace_file", "pattern = \"trace\" needs `trace_file`"))?;
+            let text = files.read_to_string(file).map_err(|e| Problem::new("traffic.trace_file", e))?;
+            let trace = parse_trace(&text).map_err(|e| Problem::new("traffic.trace_file", format!("{file}: {e}")))?;
+            if trace.len() < 2 || trace.span_ms() <= 0.0 {
+                return Err(Problem::new("traffic.trace_file", format!("{file}: a trace needs at least two requests at different times")));
+            }
+            let time_scale = positive("traffic.time_scale", t.time_scale.unwrap_or(1.0))?;
+            Arrivals::Trace { trace, time_scale, at_end: t.at_end.unwrap_or(TraceEnd::Loop) }
+        }
+    };
+    let growth_per_month = t.growth_per_month.unwrap_or(0.0);
+    if !(growth_per_month.is_finite() && growth_per_month > -1.0) {
+        return Err(Problem::new("traffic.growth_per_month", format!("must be a number above -1 (0.05 = +5 % a month), got {growth_per_month}")));
+    }
+    let tokens = |name: &str, wire: &Option<DistWire>| -> Result<TokenSource, Problem> {
+        match (wire, matches!(arrivals, Arrivals::Trace { .. })) {
+            (Some(_), true) => Err(Problem::new(format!("traffic.{name}"), "token counts come from the trace when pattern = \"trace\"").hint("remove this key")),
+            (None, true) => Ok(TokenSource::Trace),
+            (None, false) => Ok(TokenSource::None),
+            (Some(d), false) => Ok(TokenSource::Dist(d.validate(&format!("traffic.{name}"), &files)?)),
+        }
+    };
+    Ok(Traffic {
+        prompt_tokens: tokens("prompt_tokens", &t.prompt_tokens)?,
+        output_tokens: tokens("output_tokens", &t.output_tokens)?,
+        arrivals,
+        hourly_weights,
+        growth_per_month,
+    })
+}
+
+fn linear(key: &str, w: LinearWire) -> Result<Linear, Problem> {
+    let l = match w {
+        LinearWire::Constant(v) => Linear { base: v, per_batch: 0.0 },
+        LinearWire::Linear(t) => Linear { base: t.base, per_batch: t.per_batch },
+    };
+    non_negative(&format!("{key}.base"), l.base)?;
+    non_negative(&format!("{key}.per_batch"), l.per_batch)?;
+    Ok(l)
+}
+
+fn validate_deployment(
+    key: &str,
+    d: &DeploymentWire,
+    traffic: &Traffic,
+    files: &dyn FileSource,
+) -> Result<Deployment, Problem> {
+    if d.name.trim().is_empty() {
+        return Err(Problem::new(format!("{key}.name"), "the deployment name must not be empty"));
+    }
+    let present = d.present_keys();
+    let need_tokens = |what: &str, prompt: bool| -> Result<(), Problem> {
+        let missing_output = traffic.output_tokens == TokenSource::None;
+        let missing_prompt = prompt && traffic.prompt_tokens == TokenSource::None;
+        if missing_output || missing_prompt {
+            let which = if missing_prompt { "prompt_tokens" } else { "output_tokens" };
+            return Err(Problem::new(format!("traffic.{which}"), format!("deployment '{}' uses {what}, which needs token counts, but [traffic] has no `{which}`", d.name))
+                .hint(format!("add e.g. {which} = {{ dist = \"lognormal\", median = 200, p95 = 800 }} to [traffic]")));
+        }
+        Ok(())
+    };
+    let model = match d.kind {
+        DeploymentKind::Local => {
+            let what = "a local deployment";
+            check_only(key, &present, &["servers", "max_batch", "batch_timeout_ms", "queue_capacity", "service_ms", "prefill_ms_per_token", "decode_ms_per_token", "overhead_ms"], what)?;
+            let servers = positive_count(&format!("{key}.servers"), require(key, "servers", d.servers, what)?)?;
+            let max_batch = positive_count(&format!("{key}.max_batch"), d.max_batch.unwrap_or(1))?;
+            let batch_timeout_ms = non_negative(&format!("{key}.batch_timeout_ms"), d.batch_timeout_ms.unwrap_or(0.0))?;
+            if max_batch == 1 && d.batch_timeout_ms.is_some_and(|t| t > 0.0) {
+                return Err(Problem::new(format!("{key}.batch_timeout_ms"), "a batch timeout needs max_batch > 1").hint("raise max_batch or remove batch_timeout_ms"));
+            }
+            let token_keys = [d.prefill_ms_per_token.is_some(), d.decode_ms_per_token.is_some(), d.overhead_ms.is_some()];
+            let service = match (&d.service_ms, token_keys.iter().any(|p| *p)) {
+                (Some(s), false) => LocalService::Dist(s.validate(&format!("{key}.service_ms"), &files)?),
+                (None, true) => {
+                    let decode = require(key, "decode_ms_per_token", d.decode_ms_per_token, "the token latency model")?;
+                    let prefill = d.prefill_ms_per_token.unwrap_or(LinearWire::Constant(0.0));
+                    need_tokens("the token latency model", d.prefill_ms_per_token.is_some())?;
+                    LocalService::Tokens(TokenLatency {
+                        prefill_ms_per_token: linear(&format!("{key}.prefill_ms_per_token"), prefill)?,
+                        decode_ms_per_token: linear(&format!("{key}.decode_ms_per_token"), decode)?,
+                        overhead_ms: non_negative(&format!("{key}.overhead_ms"), d.overhead_ms.unwrap_or(0.0))?,
+                    })
+                }
+                (Some(_), true) => return Err(Problem::new(format!("{key}.service_ms"), "give either `service_ms` or the token model (`prefill_ms_per_token`, `decode_ms_per_token`), not both")),
+                (None, false) => return Err(Problem::new(format!("{key}.service_ms"), "a local deployment needs `service_ms`, or `decode_ms_per_token` (token latency model)")
+                    .hint("e.g. service_ms = { dist = \"lognormal\", median = 800, p95 = 2000 }")),
+            };
+            Model::Local(Local { servers, max_batch, batch_timeout_ms, queue_capacity: d.queue_capacity, service })
+        }
+        DeploymentKind::Cloud => {
+            let what = "a cloud deployment";
+            check_only(key, &present, &["network_rtt_ms", "service_ms", "ttft_ms", "output_tokens_per_s", "max_concurrency", "queue_capacity"], what)?;
+            let provider = match (&d.service_ms, &d.ttft_ms) {
+                (Some(s), None) => {
+                    if d.output_tokens_per_s.is_some() {
+                        return Err(Problem::new(format!("{key}.output_tokens_per_s"), "`output_tokens_per_s` goes with `ttft_ms`, not with `service_ms`"));
+                    }
+                    Provider::Dist(s.validate(&format!("{key}.service_ms"), &files)?)
+                }
+                (None, Some(ttft)) => {
+                    let rate = positive(&format!("{key}.output_tokens_per_s"), require(key, "output_tokens_per_s", d.output_tokens_per_s, "a streaming cloud model (ttft_ms)")?)?;
+                    need_tokens("output_tokens_per_s", false)?;
+                    Provider::Streaming { ttft_ms: ttft.validate(&format!("{key}.ttft_ms"), &files)?, output_tokens_per_s: rate }
+                }
+                (Some(_), Some(_)) => return Err(Problem::new(format!("{key}.ttft_ms"), "give either `service_ms` or `ttft_ms` with `output_tokens_per_s`, not both")),
+                (None, None) => return Err(Problem::new(format!("{key}.service_ms"), "a cloud deployment needs `service_ms`, or `ttft_ms` and `output_tokens_per_s`")),
+            };
+            if let Some(c) = d.max_concurrency {
+                positive_count(&format!("{key}.max_concurrency"), c)?;
+            }
+            if d.queue_capacity.is_some() && d.max_concurrency.is_none() {
+                return Err(Problem::new(format!("{key}.queue_capacity"), "`queue_capacity` needs `max_concurrency` (with unlimited concurrency nothing waits)"));
+            }
+            let network_rtt_ms = d.network_rtt_ms.as_ref().map(|w| w.validate(&format!("{key}.network_rtt_ms"), &files)).transpose()?;
+            Model::Cloud(Cloud { network_rtt_ms, provider, max_concurrency: d.max_concurrency, queue_capacity: d.queue_capacity })
+        }
+    };
+    Ok(Deployment { name: d.name.clone(), model })
+}

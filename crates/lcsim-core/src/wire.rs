@@ -1,0 +1,187 @@
+//! The TOML layer of a scenario: serde structs that mirror the file key for key.
+//!
+//! Every struct rejects unknown keys. The structs are flat on purpose (one struct per TOML
+//! table, every variant's keys optional): serde's tagged enums buffer their input and lose the
+//! line/column of errors, and a flat struct lets validation say "`cv` does not apply to
+//! pattern = \"poisson\"" instead of a generic mismatch. [`crate::scenario`] turns these into
+//! validated domain types; nothing else reads them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::dist::DistWire;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioWire {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub simulation: SimulationWire,
+    pub traffic: TrafficWire,
+    #[serde(rename = "deployment")]
+    pub deployments: Vec<DeploymentWire>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationWire {
+    pub seed: u64,
+    pub replications: u32,
+    pub duration_hours: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_hours: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pattern {
+    Poisson,
+    Diurnal,
+    Bursty,
+    Trace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceEnd {
+    /// Start the trace again after its last request (one mean gap later).
+    Loop,
+    /// No more arrivals after the trace's last request.
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficWire {
+    pub pattern: Pattern,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_s: Option<f64>,
+    // diurnal
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_to_trough: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_hour: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hourly_weights: Option<Vec<f64>>,
+    // bursty: gamma renewal
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cv: Option<f64>,
+    // bursty: two-state MMPP
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rates_per_s: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_dwell_s: Option<Vec<f64>>,
+    // trace
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_scale: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_end: Option<TraceEnd>,
+    // any pattern
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_per_month: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<DistWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<DistWire>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploymentKind {
+    Local,
+    Cloud,
+}
+
+/// `base + per_batch · batch`, in milliseconds; a bare number means a constant.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LinearWire {
+    Constant(f64),
+    Linear(LinearTable),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearTable {
+    pub base: f64,
+    pub per_batch: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentWire {
+    pub name: String,
+    pub kind: DeploymentKind,
+    // local
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servers: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_timeout_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_ms_per_token: Option<LinearWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_ms_per_token: Option<LinearWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhead_ms: Option<f64>,
+    // both
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_capacity: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_ms: Option<DistWire>,
+    // cloud
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_rtt_ms: Option<DistWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<DistWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+}
+
+impl DeploymentWire {
+    /// The keys that are set, by TOML name (for "does not apply to kind" checks).
+    pub(crate) fn present_keys(&self) -> Vec<&'static str> {
+        [
+            ("servers", self.servers.is_some()),
+            ("max_batch", self.max_batch.is_some()),
+            ("batch_timeout_ms", self.batch_timeout_ms.is_some()),
+            ("prefill_ms_per_token", self.prefill_ms_per_token.is_some()),
+            ("decode_ms_per_token", self.decode_ms_per_token.is_some()),
+            ("overhead_ms", self.overhead_ms.is_some()),
+            ("queue_capacity", self.queue_capacity.is_some()),
+            ("service_ms", self.service_ms.is_some()),
+            ("network_rtt_ms", self.network_rtt_ms.is_some()),
+            ("ttft_ms", self.ttft_ms.is_some()),
+            ("output_tokens_per_s", self.output_tokens_per_s.is_some()),
+            ("max_concurrency", self.max_concurrency.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.then_some(k))
+        .collect()
+    }
+}
+
+impl TrafficWire {
+    pub(crate) fn present_keys(&self) -> Vec<&'static str> {
+        [
+            ("rate_per_s", self.rate_per_s.is_some()),
+            ("peak_to_trough", self.peak_to_trough.is_some()),
+            ("peak_hour", self.peak_hour.is_some()),
+            ("hourly_weights", self.hourly_weights.is_some()),
+            ("cv", self.cv.is_some()),
+            ("rates_per_s", self.rates_per_s.is_some()),
+            ("mean_dwell_s", self.mean_dwell_s.is_some()),
+            ("trace_file", self.trace_file.is_some()),
+            ("time_scale", self.time_scale.is_some()),
+            ("at_end", self.at_end.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.then_some(k))
+        .collect()
+    }
+}

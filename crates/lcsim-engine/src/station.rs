@@ -1,0 +1,356 @@
+//! Serving models: how one deployment turns arrivals into waits and latencies.
+//!
+//! * **FIFO servers** (`local` with `max_batch = 1`, `cloud` with `max_concurrency`): `c`
+//!   identical servers and one first-come-first-served queue. Arrivals are handled in time
+//!   order with the Kiefer–Wolfowitz recursion: a request starts at
+//!   `max(arrival, earliest server-free time)` on that server. FIFO start times never decrease,
+//!   so a finite waiting room is a deque of the start times of requests still waiting.
+//! * **Batching servers** (`local` with `max_batch > 1`): the dynamic batcher of Triton/TF
+//!   Serving. The next batch is the first `max_batch` waiting requests; it closes when full or
+//!   when its oldest request has waited `batch_timeout_ms`, and starts when it is closed and a
+//!   server is free, taking every waiting request up to `max_batch` at that moment.
+//! * **Unlimited** (`cloud` without `max_concurrency`): M/G/∞, no waiting.
+//!
+//! End-to-end latency = network round trip (cloud) + wait + service. A request is counted when
+//! it arrives after the warm-up; all requests are simulated.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use lcsim_core::scenario::{Deployment, LocalService, Model, Provider, TokenLatency};
+
+use crate::arrivals::Request;
+use crate::histogram::LogHistogram;
+use crate::random::{Sampler, SimRng};
+
+/// Free times of `c` servers; the earliest is found by a scan for small `c`, a heap otherwise.
+#[derive(Debug)]
+enum ServerPool {
+    Few(Vec<f64>),
+    /// Free times as bit patterns: for non-negative floats these order like the floats.
+    Many(BinaryHeap<Reverse<u64>>),
+}
+
+impl ServerPool {
+    fn new(servers: u32) -> Self {
+        if servers <= 16 {
+            ServerPool::Few(vec![0.0; servers as usize])
+        } else {
+            ServerPool::Many((0..servers).map(|_| Reverse(0f64.to_bits())).collect())
+        }
+    }
+
+    #[inline]
+    fn earliest(&self) -> f64 {
+        match self {
+            ServerPool::Few(free) => free.iter().copied().fold(f64::INFINITY, f64::min),
+            ServerPool::Many(heap) => heap.peek().map_or(f64::INFINITY, |r| f64::from_bits(r.0)),
+        }
+    }
+
+    /// Gives the earliest-free server a job starting at `start` (≥ its free time) that
+    /// keeps it busy until `until`.
+    #[inline]
+    fn occupy_earliest(&mut self, until: f64) {
+        match self {
+            ServerPool::Few(free) => {
+                let mut best = 0;
+                for i in 1..free.len() {
+                    if free[i] < free[best] {
+                        best = i;
+                    }
+                }
+                free[best] = until;
+            }
+            ServerPool::Many(heap) => {
+                if let Some(mut top) = heap.peek_mut() {
+                    *top = Reverse(until.to_bits());
+                }
+            }
+        }
+    }
+}
+
+/// Statistics of one deployment in one replication.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    warmup_ms: f64,
+    pub latency: LogHistogram,
+    pub wait: LogHistogram,
+    pub arrived: u64,
+    pub served: u64,
+    pub dropped: u64,
+    /// Served requests that waited at all (wait > 0).
+    pub waited: u64,
+    pub sum_latency_ms: f64,
+    pub sum_wait_ms: f64,
+    /// Server-time spent serving (one per batch, not per request).
+    pub busy_ms: f64,
+    /// Request-time spent in service (for the mean concurrency).
+    pub in_service_ms: f64,
+    pub batches: u64,
+}
+
+impl Recorder {
+    fn new(warmup_ms: f64) -> Self {
+        Recorder {
+            warmup_ms,
+            latency: LogHistogram::new(),
+            wait: LogHistogram::new(),
+            arrived: 0,
+            served: 0,
+            dropped: 0,
+            waited: 0,
+            sum_latency_ms: 0.0,
+            sum_wait_ms: 0.0,
+            busy_ms: 0.0,
+            in_service_ms: 0.0,
+            batches: 0,
+        }
+    }
+
+    #[inline]
+    fn counts(&self, t_ms: f64) -> bool {
+        t_ms >= self.warmup_ms
+    }
+
+    #[inline]
+    fn served(&mut self, wait_ms: f64, latency_ms: f64, service_ms: f64) {
+        self.arrived += 1;
+        self.served += 1;
+        self.waited += u64::from(wait_ms > 0.0);
+        self.sum_wait_ms += wait_ms;
+        self.sum_latency_ms += latency_ms;
+        self.in_service_ms += service_ms;
+        self.wait.record(wait_ms);
+        self.latency.record(latency_ms);
+    }
+
+    #[inline]
+    fn dropped(&mut self) {
+        self.arrived += 1;
+        self.dropped += 1;
+    }
+}
+
+#[derive(Debug)]
+enum RequestService {
+    Dist(Sampler),
+    Streaming { ttft: Sampler, ms_per_output_token: f64 },
+}
+
+impl RequestService {
+    #[inline]
+    fn sample(&self, rng: &mut SimRng, req: &Request) -> f64 {
+        match self {
+            RequestService::Dist(s) => s.sample(rng),
+            RequestService::Streaming { ttft, ms_per_output_token } => {
+                ttft.sample(rng) + ms_per_output_token * f64::from(req.output_tokens)
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum BatchService {
+    Dist(Sampler),
+    Tokens(TokenLatency),
+}
+
+#[derive(Debug)]
+struct Fifo {
+    pool: ServerPool,
+    capacity: Option<usize>,
+    waiting_starts: VecDeque<f64>,
+    service: RequestService,
+}
+
+#[derive(Debug)]
+struct Batcher {
+    pool: ServerPool,
+    capacity: Option<usize>,
+    max_batch: usize,
+    timeout_ms: f64,
+    queue: VecDeque<Request>,
+    service: BatchService,
+}
+
+#[derive(Debug)]
+enum Station {
+    Fifo(Fifo),
+    Batcher(Batcher),
+    Unlimited(RequestService),
+}
+
+/// One deployment being simulated in one replication.
+#[derive(Debug)]
+pub struct DeploymentSim {
+    station: Station,
+    network_rtt: Option<Sampler>,
+    rng: SimRng,
+    pub recorder: Recorder,
+}
+
+fn request_service(provider: &Provider) -> RequestService {
+    match provider {
+        Provider::Dist(d) => RequestService::Dist(Sampler::new(d)),
+        Provider::Streaming { ttft_ms, output_tokens_per_s } => RequestService::Streaming {
+            ttft: Sampler::new(ttft_ms),
+            ms_per_output_token: 1000.0 / output_tokens_per_s,
+        },
+    }
+}
+
+impl DeploymentSim {
+    pub fn new(deployment: &Deployment, warmup_ms: f64, rng: SimRng) -> Self {
+        let (station, network_rtt) = match &deployment.model {
+            Model::Local(local) => {
+                let capacity = local.queue_capacity.map(|c| c as usize);
+                let station = if local.max_batch == 1 {
+                    let service = match &local.service {
+                        LocalService::Dist(d) => RequestService::Dist(Sampler::new(d)),
+                        LocalService::Tokens(tl) => {
+                            return Self::batcher(local.servers, capacity, 1, 0.0, BatchService::Tokens(*tl), warmup_ms, rng);
+                        }
+                    };
+                    Station::Fifo(Fifo { pool: ServerPool::new(local.servers), capacity, waiting_starts: VecDeque::new(), service })
+                } else {
+                    let service = match &local.service {
+                        LocalService::Dist(d) => BatchService::Dist(Sampler::new(d)),
+                        LocalService::Tokens(tl) => BatchService::Tokens(*tl),
+                    };
+                    return Self::batcher(local.servers, capacity, local.max_batch as usize, local.batch_timeout_ms, service, warmup_ms, rng);
+                };
+                (station, None)
+            }
+            Model::Cloud(cloud) => {
+                let service = request_service(&cloud.provider);
+                let station = match cloud.max_concurrency {
+                    Some(c) => Station::Fifo(Fifo {
+                        pool: ServerPool::new(c),
+                        capacity: cloud.queue_capacity.map(|c| c as usize),
+                        waiting_starts: VecDeque::new(),
+                        service,
+                    }),
+                    None => Station::Unlimited(service),
+                };
+                (station, cloud.network_rtt_ms.as_ref().map(Sampler::new))
+            }
+        };
+        DeploymentSim { station, network_rtt, rng, recorder: Recorder::new(warmup_ms) }
+    }
+
+    fn batcher(servers: u32, capacity: Option<usize>, max_batch: usize, timeout_ms: f64, service: BatchService, warmup_ms: f64, rng: SimRng) -> Self {
+        DeploymentSim {
+            station: Station::Batcher(Batcher { pool: ServerPool::new(servers), capacity, max_batch, timeout_ms, queue: VecDeque::new(), service }),
+            network_rtt: None,
+            rng,
+            recorder: Recorder::new(warmup_ms),
+        }
+    }
+
+    /// Feeds a chunk of arrivals, in time order.
+    pub fn process(&mut self, requests: &[Request]) {
+        let rng = &mut self.rng;
+        let rec = &mut self.recorder;
+        match &mut self.station {
+            Station::Fifo(fifo) => {
+                for req in requests {
+                    let t = req.t_ms;
+                    if let Some(cap) = fifo.capacity {
+                        while fifo.waiting_starts.front().is_some_and(|&s| s <= t) {
+                            fifo.waiting_starts.pop_front();
+                        }
+                        if fifo.waiting_starts.len() >= cap {
+                            if rec.counts(t) {
+                                rec.dropped();
+                            }
+                            continue;
+                        }
+                    }
+                    let start = fifo.pool.earliest().max(t);
+                    let service = fifo.service.sample(rng, req);
+                    fifo.pool.occupy_earliest(start + service);
+                    if fifo.capacity.is_some() && start > t {
+                        fifo.waiting_starts.push_back(start);
+                    }
+                    if rec.counts(t) {
+                        let rtt = self.network_rtt.as_ref().map_or(0.0, |s| s.sample(rng));
+                        let wait = start - t;
+                        rec.busy_ms += service;
+                        rec.batches += 1;
+                        rec.served(wait, rtt + wait + service, service);
+                    }
+                }
+            }
+            Station::Unlimited(service) => {
+                for req in requests {
+                    let s = service.sample(rng, req);
+                    if rec.counts(req.t_ms) {
+                        let rtt = self.network_rtt.as_ref().map_or(0.0, |n| n.sample(rng));
+                        rec.busy_ms += s;
+                        rec.batches += 1;
+                        rec.served(0.0, rtt + s, s);
+                    }
+                }
+            }
+            Station::Batcher(b) => {
+                for req in requests {
+                    b.dispatch_ready(req.t_ms, rng, rec);
+                    if b.capacity.is_some_and(|cap| b.queue.len() >= cap) {
+                        if rec.counts(req.t_ms) {
+                            rec.dropped();
+                        }
+                        continue;
+                    }
+                    b.queue.push_back(*req);
+                }
+            }
+        }
+    }
+
+    /// Serves what is still queued after the last arrival.
+    pub fn finish(&mut self) {
+        if let Station::Batcher(b) = &mut self.station {
+            b.dispatch_ready(f64::INFINITY, &mut self.rng, &mut self.recorder);
+        }
+    }
+}
+
+impl Batcher {
+    /// Dispatches every batch whose start is decided by time `now` (the next arrival).
+    fn dispatch_ready(&mut self, now: f64, rng: &mut SimRng, rec: &mut Recorder) {
+        while let Some(first) = self.queue.front() {
+            let free = self.pool.earliest();
+            let full = self.queue.len() >= self.max_batch;
+            let close = if full { self.queue[self.max_batch - 1].t_ms } else { first.t_ms + self.timeout_ms };
+            let start = free.max(close);
+            // A batch that is not full can still grow until it starts.
+            if !full && start >= now {
+                return;
+            }
+            let size = self.queue.len().min(self.max_batch);
+            let service = match &self.service {
+                BatchService::Dist(s) => s.sample(rng),
+                BatchService::Tokens(tl) => {
+                    let batch = self.queue.range(..size);
+                    let (prompt_sum, max_output) = batch.fold((0u64, 0u32), |(p, o), r| {
+                        (p + u64::from(r.prompt_tokens), o.max(r.output_tokens))
+                    });
+                    tl.batch_ms(size as u32, prompt_sum, max_output)
+                }
+            };
+            self.pool.occupy_earliest(start + service);
+            if rec.counts(start) {
+                rec.busy_ms += service;
+                rec.batches += 1;
+            }
+            for req in self.queue.drain(..size) {
+                if rec.counts(req.t_ms) {
+                    let wait = start - req.t_ms;
+                    rec.served(wait, wait + service, service);
+                }
+            }
+        }
+    }
+}
