@@ -629,6 +629,9 @@ fn validate_deployment(
             if max_batch == 1 && d.batch_timeout_ms.is_some_and(|t| t > 0.0) {
                 return Err(Problem::new(format!("{key}.batch_timeout_ms"), "a batch timeout needs max_batch > 1").hint("raise max_batch or remove batch_timeout_ms"));
             }
+            if max_batch > 1 && d.queue_capacity == Some(0) {
+                return Err(Problem::new(format!("{key}.queue_capacity"), "a batching deployment needs a waiting room of at least 1 (requests queue while their batch forms)"));
+            }
             let token_keys = [d.prefill_ms_per_token.is_some(), d.decode_ms_per_token.is_some(), d.overhead_ms.is_some()];
             let service = match (&d.service_ms, token_keys.iter().any(|p| *p)) {
                 (Some(s), false) => LocalService::Dist(s.validate(&format!("{key}.service_ms"), &files)?),

@@ -54,7 +54,7 @@ fn replication(scenario: &Scenario, index: u64, progress: &(dyn Fn(u64) + Sync))
         .deployments
         .iter()
         .enumerate()
-        .map(|(k, d)| DeploymentSim::new(d, sim.warmup_ms, stream(sim.seed, index, 1 + k as u64)))
+        .map(|(k, d)| DeploymentSim::new(d, sim.warmup_ms, sim.duration_ms, stream(sim.seed, index, 1 + k as u64)))
         .collect();
     let mut buf: Vec<Request> = Vec::with_capacity(CHUNK);
     let mut generated = 0u64;

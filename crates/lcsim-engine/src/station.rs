@@ -75,6 +75,7 @@ impl ServerPool {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     warmup_ms: f64,
+    end_ms: f64,
     pub latency: LogHistogram,
     pub wait: LogHistogram,
     pub arrived: u64,
@@ -84,17 +85,18 @@ pub struct Recorder {
     pub waited: u64,
     pub sum_latency_ms: f64,
     pub sum_wait_ms: f64,
-    /// Server-time spent serving (one per batch, not per request).
+    /// Server-time spent serving inside the measurement window (once per batch).
     pub busy_ms: f64,
-    /// Request-time spent in service (for the mean concurrency).
+    /// Request-time spent in service inside the measurement window (for mean concurrency).
     pub in_service_ms: f64,
     pub batches: u64,
 }
 
 impl Recorder {
-    fn new(warmup_ms: f64) -> Self {
+    fn new(warmup_ms: f64, end_ms: f64) -> Self {
         Recorder {
             warmup_ms,
+            end_ms,
             latency: LogHistogram::new(),
             wait: LogHistogram::new(),
             arrived: 0,
@@ -114,14 +116,22 @@ impl Recorder {
         t_ms >= self.warmup_ms
     }
 
+    /// Adds the part of a service interval of `size` requests that falls inside the window, so
+    /// utilization is an exact time average even when the queue carries over its edges.
     #[inline]
-    fn served(&mut self, wait_ms: f64, latency_ms: f64, service_ms: f64) {
+    fn busy(&mut self, start_ms: f64, service_ms: f64, size: usize) {
+        let overlap = ((start_ms + service_ms).min(self.end_ms) - start_ms.max(self.warmup_ms)).max(0.0);
+        self.busy_ms += overlap;
+        self.in_service_ms += overlap * size as f64;
+    }
+
+    #[inline]
+    fn served(&mut self, wait_ms: f64, latency_ms: f64) {
         self.arrived += 1;
         self.served += 1;
         self.waited += u64::from(wait_ms > 0.0);
         self.sum_wait_ms += wait_ms;
         self.sum_latency_ms += latency_ms;
-        self.in_service_ms += service_ms;
         self.wait.record(wait_ms);
         self.latency.record(latency_ms);
     }
@@ -202,7 +212,7 @@ fn request_service(provider: &Provider) -> RequestService {
 }
 
 impl DeploymentSim {
-    pub fn new(deployment: &Deployment, warmup_ms: f64, rng: SimRng) -> Self {
+    pub fn new(deployment: &Deployment, warmup_ms: f64, end_ms: f64, rng: SimRng) -> Self {
         let (station, network_rtt) = match &deployment.model {
             Model::Local(local) => {
                 let capacity = local.queue_capacity.map(|c| c as usize);
@@ -210,7 +220,7 @@ impl DeploymentSim {
                     let service = match &local.service {
                         LocalService::Dist(d) => RequestService::Dist(Sampler::new(d)),
                         LocalService::Tokens(tl) => {
-                            return Self::batcher(local.servers, capacity, 1, 0.0, BatchService::Tokens(*tl), warmup_ms, rng);
+                            return Self::batcher(local.servers, capacity, 1, 0.0, BatchService::Tokens(*tl), Recorder::new(warmup_ms, end_ms), rng);
                         }
                     };
                     Station::Fifo(Fifo { pool: ServerPool::new(local.servers), capacity, waiting_starts: VecDeque::new(), service })
@@ -219,7 +229,7 @@ impl DeploymentSim {
                         LocalService::Dist(d) => BatchService::Dist(Sampler::new(d)),
                         LocalService::Tokens(tl) => BatchService::Tokens(*tl),
                     };
-                    return Self::batcher(local.servers, capacity, local.max_batch as usize, local.batch_timeout_ms, service, warmup_ms, rng);
+                    return Self::batcher(local.servers, capacity, local.max_batch as usize, local.batch_timeout_ms, service, Recorder::new(warmup_ms, end_ms), rng);
                 };
                 (station, None)
             }
@@ -237,15 +247,15 @@ impl DeploymentSim {
                 (station, cloud.network_rtt_ms.as_ref().map(Sampler::new))
             }
         };
-        DeploymentSim { station, network_rtt, rng, recorder: Recorder::new(warmup_ms) }
+        DeploymentSim { station, network_rtt, rng, recorder: Recorder::new(warmup_ms, end_ms) }
     }
 
-    fn batcher(servers: u32, capacity: Option<usize>, max_batch: usize, timeout_ms: f64, service: BatchService, warmup_ms: f64, rng: SimRng) -> Self {
+    fn batcher(servers: u32, capacity: Option<usize>, max_batch: usize, timeout_ms: f64, service: BatchService, recorder: Recorder, rng: SimRng) -> Self {
         DeploymentSim {
             station: Station::Batcher(Batcher { pool: ServerPool::new(servers), capacity, max_batch, timeout_ms, queue: VecDeque::new(), service }),
             network_rtt: None,
             rng,
-            recorder: Recorder::new(warmup_ms),
+            recorder,
         }
     }
 
@@ -261,7 +271,8 @@ impl DeploymentSim {
                         while fifo.waiting_starts.front().is_some_and(|&s| s <= t) {
                             fifo.waiting_starts.pop_front();
                         }
-                        if fifo.waiting_starts.len() >= cap {
+                        // Only a request that must wait needs a place in the waiting room.
+                        if fifo.waiting_starts.len() >= cap && fifo.pool.earliest() > t {
                             if rec.counts(t) {
                                 rec.dropped();
                             }
@@ -274,23 +285,23 @@ impl DeploymentSim {
                     if fifo.capacity.is_some() && start > t {
                         fifo.waiting_starts.push_back(start);
                     }
+                    rec.busy(start, service, 1);
                     if rec.counts(t) {
                         let rtt = self.network_rtt.as_ref().map_or(0.0, |s| s.sample(rng));
                         let wait = start - t;
-                        rec.busy_ms += service;
                         rec.batches += 1;
-                        rec.served(wait, rtt + wait + service, service);
+                        rec.served(wait, rtt + wait + service);
                     }
                 }
             }
             Station::Unlimited(service) => {
                 for req in requests {
                     let s = service.sample(rng, req);
+                    rec.busy(req.t_ms, s, 1);
                     if rec.counts(req.t_ms) {
                         let rtt = self.network_rtt.as_ref().map_or(0.0, |n| n.sample(rng));
-                        rec.busy_ms += s;
                         rec.batches += 1;
-                        rec.served(0.0, rtt + s, s);
+                        rec.served(0.0, rtt + s);
                     }
                 }
             }
@@ -325,8 +336,9 @@ impl Batcher {
             let full = self.queue.len() >= self.max_batch;
             let close = if full { self.queue[self.max_batch - 1].t_ms } else { first.t_ms + self.timeout_ms };
             let start = free.max(close);
-            // A batch that is not full can still grow until it starts.
-            if !full && start >= now {
+            // Until it starts, a batch that is not full can still grow, and its requests
+            // still take up waiting room.
+            if start >= now {
                 return;
             }
             let size = self.queue.len().min(self.max_batch);
@@ -341,16 +353,68 @@ impl Batcher {
                 }
             };
             self.pool.occupy_earliest(start + service);
+            rec.busy(start, service, size);
             if rec.counts(start) {
-                rec.busy_ms += service;
                 rec.batches += 1;
             }
             for req in self.queue.drain(..size) {
                 if rec.counts(req.t_ms) {
                     let wait = start - req.t_ms;
-                    rec.served(wait, wait + service, service);
+                    rec.served(wait, wait + service);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::stream;
+    use lcsim_core::Dist;
+    use rand::RngExt;
+
+    fn requests(n: usize, mean_gap: f64, seed: u64) -> Vec<Request> {
+        let mut rng = stream(seed, 0, 0);
+        let mut t = 0.0;
+        (0..n)
+            .map(|_| {
+                t += mean_gap * -(1.0 - rng.random::<f64>()).ln();
+                Request { t_ms: t, prompt_tokens: 0, output_tokens: 0 }
+            })
+            .collect()
+    }
+
+    /// The batcher with batches of one and no timeout is the FIFO recursion: same draws, same
+    /// waits, same drops.
+    #[test]
+    fn batches_of_one_equal_fifo() {
+        for (servers, capacity) in [(1, None), (3, Some(2)), (20, Some(5))] {
+            let reqs = requests(20_000, 10.0, servers as u64);
+            let service = Dist::Exponential { mean: 9.0 * servers as f64 };
+            let mut fifo = DeploymentSim {
+                station: Station::Fifo(Fifo {
+                    pool: ServerPool::new(servers),
+                    capacity,
+                    waiting_starts: VecDeque::new(),
+                    service: RequestService::Dist(Sampler::new(&service)),
+                }),
+                network_rtt: None,
+                rng: stream(5, 0, 1),
+                recorder: Recorder::new(0.0, f64::INFINITY),
+            };
+            let mut batch = DeploymentSim::batcher(servers, capacity, 1, 0.0, BatchService::Dist(Sampler::new(&service)), Recorder::new(0.0, f64::INFINITY), stream(5, 0, 1));
+            for chunk in reqs.chunks(777) {
+                fifo.process(chunk);
+                batch.process(chunk);
+            }
+            fifo.finish();
+            batch.finish();
+            let (a, b) = (&fifo.recorder, &batch.recorder);
+            assert_eq!((a.served, a.dropped, a.waited), (b.served, b.dropped, b.waited));
+            assert!((a.sum_wait_ms - b.sum_wait_ms).abs() <= 1e-9 * a.sum_wait_ms);
+            assert_eq!(a.latency, b.latency);
+            assert!(a.dropped > 0 || capacity.is_none());
         }
     }
 }
