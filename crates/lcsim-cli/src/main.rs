@@ -1,1 +1,22 @@
-fn main(){}
+//! The `lcsim` binary: parses the command line, runs the command, maps the outcome to an exit
+//! code in one place (0 ok, 1 unexpected failure, 2 invalid input).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod commands;
+mod load;
+mod output;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match commands::dispatch(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -345,13 +345,19 @@ fn locate(doc: &Spanned<DeTable<'_>>, key_path: &str) -> Option<Range<usize>> {
             Some(i) => (&segment[..i], &segment[i..]),
             None => (segment, ""),
         };
-        let t = table?;
-        let (key, v) = t.iter().find(|(k, _)| k.get_ref() == name)?;
+        let Some((key, v)) = table.and_then(|t| t.iter().find(|(k, _)| k.get_ref() == name)) else {
+            break;
+        };
         best = Some(key.span());
         let mut value = v;
         for index in indices.split(['[', ']']).filter(|s| !s.is_empty()) {
-            let i: usize = index.parse().ok()?;
-            let item = value.get_ref().as_array()?.get(i)?;
+            let Some(item) = index
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| value.get_ref().as_array()?.get(i))
+            else {
+                return best;
+            };
             best = Some(item.span());
             value = item;
         }

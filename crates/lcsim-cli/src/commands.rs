@@ -1,0 +1,173 @@
+//! Each command reads like the pipeline it runs: load scenario → simulate → write report.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lcsim_core::scenario::{HOURS_PER_MONTH, MS_PER_HOUR, Scenario};
+use lcsim_engine::RunOutput;
+
+use crate::cli::{Cli, Command};
+use crate::load::load_scenario;
+use crate::output::{print_summary, write_run_folder};
+
+/// What can go wrong, by exit code.
+#[derive(Debug)]
+pub enum CliError {
+    /// The user's input is invalid: exit code 2.
+    Input(String),
+    /// Anything else: exit code 1.
+    Other(anyhow::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Input(_) => 2,
+            CliError::Other(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Input(m) => f.write_str(m),
+            CliError::Other(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::Other(e)
+    }
+}
+
+pub fn dispatch(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Run { scenario, out, seed, replications, threads } => {
+            run(&scenario, out, seed, replications, threads)
+        }
+        Command::Check { scenario } => check(&scenario),
+        Command::Init => {
+            print!("{}", init_scenario());
+            Ok(())
+        }
+    }
+}
+
+/// The commented scenario `lcsim init` prints: the bundled quickstart, renamed.
+pub fn init_scenario() -> String {
+    include_str!("../../../scenarios/quickstart.toml")
+        .replacen("name = \"quickstart\"", "name = \"my-scenario\"", 1)
+}
+
+fn run(
+    path: &Path,
+    out: Option<PathBuf>,
+    seed: Option<u64>,
+    replications: Option<u32>,
+    threads: Option<u32>,
+) -> Result<(), CliError> {
+    let mut scenario = load_scenario(path)?;
+    if let Some(seed) = seed {
+        scenario.simulation.seed = seed;
+    }
+    if let Some(n) = replications {
+        scenario.simulation.replications = n;
+    }
+    for w in &scenario.warnings {
+        eprintln!("warning: {w}");
+    }
+    let out_dir = out.unwrap_or_else(|| Path::new("output").join(&scenario.name));
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = threads {
+        pool = pool.num_threads(n as usize);
+    }
+    let pool = pool.build().map_err(|e| CliError::Other(e.into()))?;
+
+    let started = Instant::now();
+    let mut output = pool.install(|| simulate_with_progress(&scenario));
+    output.summary.wall_seconds = started.elapsed().as_secs_f64();
+
+    write_run_folder(&out_dir, &output)?;
+    print_summary(&output.summary, &out_dir);
+    Ok(())
+}
+
+/// Expected number of requests of a run, for the progress bar's length.
+fn expected_requests(scenario: &Scenario) -> u64 {
+    let sim = &scenario.simulation;
+    let months = sim.duration_ms / MS_PER_HOUR / HOURS_PER_MONTH;
+    let g = (1.0 + scenario.traffic.growth_per_month).ln();
+    let mean_growth = if g.abs() < 1e-12 { 1.0 } else { (g * months).exp_m1() / (g * months) };
+    let per_rep = scenario.traffic.arrivals.mean_rate_per_s() * sim.duration_ms / 1000.0 * mean_growth;
+    (per_rep * f64::from(sim.replications)) as u64
+}
+
+/// Runs the engine; after a second, shows a progress bar on stderr until it is done.
+fn simulate_with_progress(scenario: &Scenario) -> RunOutput {
+    let done_requests = AtomicU64::new(0);
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let started = Instant::now();
+            let mut bar: Option<ProgressBar> = None;
+            while !finished.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                if bar.is_none() && started.elapsed() > Duration::from_secs(1) {
+                    let b = ProgressBar::with_draw_target(
+                        Some(expected_requests(scenario).max(1)),
+                        ProgressDrawTarget::stderr(),
+                    );
+                    b.set_style(
+                        ProgressStyle::with_template(
+                            "{elapsed_precise} [{bar:40}] {percent:>3}% {human_pos} requests ({per_sec}, eta {eta})",
+                        )
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                    );
+                    bar = Some(b);
+                }
+                if let Some(b) = &bar {
+                    b.set_position(done_requests.load(Ordering::Relaxed));
+                }
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        });
+        let output = lcsim_engine::run(scenario, &|n| {
+            done_requests.fetch_add(n, Ordering::Relaxed);
+        });
+        finished.store(true, Ordering::Relaxed);
+        output
+    })
+}
+
+fn check(path: &Path) -> Result<(), CliError> {
+    let scenario = load_scenario(path)?;
+    let sim = &scenario.simulation;
+    println!(
+        "ok: {} — {} replication(s) × {} h (warm-up {} h), seed {}, mean arrival rate {:.4}/s",
+        scenario.name,
+        sim.replications,
+        sim.duration_ms / MS_PER_HOUR,
+        sim.warmup_ms / MS_PER_HOUR,
+        sim.seed,
+        scenario.traffic.arrivals.mean_rate_per_s()
+    );
+    for d in &scenario.deployments {
+        let load = match scenario.offered_load(d) {
+            Some((mean, peak)) => format!("offered load {mean:.3} (peak {peak:.3})"),
+            None => "unlimited concurrency".to_string(),
+        };
+        println!("  {}: mean service {:.1} ms, {load}", d.name, scenario.mean_service_ms(d));
+    }
+    for w in &scenario.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}

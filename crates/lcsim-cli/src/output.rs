@@ -1,0 +1,94 @@
+//! Writing a run's folder (atomically) and printing its summary.
+
+use std::path::Path;
+
+use anyhow::Context;
+use lcsim_core::summary::{Moments, RunSummary};
+use lcsim_engine::RunOutput;
+
+/// Writes the run folder: everything goes to a temporary sibling folder first, which then
+/// replaces `dir` by rename, so `dir` is never half-written.
+pub fn write_run_folder(dir: &Path, output: &RunOutput) -> anyhow::Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => Path::new(".").to_path_buf(),
+    };
+    let name = dir.file_name().context("the output folder needs a name")?.to_string_lossy();
+    std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let pid = std::process::id();
+    let tmp = parent.join(format!(".{name}.tmp-{pid}"));
+    let old = parent.join(format!(".{name}.old-{pid}"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let result = (|| -> anyhow::Result<()> {
+        let json = serde_json::to_string_pretty(&output.summary)?;
+        std::fs::write(tmp.join("summary.json"), json + "\n")?;
+        if dir.exists() {
+            std::fs::rename(dir, &old).with_context(|| format!("cannot move the old {} aside", dir.display()))?;
+        }
+        std::fs::rename(&tmp, dir).with_context(|| format!("cannot move results into {}", dir.display()))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+/// Milliseconds with 3 significant digits or more.
+fn ms(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn mean_ci(m: &Moments) -> String {
+    match m.mean_ci95 {
+        Some([lo, hi]) => format!("{} [{}, {}]", ms(m.mean), ms(lo), ms(hi)),
+        None => ms(m.mean),
+    }
+}
+
+pub fn print_summary(s: &RunSummary, dir: &Path) {
+    println!(
+        "{} — {} replication(s) × {} h (warm-up {} h), seed {}: {} requests simulated in {:.2} s",
+        s.scenario, s.replications, s.duration_hours, s.warmup_hours, s.seed, s.requests_simulated, s.wall_seconds
+    );
+    println!();
+    let header = ["deployment", "kind", "util", "dropped", "wait mean [95% CI] ms", "latency mean [95% CI] ms", "p50", "p95", "p99"];
+    let rows: Vec<[String; 9]> = s
+        .deployments
+        .iter()
+        .map(|d| {
+            [
+                d.name.clone(),
+                d.kind.to_string(),
+                d.utilization.map_or_else(|| format!("{:.1} busy", d.mean_concurrency), |u| format!("{u:.3}")),
+                format!("{:.2}%", 100.0 * d.dropped_fraction),
+                mean_ci(&d.wait_ms),
+                mean_ci(&d.latency_ms),
+                ms(d.latency_ms.p50),
+                ms(d.latency_ms.p95),
+                ms(d.latency_ms.p99),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for r in &rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    println!();
+    println!("written: {}", dir.join("summary.json").display());
+}
