@@ -1,0 +1,164 @@
+//! The `lcsim` binary end to end: every bundled scenario runs, every invalid scenario fails
+//! with exit code 2 and a pinned message, runs are identical at any thread count.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn lcsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lcsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the lcsim binary runs")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lcsim-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run_to_json(scenario: &Path, out: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = lcsim(&args);
+    assert!(o.status.success(), "{}: {}", scenario.display(), String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn check_summary_shape(v: &Value) {
+    for key in ["scenario", "seed", "replications", "requests_simulated", "wall_seconds"] {
+        assert!(v.get(key).is_some(), "summary.json lacks `{key}`");
+    }
+    let deployments = v["deployments"].as_object().expect("deployments is an object");
+    assert!(!deployments.is_empty());
+    for (name, d) in deployments {
+        for m in ["latency_ms", "wait_ms"] {
+            for k in ["mean", "p50", "p95", "p99"] {
+                assert!(d[m][k].is_number(), "{name}.{m}.{k}");
+            }
+            assert!(d[m]["mean_ci95"].is_array(), "{name}.{m}.mean_ci95");
+        }
+        for k in ["utilization", "dropped_fraction", "requests"] {
+            assert!(d.get(k).is_some(), "{name}.{k}");
+        }
+        assert!(d["requests"].as_u64().unwrap() > 0, "{name} saw no requests");
+    }
+}
+
+/// Every file in scenarios/ is a fixture: it runs (with 2 replications) and its output parses.
+#[test]
+fn every_bundled_scenario_runs() {
+    let dir = repo_root().join("scenarios");
+    let out = temp_dir("bundled");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+            let v = run_to_json(&path, &out.join(&name), &["--replications", "2"]);
+            check_summary_shape(&v);
+            assert_eq!(v["replications"], 2);
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "expected the bundled scenarios, found {n}");
+}
+
+/// The issue's acceptance check through the binary: Erlang C inside the reported CI, p95
+/// latency within 2 %.
+#[test]
+fn mmc_check_agrees_with_erlang_c() {
+    let out = temp_dir("mmc");
+    let v = run_to_json(&repo_root().join("scenarios/mmc-check.toml"), &out.join("r"), &[]);
+    let edge = &v["deployments"]["edge"];
+    let exact_wait = 1000.0 * lcsim_core::theory::mmc_mean_wait(4, 3.2, 1.0);
+    let ci: Vec<f64> = edge["wait_ms"]["mean_ci95"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert!(ci[0] <= exact_wait && exact_wait <= ci[1], "{exact_wait} not in {ci:?}");
+    let exact_p95 = 1000.0 * lcsim_core::theory::mmc_sojourn_quantile(4, 3.2, 1.0, 0.95);
+    let p95 = edge["latency_ms"]["p95"].as_f64().unwrap();
+    assert!((p95 / exact_p95 - 1.0).abs() < 0.02, "{p95} vs {exact_p95}");
+}
+
+#[test]
+fn identical_output_at_one_and_two_threads() {
+    let out = temp_dir("threads");
+    let scenario = repo_root().join("scenarios/bursty-batching.toml");
+    let mut a = run_to_json(&scenario, &out.join("t1"), &["--threads", "1", "--replications", "3"]);
+    let mut b = run_to_json(&scenario, &out.join("t2"), &["--threads", "2", "--replications", "3"]);
+    a["wall_seconds"] = Value::Null;
+    b["wall_seconds"] = Value::Null;
+    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    // And a different seed really changes the result.
+    let mut c = run_to_json(&scenario, &out.join("t3"), &["--seed", "12", "--replications", "3"]);
+    c["wall_seconds"] = Value::Null;
+    assert_ne!(a, c);
+}
+
+#[test]
+fn output_folder_is_replaced_whole() {
+    let out = temp_dir("replace").join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("stale.txt"), "from an older run").unwrap();
+    run_to_json(&repo_root().join("scenarios/mmc-check.toml"), &out, &["--replications", "2"]);
+    assert!(!out.join("stale.txt").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary folders left behind: {leftovers:?}");
+}
+
+/// Each file in tests/invalid/ fails with exit code 2, creates no output folder, and prints
+/// the message pinned in tests/snapshots/.
+#[test]
+fn invalid_scenarios_exit_2_with_located_messages() {
+    let out = temp_dir("invalid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    for path in files {
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let rel = format!("tests/invalid/{name}.toml");
+        let dest = out.join(&name);
+        let o = lcsim(&["run", &rel, "--out", dest.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(!dest.exists(), "{name}: an output folder was created");
+        let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(stderr.starts_with("error: "), "{name}: {stderr}");
+        insta::assert_snapshot!(name, stderr);
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    assert_eq!(lcsim(&["run", "../../scenarios/mmc-check.toml", "--threads", "0"]).status.code(), Some(2));
+    assert_eq!(lcsim(&["run", "no/such/file.toml"]).status.code(), Some(2));
+    assert_eq!(lcsim(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn init_prints_a_scenario_that_checks_and_runs() {
+    let o = lcsim(&["init"]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("name = \"my-scenario\""));
+    let dir = temp_dir("init");
+    let file = dir.join("mine.toml");
+    std::fs::write(&file, &text).unwrap();
+    let check = lcsim(&["check", file.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    check_summary_shape(&run_to_json(&file, &dir.join("out"), &["--replications", "2"]));
+}
