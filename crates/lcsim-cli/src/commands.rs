@@ -60,8 +60,11 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
 
 /// The commented scenario `lcsim init` prints: the bundled quickstart, renamed.
 pub fn init_scenario() -> String {
-    include_str!("../../../scenarios/quickstart.toml")
-        .replacen("name = \"quickstart\"", "name = \"my-scenario\"", 1)
+    include_str!("../../../scenarios/quickstart.toml").replacen(
+        "name = \"quickstart\"",
+        "name = \"my-scenario\"",
+        1,
+    )
 }
 
 fn run(
@@ -103,7 +106,8 @@ fn expected_requests(scenario: &Scenario) -> u64 {
     let months = sim.duration_ms / MS_PER_HOUR / HOURS_PER_MONTH;
     let g = (1.0 + scenario.traffic.growth_per_month).ln();
     let mean_growth = if g.abs() < 1e-12 { 1.0 } else { (g * months).exp_m1() / (g * months) };
-    let per_rep = scenario.traffic.arrivals.mean_rate_per_s() * sim.duration_ms / 1000.0 * mean_growth;
+    let per_rep =
+        scenario.traffic.arrivals.mean_rate_per_s() * sim.duration_ms / 1000.0 * mean_growth;
     (per_rep * f64::from(sim.replications)) as u64
 }
 

@@ -14,7 +14,8 @@ pub fn write_run_folder(dir: &Path, output: &RunOutput) -> anyhow::Result<()> {
         _ => Path::new(".").to_path_buf(),
     };
     let name = dir.file_name().context("the output folder needs a name")?.to_string_lossy();
-    std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
     let pid = std::process::id();
     let tmp = parent.join(format!(".{name}.tmp-{pid}"));
     let old = parent.join(format!(".{name}.old-{pid}"));
@@ -24,9 +25,11 @@ pub fn write_run_folder(dir: &Path, output: &RunOutput) -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(&output.summary)?;
         std::fs::write(tmp.join("summary.json"), json + "\n")?;
         if dir.exists() {
-            std::fs::rename(dir, &old).with_context(|| format!("cannot move the old {} aside", dir.display()))?;
+            std::fs::rename(dir, &old)
+                .with_context(|| format!("cannot move the old {} aside", dir.display()))?;
         }
-        std::fs::rename(&tmp, dir).with_context(|| format!("cannot move results into {}", dir.display()))?;
+        std::fs::rename(&tmp, dir)
+            .with_context(|| format!("cannot move results into {}", dir.display()))?;
         let _ = std::fs::remove_dir_all(&old);
         Ok(())
     })();
@@ -57,10 +60,26 @@ fn mean_ci(m: &Moments) -> String {
 pub fn print_summary(s: &RunSummary, dir: &Path) {
     println!(
         "{} — {} replication(s) × {} h (warm-up {} h), seed {}: {} requests simulated in {:.2} s",
-        s.scenario, s.replications, s.duration_hours, s.warmup_hours, s.seed, s.requests_simulated, s.wall_seconds
+        s.scenario,
+        s.replications,
+        s.duration_hours,
+        s.warmup_hours,
+        s.seed,
+        s.requests_simulated,
+        s.wall_seconds
     );
     println!();
-    let header = ["deployment", "kind", "util", "dropped", "wait mean [95% CI] ms", "latency mean [95% CI] ms", "p50", "p95", "p99"];
+    let header = [
+        "deployment",
+        "kind",
+        "util",
+        "dropped",
+        "wait mean [95% CI] ms",
+        "latency mean [95% CI] ms",
+        "p50",
+        "p95",
+        "p99",
+    ];
     let rows: Vec<[String; 9]> = s
         .deployments
         .iter()
@@ -68,7 +87,10 @@ pub fn print_summary(s: &RunSummary, dir: &Path) {
             [
                 d.name.clone(),
                 d.kind.to_string(),
-                d.utilization.map_or_else(|| format!("{:.1} busy", d.mean_concurrency), |u| format!("{u:.3}")),
+                d.utilization.map_or_else(
+                    || format!("{:.1} busy", d.mean_concurrency),
+                    |u| format!("{u:.3}"),
+                ),
                 format!("{:.2}%", 100.0 * d.dropped_fraction),
                 mean_ci(&d.wait_ms),
                 mean_ci(&d.latency_ms),
@@ -79,10 +101,13 @@ pub fn print_summary(s: &RunSummary, dir: &Path) {
         })
         .collect();
     let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0)
+        })
         .collect();
     let line = |cells: Vec<&str>| {
-        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let parts: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         println!("{}", parts.join("  ").trim_end());
     };
     line(header.to_vec());

@@ -81,7 +81,12 @@ fn mmc_check_agrees_with_erlang_c() {
     let v = run_to_json(&repo_root().join("scenarios/mmc-check.toml"), &out.join("r"), &[]);
     let edge = &v["deployments"]["edge"];
     let exact_wait = 1000.0 * lcsim_core::theory::mmc_mean_wait(4, 3.2, 1.0);
-    let ci: Vec<f64> = edge["wait_ms"]["mean_ci95"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let ci: Vec<f64> = edge["wait_ms"]["mean_ci95"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     assert!(ci[0] <= exact_wait && exact_wait <= ci[1], "{exact_wait} not in {ci:?}");
     let exact_p95 = 1000.0 * lcsim_core::theory::mmc_sojourn_quantile(4, 3.2, 1.0, 0.95);
     let p95 = edge["latency_ms"]["p95"].as_f64().unwrap();
@@ -123,10 +128,11 @@ fn output_folder_is_replaced_whole() {
 #[test]
 fn invalid_scenarios_exit_2_with_located_messages() {
     let out = temp_dir("invalid");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
     files.sort();
     assert!(files.len() >= 10);
     for path in files {
@@ -144,7 +150,10 @@ fn invalid_scenarios_exit_2_with_located_messages() {
 
 #[test]
 fn bad_arguments_exit_2() {
-    assert_eq!(lcsim(&["run", "../../scenarios/mmc-check.toml", "--threads", "0"]).status.code(), Some(2));
+    assert_eq!(
+        lcsim(&["run", "../../scenarios/mmc-check.toml", "--threads", "0"]).status.code(),
+        Some(2)
+    );
     assert_eq!(lcsim(&["run", "no/such/file.toml"]).status.code(), Some(2));
     assert_eq!(lcsim(&["frobnicate"]).status.code(), Some(2));
 }

@@ -273,7 +273,11 @@ mod tests {
         assert_eq!(e.key_path, "svc.cv");
         let w = DistWire { mean: Some(-1.0), ..wire(DistKind::Exponential) };
         assert_eq!(w.validate("svc", &NoFiles).unwrap_err().key_path, "svc.mean");
-        let w = DistWire { file: Some("a.csv".into()), column: Some("c".into()), ..wire(DistKind::Empirical) };
+        let w = DistWire {
+            file: Some("a.csv".into()),
+            column: Some("c".into()),
+            ..wire(DistKind::Empirical)
+        };
         assert!(w.validate("svc", &NoFiles).unwrap_err().message.contains("no file"));
     }
 }

@@ -61,12 +61,24 @@ pub struct Traffic {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arrivals {
-    Poisson { rate_per_s: f64 },
+    Poisson {
+        rate_per_s: f64,
+    },
     /// Renewal process with Gamma inter-arrival times of the given coefficient of variation.
-    GammaRenewal { rate_per_s: f64, cv: f64 },
+    GammaRenewal {
+        rate_per_s: f64,
+        cv: f64,
+    },
     /// Two-state Markov-modulated Poisson process.
-    Mmpp { rates_per_s: [f64; 2], mean_dwell_s: [f64; 2] },
-    Trace { trace: Trace, time_scale: f64, at_end: TraceEnd },
+    Mmpp {
+        rates_per_s: [f64; 2],
+        mean_dwell_s: [f64; 2],
+    },
+    Trace {
+        trace: Trace,
+        time_scale: f64,
+        at_end: TraceEnd,
+    },
 }
 
 impl Arrivals {
@@ -188,7 +200,10 @@ pub struct Cloud {
 pub enum Provider {
     Dist(Dist),
     /// Time to first token, then output tokens at a fixed rate.
-    Streaming { ttft_ms: Dist, output_tokens_per_s: f64 },
+    Streaming {
+        ttft_ms: Dist,
+        output_tokens_per_s: f64,
+    },
 }
 
 impl Scenario {
@@ -236,7 +251,8 @@ impl Scenario {
         };
         let rate_per_ms = self.traffic.arrivals.mean_rate_per_s() / 1000.0;
         let mean_load = rate_per_ms * self.mean_service_ms(deployment) / capacity;
-        let peak_weight = self.traffic.hourly_weights.map_or(1.0, |w| w.iter().copied().fold(0.0, f64::max));
+        let peak_weight =
+            self.traffic.hourly_weights.map_or(1.0, |w| w.iter().copied().fold(0.0, f64::max));
         let months = self.simulation.duration_ms / MS_PER_HOUR / HOURS_PER_MONTH;
         let growth = (1.0 + self.traffic.growth_per_month).powf(months).max(1.0);
         Some((mean_load, mean_load * peak_weight * growth))
@@ -255,31 +271,31 @@ pub fn parse_scenario(
     origin: &str,
     text: &str,
     files: &dyn FileSource,
-) -> Result<Scenario, ScenarioError> {
+) -> Result<Scenario, Box<ScenarioError>> {
     let locator = Locator::new(origin, text);
     let doc = DeTable::parse(text).map_err(|e| {
         let mut p = Problem::new("", format!("TOML syntax error: {}", e.message().trim()));
         p.span = e.span();
-        locator.error(p)
+        Box::new(locator.error(p))
     })?;
-    let wire = wire_from_doc(&doc).map_err(|p| locator.error(p))?;
+    let wire = wire_from_doc(&doc).map_err(|p| Box::new(locator.error(p)))?;
     validate(&wire, files).map_err(|mut p| {
         if p.span.is_none() {
             p.span = locate(&doc, &p.key_path);
         }
-        locator.error(p)
+        Box::new(locator.error(p))
     })
 }
 
 /// Parses scenario text into its wire form only (for tools that rewrite scenarios).
-pub fn parse_wire(origin: &str, text: &str) -> Result<ScenarioWire, ScenarioError> {
+pub fn parse_wire(origin: &str, text: &str) -> Result<ScenarioWire, Box<ScenarioError>> {
     let locator = Locator::new(origin, text);
     let doc = DeTable::parse(text).map_err(|e| {
         let mut p = Problem::new("", format!("TOML syntax error: {}", e.message().trim()));
         p.span = e.span();
-        locator.error(p)
+        Box::new(locator.error(p))
     })?;
-    wire_from_doc(&doc).map_err(|p| locator.error(p))
+    wire_from_doc(&doc).map_err(|p| Box::new(locator.error(p)))
 }
 
 fn wire_from_doc(doc: &Spanned<DeTable<'_>>) -> Result<ScenarioWire, Problem> {
@@ -327,7 +343,10 @@ fn serde_problem(path: String, message: &str) -> Problem {
             .hint("`lcsim init` prints a scenario with every key explained");
     }
     if message.contains("untagged enum LinearWire") {
-        return Problem::new(path, "expected a number of milliseconds or { base = .., per_batch = .. }");
+        return Problem::new(
+            path,
+            "expected a number of milliseconds or { base = .., per_batch = .. }",
+        );
     }
     if message.starts_with("invalid type") || message.starts_with("invalid value") {
         return Problem::new(path, message.to_string());
@@ -351,10 +370,8 @@ fn locate(doc: &Spanned<DeTable<'_>>, key_path: &str) -> Option<Range<usize>> {
         best = Some(key.span());
         let mut value = v;
         for index in indices.split(['[', ']']).filter(|s| !s.is_empty()) {
-            let Some(item) = index
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| value.get_ref().as_array()?.get(i))
+            let Some(item) =
+                index.parse::<usize>().ok().and_then(|i| value.get_ref().as_array()?.get(i))
             else {
                 return best;
             };
@@ -374,12 +391,15 @@ fn check_only(
 ) -> Result<(), Problem> {
     match present.iter().find(|k| !allowed.contains(k)) {
         None => Ok(()),
-        Some(k) => Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to {what}"))
-            .hint(if allowed.is_empty() {
-                "remove it".to_string()
-            } else {
-                format!("{what} takes: {}", allowed.join(", "))
-            })),
+        Some(k) => {
+            Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to {what}")).hint(
+                if allowed.is_empty() {
+                    "remove it".to_string()
+                } else {
+                    format!("{what} takes: {}", allowed.join(", "))
+                },
+            ))
+        }
     }
 }
 
@@ -418,12 +438,13 @@ fn pair(key: &str, v: &[f64]) -> Result<[f64; 2], Problem> {
 }
 
 fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Problem> {
-    if wire.name.trim().is_empty()
-        || wire.name.contains(['/', '\\'])
-        || wire.name.starts_with('.')
+    if wire.name.trim().is_empty() || wire.name.contains(['/', '\\']) || wire.name.starts_with('.')
     {
-        return Err(Problem::new("name", "the name must be non-empty, not start with `.`, and hold no `/` or `\\`")
-            .hint("it names the output folder output/<name>/"));
+        return Err(Problem::new(
+            "name",
+            "the name must be non-empty, not start with `.`, and hold no `/` or `\\`",
+        )
+        .hint("it names the output folder output/<name>/"));
     }
     let sim = &wire.simulation;
     let duration_h = positive("simulation.duration_hours", sim.duration_hours)?;
@@ -503,14 +524,25 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
         }
         Pattern::Diurnal => {
             let w = what("diurnal");
-            check_only(key, &present, &["rate_per_s", "peak_to_trough", "peak_hour", "hourly_weights"], &w)?;
+            check_only(
+                key,
+                &present,
+                &["rate_per_s", "peak_to_trough", "peak_hour", "hourly_weights"],
+                &w,
+            )?;
             let weights: Vec<f64> = match (&t.hourly_weights, t.peak_to_trough) {
                 (Some(list), None) => {
                     if t.peak_hour.is_some() {
-                        return Err(Problem::new("traffic.peak_hour", "`peak_hour` goes with `peak_to_trough`, not with `hourly_weights`"));
+                        return Err(Problem::new(
+                            "traffic.peak_hour",
+                            "`peak_hour` goes with `peak_to_trough`, not with `hourly_weights`",
+                        ));
                     }
                     if list.len() != 24 {
-                        return Err(Problem::new("traffic.hourly_weights", format!("needs 24 weights (one per hour), got {}", list.len())));
+                        return Err(Problem::new(
+                            "traffic.hourly_weights",
+                            format!("needs 24 weights (one per hour), got {}", list.len()),
+                        ));
                     }
                     for (h, v) in list.iter().enumerate() {
                         non_negative(&format!("traffic.hourly_weights[{h}]"), *v)?;
@@ -520,16 +552,24 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
                 (None, Some(ratio)) => {
                     let ratio = positive("traffic.peak_to_trough", ratio)?;
                     if ratio < 1.0 {
-                        return Err(Problem::new("traffic.peak_to_trough", format!("must be at least 1 (peak over trough), got {ratio}")));
+                        return Err(Problem::new(
+                            "traffic.peak_to_trough",
+                            format!("must be at least 1 (peak over trough), got {ratio}"),
+                        ));
                     }
                     let peak = require(key, "peak_hour", t.peak_hour, &w)?;
                     if !(0.0..24.0).contains(&peak) {
-                        return Err(Problem::new("traffic.peak_hour", format!("must be an hour in [0, 24), got {peak}")));
+                        return Err(Problem::new(
+                            "traffic.peak_hour",
+                            format!("must be an hour in [0, 24), got {peak}"),
+                        ));
                     }
                     // Cosine profile with max/min = ratio, evaluated at each hour's middle.
                     let a = (ratio - 1.0) / (ratio + 1.0);
                     (0..24)
-                        .map(|h| 1.0 + a * (std::f64::consts::TAU * (h as f64 + 0.5 - peak) / 24.0).cos())
+                        .map(|h| {
+                            1.0 + a * (std::f64::consts::TAU * (h as f64 + 0.5 - peak) / 24.0).cos()
+                        })
                         .collect()
                 }
                 _ => {
@@ -539,7 +579,10 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
             };
             let mean = weights.iter().sum::<f64>() / 24.0;
             if mean <= 0.0 {
-                return Err(Problem::new("traffic.hourly_weights", "at least one weight must be positive"));
+                return Err(Problem::new(
+                    "traffic.hourly_weights",
+                    "at least one weight must be positive",
+                ));
             }
             let mut normalized = [0.0; 24];
             for (n, w) in normalized.iter_mut().zip(&weights) {
@@ -551,12 +594,30 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
         Pattern::Bursty => {
             let w = what("bursty");
             if t.rates_per_s.is_some() || t.mean_dwell_s.is_some() {
-                check_only(key, &present, &["rates_per_s", "mean_dwell_s"], &format!("{w} (MMPP form)"))?;
-                let rates = t.rates_per_s.as_deref().ok_or_else(|| Problem::new("traffic.rates_per_s", "the MMPP form needs `rates_per_s` = [low, high]"))?;
+                check_only(
+                    key,
+                    &present,
+                    &["rates_per_s", "mean_dwell_s"],
+                    &format!("{w} (MMPP form)"),
+                )?;
+                let rates = t.rates_per_s.as_deref().ok_or_else(|| {
+                    Problem::new(
+                        "traffic.rates_per_s",
+                        "the MMPP form needs `rates_per_s` = [low, high]",
+                    )
+                })?;
                 let dwell = t.mean_dwell_s.as_deref().ok_or_else(|| Problem::new("traffic.mean_dwell_s", "the MMPP form needs `mean_dwell_s` = [low, high] (mean seconds in each state)"))?;
-                Arrivals::Mmpp { rates_per_s: pair("traffic.rates_per_s", rates)?, mean_dwell_s: pair("traffic.mean_dwell_s", dwell)? }
+                Arrivals::Mmpp {
+                    rates_per_s: pair("traffic.rates_per_s", rates)?,
+                    mean_dwell_s: pair("traffic.mean_dwell_s", dwell)?,
+                }
             } else {
-                check_only(key, &present, &["rate_per_s", "cv"], &format!("{w} (Gamma renewal form)"))?;
+                check_only(
+                    key,
+                    &present,
+                    &["rate_per_s", "cv"],
+                    &format!("{w} (Gamma renewal form)"),
+                )?;
                 let cv = positive("traffic.cv", require(key, "cv", t.cv, &w)?)?;
                 Arrivals::GammaRenewal { rate_per_s: rate(&w)?, cv }
             }
@@ -564,11 +625,18 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
         Pattern::Trace => {
             let w = what("trace");
             check_only(key, &present, &["trace_file", "time_scale", "at_end"], &w)?;
-            let file = t.trace_file.as_deref().ok_or_else(|| Problem::new("traffic.trace_file", "pattern = \"trace\" needs `trace_file`"))?;
-            let text = files.read_to_string(file).map_err(|e| Problem::new("traffic.trace_file", e))?;
-            let trace = parse_trace(&text).map_err(|e| Problem::new("traffic.trace_file", format!("{file}: {e}")))?;
+            let file = t.trace_file.as_deref().ok_or_else(|| {
+                Problem::new("traffic.trace_file", "pattern = \"trace\" needs `trace_file`")
+            })?;
+            let text =
+                files.read_to_string(file).map_err(|e| Problem::new("traffic.trace_file", e))?;
+            let trace = parse_trace(&text)
+                .map_err(|e| Problem::new("traffic.trace_file", format!("{file}: {e}")))?;
             if trace.len() < 2 || trace.span_ms() <= 0.0 {
-                return Err(Problem::new("traffic.trace_file", format!("{file}: a trace needs at least two requests at different times")));
+                return Err(Problem::new(
+                    "traffic.trace_file",
+                    format!("{file}: a trace needs at least two requests at different times"),
+                ));
             }
             let time_scale = positive("traffic.time_scale", t.time_scale.unwrap_or(1.0))?;
             Arrivals::Trace { trace, time_scale, at_end: t.at_end.unwrap_or(TraceEnd::Loop) }
@@ -576,14 +644,23 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
     };
     let growth_per_month = t.growth_per_month.unwrap_or(0.0);
     if !(growth_per_month.is_finite() && growth_per_month > -1.0) {
-        return Err(Problem::new("traffic.growth_per_month", format!("must be a number above -1 (0.05 = +5 % a month), got {growth_per_month}")));
+        return Err(Problem::new(
+            "traffic.growth_per_month",
+            format!("must be a number above -1 (0.05 = +5 % a month), got {growth_per_month}"),
+        ));
     }
     let tokens = |name: &str, wire: &Option<DistWire>| -> Result<TokenSource, Problem> {
         match (wire, matches!(arrivals, Arrivals::Trace { .. })) {
-            (Some(_), true) => Err(Problem::new(format!("traffic.{name}"), "token counts come from the trace when pattern = \"trace\"").hint("remove this key")),
+            (Some(_), true) => Err(Problem::new(
+                format!("traffic.{name}"),
+                "token counts come from the trace when pattern = \"trace\"",
+            )
+            .hint("remove this key")),
             (None, true) => Ok(TokenSource::Trace),
             (None, false) => Ok(TokenSource::None),
-            (Some(d), false) => Ok(TokenSource::Dist(d.validate(&format!("traffic.{name}"), &files)?)),
+            (Some(d), false) => {
+                Ok(TokenSource::Dist(d.validate(&format!("traffic.{name}"), &files)?))
+            }
         }
     };
     Ok(Traffic {
@@ -628,17 +705,48 @@ fn validate_deployment(
     let model = match d.kind {
         DeploymentKind::Local => {
             let what = "a local deployment";
-            check_only(key, &present, &["servers", "max_batch", "batch_timeout_ms", "queue_capacity", "service_ms", "prefill_ms_per_token", "decode_ms_per_token", "overhead_ms"], what)?;
-            let servers = positive_count(&format!("{key}.servers"), require(key, "servers", d.servers, what)?)?;
+            check_only(
+                key,
+                &present,
+                &[
+                    "servers",
+                    "max_batch",
+                    "batch_timeout_ms",
+                    "queue_capacity",
+                    "service_ms",
+                    "prefill_ms_per_token",
+                    "decode_ms_per_token",
+                    "overhead_ms",
+                ],
+                what,
+            )?;
+            let servers = positive_count(
+                &format!("{key}.servers"),
+                require(key, "servers", d.servers, what)?,
+            )?;
             let max_batch = positive_count(&format!("{key}.max_batch"), d.max_batch.unwrap_or(1))?;
-            let batch_timeout_ms = non_negative(&format!("{key}.batch_timeout_ms"), d.batch_timeout_ms.unwrap_or(0.0))?;
+            let batch_timeout_ms = non_negative(
+                &format!("{key}.batch_timeout_ms"),
+                d.batch_timeout_ms.unwrap_or(0.0),
+            )?;
             if max_batch == 1 && d.batch_timeout_ms.is_some_and(|t| t > 0.0) {
-                return Err(Problem::new(format!("{key}.batch_timeout_ms"), "a batch timeout needs max_batch > 1").hint("raise max_batch or remove batch_timeout_ms"));
+                return Err(Problem::new(
+                    format!("{key}.batch_timeout_ms"),
+                    "a batch timeout needs max_batch > 1",
+                )
+                .hint("raise max_batch or remove batch_timeout_ms"));
             }
             if max_batch > 1 && d.queue_capacity == Some(0) {
-                return Err(Problem::new(format!("{key}.queue_capacity"), "a batching deployment needs a waiting room of at least 1 (requests queue while their batch forms)"));
+                return Err(Problem::new(
+                    format!("{key}.queue_capacity"),
+                    "a batching deployment needs a waiting room of at least 1 (requests queue while their batch forms)",
+                ));
             }
-            let token_keys = [d.prefill_ms_per_token.is_some(), d.decode_ms_per_token.is_some(), d.overhead_ms.is_some()];
+            let token_keys = [
+                d.prefill_ms_per_token.is_some(),
+                d.decode_ms_per_token.is_some(),
+                d.overhead_ms.is_some(),
+            ];
             let service = match (&d.service_ms, token_keys.iter().any(|p| *p)) {
                 (Some(s), false) => LocalService::Dist(s.validate(&format!("{key}.service_ms"), &files)?),
                 (None, true) => {
@@ -655,34 +763,88 @@ fn validate_deployment(
                 (None, false) => return Err(Problem::new(format!("{key}.service_ms"), "a local deployment needs `service_ms`, or `decode_ms_per_token` (token latency model)")
                     .hint("e.g. service_ms = { dist = \"lognormal\", median = 800, p95 = 2000 }")),
             };
-            Model::Local(Local { servers, max_batch, batch_timeout_ms, queue_capacity: d.queue_capacity, service })
+            Model::Local(Local {
+                servers,
+                max_batch,
+                batch_timeout_ms,
+                queue_capacity: d.queue_capacity,
+                service,
+            })
         }
         DeploymentKind::Cloud => {
             let what = "a cloud deployment";
-            check_only(key, &present, &["network_rtt_ms", "service_ms", "ttft_ms", "output_tokens_per_s", "max_concurrency", "queue_capacity"], what)?;
+            check_only(
+                key,
+                &present,
+                &[
+                    "network_rtt_ms",
+                    "service_ms",
+                    "ttft_ms",
+                    "output_tokens_per_s",
+                    "max_concurrency",
+                    "queue_capacity",
+                ],
+                what,
+            )?;
             let provider = match (&d.service_ms, &d.ttft_ms) {
                 (Some(s), None) => {
                     if d.output_tokens_per_s.is_some() {
-                        return Err(Problem::new(format!("{key}.output_tokens_per_s"), "`output_tokens_per_s` goes with `ttft_ms`, not with `service_ms`"));
+                        return Err(Problem::new(
+                            format!("{key}.output_tokens_per_s"),
+                            "`output_tokens_per_s` goes with `ttft_ms`, not with `service_ms`",
+                        ));
                     }
                     Provider::Dist(s.validate(&format!("{key}.service_ms"), &files)?)
                 }
                 (None, Some(ttft)) => {
-                    let rate = positive(&format!("{key}.output_tokens_per_s"), require(key, "output_tokens_per_s", d.output_tokens_per_s, "a streaming cloud model (ttft_ms)")?)?;
+                    let rate = positive(
+                        &format!("{key}.output_tokens_per_s"),
+                        require(
+                            key,
+                            "output_tokens_per_s",
+                            d.output_tokens_per_s,
+                            "a streaming cloud model (ttft_ms)",
+                        )?,
+                    )?;
                     need_tokens("output_tokens_per_s", false)?;
-                    Provider::Streaming { ttft_ms: ttft.validate(&format!("{key}.ttft_ms"), &files)?, output_tokens_per_s: rate }
+                    Provider::Streaming {
+                        ttft_ms: ttft.validate(&format!("{key}.ttft_ms"), &files)?,
+                        output_tokens_per_s: rate,
+                    }
                 }
-                (Some(_), Some(_)) => return Err(Problem::new(format!("{key}.ttft_ms"), "give either `service_ms` or `ttft_ms` with `output_tokens_per_s`, not both")),
-                (None, None) => return Err(Problem::new(format!("{key}.service_ms"), "a cloud deployment needs `service_ms`, or `ttft_ms` and `output_tokens_per_s`")),
+                (Some(_), Some(_)) => {
+                    return Err(Problem::new(
+                        format!("{key}.ttft_ms"),
+                        "give either `service_ms` or `ttft_ms` with `output_tokens_per_s`, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(Problem::new(
+                        format!("{key}.service_ms"),
+                        "a cloud deployment needs `service_ms`, or `ttft_ms` and `output_tokens_per_s`",
+                    ));
+                }
             };
             if let Some(c) = d.max_concurrency {
                 positive_count(&format!("{key}.max_concurrency"), c)?;
             }
             if d.queue_capacity.is_some() && d.max_concurrency.is_none() {
-                return Err(Problem::new(format!("{key}.queue_capacity"), "`queue_capacity` needs `max_concurrency` (with unlimited concurrency nothing waits)"));
+                return Err(Problem::new(
+                    format!("{key}.queue_capacity"),
+                    "`queue_capacity` needs `max_concurrency` (with unlimited concurrency nothing waits)",
+                ));
             }
-            let network_rtt_ms = d.network_rtt_ms.as_ref().map(|w| w.validate(&format!("{key}.network_rtt_ms"), &files)).transpose()?;
-            Model::Cloud(Cloud { network_rtt_ms, provider, max_concurrency: d.max_concurrency, queue_capacity: d.queue_capacity })
+            let network_rtt_ms = d
+                .network_rtt_ms
+                .as_ref()
+                .map(|w| w.validate(&format!("{key}.network_rtt_ms"), &files))
+                .transpose()?;
+            Model::Cloud(Cloud {
+                network_rtt_ms,
+                provider,
+                max_concurrency: d.max_concurrency,
+                queue_capacity: d.queue_capacity,
+            })
         }
     };
     Ok(Deployment { name: d.name.clone(), model })

@@ -1,7 +1,7 @@
 //! Result types of a run, as written to `summary.json`. Times are milliseconds.
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSummary {

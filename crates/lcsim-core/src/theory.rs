@@ -100,7 +100,12 @@ pub fn mmck_blocking(servers: u32, waiting_room: u32, offered_erlangs: f64) -> f
 }
 
 /// M/M/c/K mean wait of admitted requests, by Little's law on the queue: `L_q / λ_eff`.
-pub fn mmck_mean_wait(servers: u32, waiting_room: u32, arrival_rate: f64, mean_service: f64) -> f64 {
+pub fn mmck_mean_wait(
+    servers: u32,
+    waiting_room: u32,
+    arrival_rate: f64,
+    mean_service: f64,
+) -> f64 {
     let p = mmck_state_probabilities(servers, waiting_room, arrival_rate * mean_service);
     let c = servers as usize;
     let lq: f64 = p.iter().enumerate().skip(c).map(|(n, pn)| (n - c) as f64 * pn).sum();
@@ -121,7 +126,8 @@ mod tests {
         // M/M/4 with a = 3.2 (the mmc-check scenario): C ≈ 0.5964 (direct sum formula).
         let a: f64 = 3.2;
         let top = a.powi(4) / 24.0 * 4.0 / (4.0 - a);
-        let bottom: f64 = (0..4).map(|k| a.powi(k) / (1..=k).product::<i32>().max(1) as f64).sum::<f64>() + top;
+        let bottom: f64 =
+            (0..4).map(|k| a.powi(k) / (1..=k).product::<i32>().max(1) as f64).sum::<f64>() + top;
         assert!((erlang_c(4, a) - top / bottom).abs() < 1e-12);
     }
 

@@ -83,10 +83,8 @@ pub fn parse_trace(text: &str) -> Result<Trace, String> {
             let f = get(i)?;
             f.parse::<u32>().map_err(|_| format!("line {line}: `{f}` is not a token count"))
         };
-        if let Some(&last) = times.last() {
-            if t < last {
-                return Err(format!("line {line}: timestamps must not decrease"));
-            }
+        if times.last().is_some_and(|&last| t < last) {
+            return Err(format!("line {line}: timestamps must not decrease"));
         }
         times.push(t);
         prompt.push(tokens(p_idx)?);
@@ -94,7 +92,11 @@ pub fn parse_trace(text: &str) -> Result<Trace, String> {
     }
     let first = *times.first().ok_or("the trace has a header but no rows")?;
     let arrival_ms: Vec<f64> = times.iter().map(|t| (t - first) * 1000.0).collect();
-    Ok(Trace { arrival_ms: arrival_ms.into(), prompt_tokens: prompt.into(), output_tokens: output.into() })
+    Ok(Trace {
+        arrival_ms: arrival_ms.into(),
+        prompt_tokens: prompt.into(),
+        output_tokens: output.into(),
+    })
 }
 
 /// Seconds since 1970-01-01 for `YYYY-MM-DD HH:MM:SS[.frac]` (or `T` between), or a plain number.

@@ -1,1 +1,86 @@
-fn main(){}
+//! Simulated requests per second of the engine (criterion reports them as "elem/s").
+//!
+//! `cargo bench -p lcsim-engine` — two scenarios, each at 1 and 2 rayon threads:
+//! * `mmc4`: the M/M/4 check scenario (Poisson arrivals, exponential service, 4 FIFO servers);
+//! * `diurnal_batching`: diurnal Poisson traffic with sampled token counts through a batching
+//!   local server (token latency model) and a cloud endpoint with a concurrency cap.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lcsim_core::scenario::{FileSource, Scenario, parse_scenario};
+
+struct NoFiles;
+impl FileSource for NoFiles {
+    fn read_to_string(&self, path: &str) -> Result<String, String> {
+        Err(format!("benchmarks read no files ({path})"))
+    }
+}
+
+const MMC4: &str = r#"
+name = "mmc4"
+[simulation]
+seed = 7
+replications = 4
+duration_hours = 25
+[traffic]
+pattern = "poisson"
+rate_per_s = 3.2
+[[deployment]]
+name = "edge"
+kind = "local"
+servers = 4
+service_ms = { dist = "exponential", mean = 1000.0 }
+"#;
+
+const DIURNAL_BATCHING: &str = r#"
+name = "diurnal-batching"
+[simulation]
+seed = 7
+replications = 4
+duration_hours = 48
+[traffic]
+pattern = "diurnal"
+rate_per_s = 2.0
+peak_to_trough = 3.0
+peak_hour = 14
+prompt_tokens = { dist = "lognormal", mean = 160, cv = 1.0 }
+output_tokens = { dist = "lognormal", mean = 340, cv = 1.0 }
+[[deployment]]
+name = "gpu"
+kind = "local"
+servers = 2
+max_batch = 16
+batch_timeout_ms = 50
+prefill_ms_per_token = 0.05
+decode_ms_per_token = { base = 6.0, per_batch = 0.1 }
+[[deployment]]
+name = "api"
+kind = "cloud"
+network_rtt_ms = { dist = "lognormal", median = 15, p95 = 40 }
+ttft_ms = { dist = "lognormal", median = 450, p95 = 1200 }
+output_tokens_per_s = 100
+max_concurrency = 32
+"#;
+
+fn scenario(text: &str) -> Scenario {
+    parse_scenario("bench.toml", text, &NoFiles).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn bench(c: &mut Criterion) {
+    for (name, text) in [("mmc4", MMC4), ("diurnal_batching", DIURNAL_BATCHING)] {
+        let s = scenario(text);
+        let requests = lcsim_engine::run(&s, &|_| {}).summary.requests_simulated;
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(requests));
+        group.sample_size(20);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            group.bench_function(format!("{threads}_thread"), |b| {
+                b.iter(|| pool.install(|| lcsim_engine::run(&s, &|_| {})))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

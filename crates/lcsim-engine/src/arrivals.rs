@@ -115,17 +115,18 @@ impl ArrivalStream {
                 offset_ms: 0.0,
             },
         };
-        let clock = (traffic.hourly_weights.is_some() || traffic.growth_per_month != 0.0).then(|| {
-            let mut clock = Clock {
-                weights: traffic.hourly_weights.unwrap_or([1.0; 24]),
-                growth_per_month: traffic.growth_per_month,
-                hour: 0,
-                u_at_hour_start: 0.0,
-                multiplier: 0.0,
-            };
-            clock.multiplier = clock.multiplier(0);
-            clock
-        });
+        let clock =
+            (traffic.hourly_weights.is_some() || traffic.growth_per_month != 0.0).then(|| {
+                let mut clock = Clock {
+                    weights: traffic.hourly_weights.unwrap_or([1.0; 24]),
+                    growth_per_month: traffic.growth_per_month,
+                    hour: 0,
+                    u_at_hour_start: 0.0,
+                    multiplier: 0.0,
+                };
+                clock.multiplier = clock.multiplier(0);
+                clock
+            });
         let mut stream = ArrivalStream {
             base,
             clock,
@@ -208,7 +209,8 @@ impl ArrivalStream {
     /// Appends up to `max` arrivals before the end time to `buf`. Returns false once the
     /// stream is exhausted.
     pub fn fill(&mut self, buf: &mut Vec<Request>, max: usize) -> bool {
-        let has_tokens = !matches!(self.prompt, Tokens::None) || !matches!(self.output, Tokens::None);
+        let has_tokens =
+            !matches!(self.prompt, Tokens::None) || !matches!(self.output, Tokens::None);
         while !self.done && buf.len() < max {
             let Some((u, row)) = self.next_base() else {
                 self.done = true;
@@ -276,7 +278,8 @@ mod tests {
         w[14] = 12.5; // mean (23·0.5 + 12.5)/24 = 1
         t.hourly_weights = Some(w);
         let reqs = all(&t, 10.0 * 24.0 * MS_PER_HOUR, 2);
-        let in_hour = |h: u64| reqs.iter().filter(|r| (r.t_ms / MS_PER_HOUR) as u64 % 24 == h).count();
+        let in_hour =
+            |h: u64| reqs.iter().filter(|r| (r.t_ms / MS_PER_HOUR) as u64 % 24 == h).count();
         assert_count(in_hour(14), 10.0 * 3600.0 * 12.5 * 10.0, 10.0 * 3600.0 * 12.5 * 10.0);
         assert_count(in_hour(3), 10.0 * 3600.0 * 0.5 * 10.0, 10.0 * 3600.0 * 0.5 * 10.0);
     }
@@ -286,7 +289,9 @@ mod tests {
         let mut t = traffic(Arrivals::Poisson { rate_per_s: 1.0 });
         t.growth_per_month = 1.0; // doubling each month
         let reqs = all(&t, 2.0 * HOURS_PER_MONTH * MS_PER_HOUR, 3);
-        let month = |m: f64| reqs.iter().filter(|r| (r.t_ms / MS_PER_HOUR / HOURS_PER_MONTH).floor() == m).count();
+        let month = |m: f64| {
+            reqs.iter().filter(|r| (r.t_ms / MS_PER_HOUR / HOURS_PER_MONTH).floor() == m).count()
+        };
         // ∫ 2^(h/730) over a month = 730/ln2 · (2^(m+1) − 2^m) hours of unit rate (hourly steps
         // at mid-hour differ from this by < 1e-6 relative).
         let base = 3600.0 * HOURS_PER_MONTH / std::f64::consts::LN_2;
@@ -314,8 +319,15 @@ mod tests {
 
     #[test]
     fn trace_replays_loops_and_scales() {
-        let trace = lcsim_core::trace::parse_trace("TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,1\n1,20,2\n3,30,3").unwrap();
-        let mut t = traffic(Arrivals::Trace { trace: trace.clone(), time_scale: 0.5, at_end: TraceEnd::Loop });
+        let trace = lcsim_core::trace::parse_trace(
+            "TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,1\n1,20,2\n3,30,3",
+        )
+        .unwrap();
+        let mut t = traffic(Arrivals::Trace {
+            trace: trace.clone(),
+            time_scale: 0.5,
+            at_end: TraceEnd::Loop,
+        });
         t.prompt_tokens = TokenSource::Trace;
         t.output_tokens = TokenSource::Trace;
         let reqs = all(&t, 4000.0, 6);

@@ -48,7 +48,8 @@ impl LogHistogram {
     #[inline]
     fn index(value: f64) -> usize {
         // NaN and everything below 2^MIN_EXP land in the zero bucket.
-        if !(value >= f64::from_bits(((1023 + MIN_EXP) as u64) << 52)) {
+        let smallest = f64::from_bits(((1023 + MIN_EXP) as u64) << 52);
+        if value.is_nan() || value < smallest {
             return 0;
         }
         let key = (value.to_bits() >> SHIFT) as i64;

@@ -49,12 +49,20 @@ struct Partial {
 
 fn replication(scenario: &Scenario, index: u64, progress: &(dyn Fn(u64) + Sync)) -> Partial {
     let sim = &scenario.simulation;
-    let mut arrivals = ArrivalStream::new(&scenario.traffic, sim.duration_ms, stream(sim.seed, index, 0));
+    let mut arrivals =
+        ArrivalStream::new(&scenario.traffic, sim.duration_ms, stream(sim.seed, index, 0));
     let mut deployments: Vec<DeploymentSim> = scenario
         .deployments
         .iter()
         .enumerate()
-        .map(|(k, d)| DeploymentSim::new(d, sim.warmup_ms, sim.duration_ms, stream(sim.seed, index, 1 + k as u64)))
+        .map(|(k, d)| {
+            DeploymentSim::new(
+                d,
+                sim.warmup_ms,
+                sim.duration_ms,
+                stream(sim.seed, index, 1 + k as u64),
+            )
+        })
         .collect();
     let mut buf: Vec<Request> = Vec::with_capacity(CHUNK);
     let mut generated = 0u64;

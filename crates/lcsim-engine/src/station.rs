@@ -48,10 +48,10 @@ impl ServerPool {
         }
     }
 
-    /// Gives the earliest-free server a job starting at `start` (≥ its free time) that
-    /// keeps it busy until `until`.
+    /// Serves a job arriving at `t` for `service` on the earliest-free server: returns its
+    /// start time, `max(t, earliest free time)`, and marks that server busy until it ends.
     #[inline]
-    fn occupy_earliest(&mut self, until: f64) {
+    fn serve(&mut self, t: f64, service: impl FnOnce(f64) -> f64) -> f64 {
         match self {
             ServerPool::Few(free) => {
                 let mut best = 0;
@@ -60,12 +60,15 @@ impl ServerPool {
                         best = i;
                     }
                 }
-                free[best] = until;
+                let start = free[best].max(t);
+                free[best] = start + service(start);
+                start
             }
             ServerPool::Many(heap) => {
-                if let Some(mut top) = heap.peek_mut() {
-                    *top = Reverse(until.to_bits());
-                }
+                let mut top = heap.peek_mut().expect("at least one server");
+                let start = f64::from_bits(top.0).max(t);
+                *top = Reverse((start + service(start)).to_bits());
+                start
             }
         }
     }
@@ -120,7 +123,8 @@ impl Recorder {
     /// utilization is an exact time average even when the queue carries over its edges.
     #[inline]
     fn busy(&mut self, start_ms: f64, service_ms: f64, size: usize) {
-        let overlap = ((start_ms + service_ms).min(self.end_ms) - start_ms.max(self.warmup_ms)).max(0.0);
+        let overlap =
+            ((start_ms + service_ms).min(self.end_ms) - start_ms.max(self.warmup_ms)).max(0.0);
         self.busy_ms += overlap;
         self.in_service_ms += overlap * size as f64;
     }
@@ -220,16 +224,37 @@ impl DeploymentSim {
                     let service = match &local.service {
                         LocalService::Dist(d) => RequestService::Dist(Sampler::new(d)),
                         LocalService::Tokens(tl) => {
-                            return Self::batcher(local.servers, capacity, 1, 0.0, BatchService::Tokens(*tl), Recorder::new(warmup_ms, end_ms), rng);
+                            return Self::batcher(
+                                local.servers,
+                                capacity,
+                                1,
+                                0.0,
+                                BatchService::Tokens(*tl),
+                                Recorder::new(warmup_ms, end_ms),
+                                rng,
+                            );
                         }
                     };
-                    Station::Fifo(Fifo { pool: ServerPool::new(local.servers), capacity, waiting_starts: VecDeque::new(), service })
+                    Station::Fifo(Fifo {
+                        pool: ServerPool::new(local.servers),
+                        capacity,
+                        waiting_starts: VecDeque::new(),
+                        service,
+                    })
                 } else {
                     let service = match &local.service {
                         LocalService::Dist(d) => BatchService::Dist(Sampler::new(d)),
                         LocalService::Tokens(tl) => BatchService::Tokens(*tl),
                     };
-                    return Self::batcher(local.servers, capacity, local.max_batch as usize, local.batch_timeout_ms, service, Recorder::new(warmup_ms, end_ms), rng);
+                    return Self::batcher(
+                        local.servers,
+                        capacity,
+                        local.max_batch as usize,
+                        local.batch_timeout_ms,
+                        service,
+                        Recorder::new(warmup_ms, end_ms),
+                        rng,
+                    );
                 };
                 (station, None)
             }
@@ -250,9 +275,24 @@ impl DeploymentSim {
         DeploymentSim { station, network_rtt, rng, recorder: Recorder::new(warmup_ms, end_ms) }
     }
 
-    fn batcher(servers: u32, capacity: Option<usize>, max_batch: usize, timeout_ms: f64, service: BatchService, recorder: Recorder, rng: SimRng) -> Self {
+    fn batcher(
+        servers: u32,
+        capacity: Option<usize>,
+        max_batch: usize,
+        timeout_ms: f64,
+        service: BatchService,
+        recorder: Recorder,
+        rng: SimRng,
+    ) -> Self {
         DeploymentSim {
-            station: Station::Batcher(Batcher { pool: ServerPool::new(servers), capacity, max_batch, timeout_ms, queue: VecDeque::new(), service }),
+            station: Station::Batcher(Batcher {
+                pool: ServerPool::new(servers),
+                capacity,
+                max_batch,
+                timeout_ms,
+                queue: VecDeque::new(),
+                service,
+            }),
             network_rtt: None,
             rng,
             recorder,
@@ -279,9 +319,11 @@ impl DeploymentSim {
                             continue;
                         }
                     }
-                    let start = fifo.pool.earliest().max(t);
-                    let service = fifo.service.sample(rng, req);
-                    fifo.pool.occupy_earliest(start + service);
+                    let mut service = 0.0;
+                    let start = fifo.pool.serve(t, |_| {
+                        service = fifo.service.sample(rng, req);
+                        service
+                    });
                     if fifo.capacity.is_some() && start > t {
                         fifo.waiting_starts.push_back(start);
                     }
@@ -334,7 +376,11 @@ impl Batcher {
         while let Some(first) = self.queue.front() {
             let free = self.pool.earliest();
             let full = self.queue.len() >= self.max_batch;
-            let close = if full { self.queue[self.max_batch - 1].t_ms } else { first.t_ms + self.timeout_ms };
+            let close = if full {
+                self.queue[self.max_batch - 1].t_ms
+            } else {
+                first.t_ms + self.timeout_ms
+            };
             let start = free.max(close);
             // Until it starts, a batch that is not full can still grow, and its requests
             // still take up waiting room.
@@ -352,7 +398,7 @@ impl Batcher {
                     tl.batch_ms(size as u32, prompt_sum, max_output)
                 }
             };
-            self.pool.occupy_earliest(start + service);
+            self.pool.serve(start, |_| service);
             rec.busy(start, service, size);
             if rec.counts(start) {
                 rec.batches += 1;
@@ -403,7 +449,15 @@ mod tests {
                 rng: stream(5, 0, 1),
                 recorder: Recorder::new(0.0, f64::INFINITY),
             };
-            let mut batch = DeploymentSim::batcher(servers, capacity, 1, 0.0, BatchService::Dist(Sampler::new(&service)), Recorder::new(0.0, f64::INFINITY), stream(5, 0, 1));
+            let mut batch = DeploymentSim::batcher(
+                servers,
+                capacity,
+                1,
+                0.0,
+                BatchService::Dist(Sampler::new(&service)),
+                Recorder::new(0.0, f64::INFINITY),
+                stream(5, 0, 1),
+            );
             for chunk in reqs.chunks(777) {
                 fifo.process(chunk);
                 batch.process(chunk);

@@ -11,7 +11,14 @@ impl FileSource for NoFiles {
     }
 }
 
-fn text(servers: u32, rate: f64, service: &str, batch: u32, capacity: Option<u32>, seed: u64) -> String {
+fn text(
+    servers: u32,
+    rate: f64,
+    service: &str,
+    batch: u32,
+    capacity: Option<u32>,
+    seed: u64,
+) -> String {
     let capacity = capacity.map_or(String::new(), |c| format!("queue_capacity = {c}"));
     let timeout = if batch > 1 { "batch_timeout_ms = 15" } else { "" };
     format!(
@@ -47,7 +54,8 @@ max_concurrency = {servers}
 fn service() -> impl Strategy<Value = String> {
     prop_oneof![
         (10.0f64..500.0).prop_map(|m| format!("{{ dist = \"exponential\", mean = {m} }}")),
-        (10.0f64..500.0, 0.1f64..3.0).prop_map(|(m, cv)| format!("{{ dist = \"lognormal\", mean = {m}, cv = {cv} }}")),
+        (10.0f64..500.0, 0.1f64..3.0)
+            .prop_map(|(m, cv)| format!("{{ dist = \"lognormal\", mean = {m}, cv = {cv} }}")),
         (10.0f64..500.0).prop_map(|v| format!("{{ dist = \"fixed\", value = {v} }}")),
     ]
 }

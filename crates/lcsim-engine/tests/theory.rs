@@ -31,7 +31,11 @@ fn simulate(text: &str) -> RunOutput {
 }
 
 /// Mean and standard error of a per-replication figure.
-fn mean_se(reps: &[Vec<ReplicationStats>], k: usize, f: impl Fn(&ReplicationStats) -> f64) -> (f64, f64) {
+fn mean_se(
+    reps: &[Vec<ReplicationStats>],
+    k: usize,
+    f: impl Fn(&ReplicationStats) -> f64,
+) -> (f64, f64) {
     let xs: Vec<f64> = reps.iter().map(|r| f(&r[k])).collect();
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
@@ -42,16 +46,30 @@ fn mean_se(reps: &[Vec<ReplicationStats>], k: usize, f: impl Fn(&ReplicationStat
 #[track_caller]
 fn check(what: &str, simulated: f64, se: f64, exact: f64, deterministic: f64) {
     let tolerance = 4.0 * se + deterministic;
-    eprintln!("{what}: simulated {simulated:.6}, exact {exact:.6}, |diff| {:.6} ≤ {tolerance:.6} (SE {se:.6})", (simulated - exact).abs());
+    eprintln!(
+        "{what}: simulated {simulated:.6}, exact {exact:.6}, |diff| {:.6} ≤ {tolerance:.6} (SE {se:.6})",
+        (simulated - exact).abs()
+    );
     assert!(
         (simulated - exact).abs() <= tolerance,
         "{what}: simulated {simulated}, exact {exact}, tolerance {tolerance} (4·SE {se} + {deterministic})"
     );
     // A check whose tolerance is as large as the value itself could not fail.
-    assert!(tolerance < 0.1 * exact.abs().max(1e-9) || exact == 0.0, "{what}: tolerance {tolerance} too loose to mean anything");
+    assert!(
+        tolerance < 0.1 * exact.abs().max(1e-9) || exact == 0.0,
+        "{what}: tolerance {tolerance} too loose to mean anything"
+    );
 }
 
-fn mmc_text(servers: u32, rate_per_s: f64, mean_ms: f64, hours: f64, warmup: f64, reps: u32, seed: u64) -> String {
+fn mmc_text(
+    servers: u32,
+    rate_per_s: f64,
+    mean_ms: f64,
+    hours: f64,
+    warmup: f64,
+    reps: u32,
+    seed: u64,
+) -> String {
     format!(
         r#"
 name = "mmc"
@@ -82,7 +100,13 @@ fn check_mmc(servers: u32, rho: f64, hours: f64, seed: u64) {
     let (pw, se) = mean_se(reps, 0, |r| r.waited_fraction);
     check(&format!("{tag} P(wait)"), pw, se, c_prob, 0.0);
     let (w, se) = mean_se(reps, 0, |r| r.mean_wait_ms);
-    check(&format!("{tag} mean wait"), w, se, 1000.0 * theory::mmc_mean_wait(servers, rate, mean_s), 0.0);
+    check(
+        &format!("{tag} mean wait"),
+        w,
+        se,
+        1000.0 * theory::mmc_mean_wait(servers, rate, mean_s),
+        0.0,
+    );
     let (_, se) = mean_se(reps, 0, |r| r.latency_p95_ms);
     let exact = 1000.0 * theory::mmc_sojourn_quantile(servers, rate, mean_s, 0.95);
     let pooled = out.summary.deployments[0].latency_ms.p95;
@@ -144,7 +168,11 @@ service_ms = { dist = "exponential", mean = 1000.0 }
     let [lo, hi] = d.wait_ms.mean_ci95.unwrap();
     assert!(lo <= exact_wait && exact_wait <= hi, "Erlang C {exact_wait} outside CI [{lo}, {hi}]");
     let exact_p95 = 1000.0 * theory::mmc_sojourn_quantile(4, 3.2, 1.0, 0.95);
-    assert!((d.latency_ms.p95 / exact_p95 - 1.0).abs() < 0.02, "p95 {} vs {exact_p95}", d.latency_ms.p95);
+    assert!(
+        (d.latency_ms.p95 / exact_p95 - 1.0).abs() < 0.02,
+        "p95 {} vs {exact_p95}",
+        d.latency_ms.p95
+    );
 }
 
 fn mg1_text(rate_per_s: f64, service: &str, hours: f64, seed: u64) -> String {
@@ -206,10 +234,22 @@ fn mmck_blocking_and_wait() {
         let a = rate;
         let tag = format!("M/M/{servers}/{} ρ={rho}", servers + room);
         let (blocked, se) = mean_se(reps, 0, |r| r.dropped as f64 / r.arrived as f64);
-        check(&format!("{tag} blocking"), blocked, se, theory::mmck_blocking(servers, room, a), 0.0);
+        check(
+            &format!("{tag} blocking"),
+            blocked,
+            se,
+            theory::mmck_blocking(servers, room, a),
+            0.0,
+        );
         if room > 0 {
             let (w, se) = mean_se(reps, 0, |r| r.mean_wait_ms);
-            check(&format!("{tag} mean wait"), w, se, 1000.0 * theory::mmck_mean_wait(servers, room, rate, 1.0), 0.0);
+            check(
+                &format!("{tag} mean wait"),
+                w,
+                se,
+                1000.0 * theory::mmck_mean_wait(servers, room, rate, 1.0),
+                0.0,
+            );
         } else {
             assert_eq!(out.summary.deployments[0].wait_ms.p99, 0.0, "no waiting room, no wait");
         }
@@ -243,7 +283,13 @@ service_ms = { dist = "exponential", mean = 2500.0 }
     check("M/M/∞ mean latency", l, se, 2500.0, 0.0);
     let (_, se) = mean_se(reps, 0, |r| r.latency_p95_ms);
     let exact = 2500.0 * 20f64.ln();
-    check("M/M/∞ latency p95", out.summary.deployments[0].latency_ms.p95, se, exact, RELATIVE_ERROR_BOUND * exact);
+    check(
+        "M/M/∞ latency p95",
+        out.summary.deployments[0].latency_ms.p95,
+        se,
+        exact,
+        RELATIVE_ERROR_BOUND * exact,
+    );
     assert_eq!(out.summary.deployments[0].utilization, None);
 }
 
