@@ -4,6 +4,7 @@
 //! generator. Files a scenario refers to are read by the caller through
 //! [`scenario::FileSource`].
 
+pub mod cost;
 pub mod dist;
 pub mod error;
 pub mod scenario;

@@ -12,6 +12,7 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::DeTable;
 
+use crate::cost::{CapacityPolicy, CostModel};
 use crate::dist::{ColumnSource, Dist, DistWire};
 use crate::error::{Locator, Problem, ScenarioError, closest};
 use crate::trace::{Trace, csv_column, parse_trace};
@@ -46,6 +47,25 @@ pub struct Simulation {
     pub duration_ms: f64,
     /// Requests arriving before this time are simulated but not counted.
     pub warmup_ms: f64,
+    /// Present when the scenario asks for total cost of ownership over months.
+    pub horizon: Option<Horizon>,
+}
+
+/// A run over `months` months of 730 hours. Each month, `window_ms` of traffic starting at a
+/// midnight near the middle of the month (after `warmup_ms`) is simulated request by request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Horizon {
+    pub months: u32,
+    pub window_ms: f64,
+}
+
+impl Horizon {
+    /// First hour of month `month`'s window (0-based month): the midnight closest to the middle
+    /// of the month, so the whole diurnal cycle is in a 24-hour window.
+    pub fn window_start_hour(month: u32) -> u64 {
+        let middle = (f64::from(month) + 0.5) * HOURS_PER_MONTH;
+        ((middle / 24.0).round() * 24.0) as u64
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +75,8 @@ pub struct Traffic {
     pub hourly_weights: Option<[f64; 24]>,
     /// Relative growth of the arrival rate per 730-hour month (0.05 = +5 % a month, compounded).
     pub growth_per_month: f64,
+    /// Coefficient of variation of each month's traffic level (0 = no noise).
+    pub level_noise_cv: f64,
     pub prompt_tokens: TokenSource,
     pub output_tokens: TokenSource,
 }
@@ -126,6 +148,10 @@ impl TokenSource {
 pub struct Deployment {
     pub name: String,
     pub model: Model,
+    /// Monthly cost model; `None` costs nothing.
+    pub cost: Option<CostModel>,
+    /// Local only: buy devices as traffic grows.
+    pub capacity_policy: Option<CapacityPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -455,11 +481,28 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
             format!("warm-up ({warmup_h} h) must be shorter than the duration ({duration_h} h)"),
         ));
     }
+    let horizon = match (sim.horizon_months, sim.window_hours) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(Problem::new("simulation.window_hours", "`window_hours` needs `horizon_months`"));
+        }
+        (Some(months), window) => {
+            if !(1..=600).contains(&months) {
+                return Err(Problem::new("simulation.horizon_months", format!("must be a whole number of months from 1 to 600, got {months}")));
+            }
+            let window_h = positive("simulation.window_hours", window.unwrap_or(24.0))?;
+            if window_h > HOURS_PER_MONTH {
+                return Err(Problem::new("simulation.window_hours", format!("a month has {HOURS_PER_MONTH} hours; got {window_h}")));
+            }
+            Some(Horizon { months, window_ms: window_h * MS_PER_HOUR })
+        }
+    };
     let simulation = Simulation {
         seed: sim.seed,
         replications: positive_count("simulation.replications", sim.replications)?,
         duration_ms: duration_h * MS_PER_HOUR,
         warmup_ms: warmup_h * MS_PER_HOUR,
+        horizon,
     };
     let traffic = validate_traffic(&wire.traffic, files)?;
     if wire.deployments.is_empty() {
@@ -663,7 +706,12 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
             }
         }
     };
+    let level_noise_cv = t.level_noise_cv.unwrap_or(0.0);
+    if !(level_noise_cv.is_finite() && level_noise_cv >= 0.0) {
+        return Err(Problem::new("traffic.level_noise_cv", format!("must be zero or positive, got {level_noise_cv}")));
+    }
     Ok(Traffic {
+        level_noise_cv,
         prompt_tokens: tokens("prompt_tokens", &t.prompt_tokens)?,
         output_tokens: tokens("output_tokens", &t.output_tokens)?,
         arrivals,
@@ -847,5 +895,19 @@ fn validate_deployment(
             })
         }
     };
-    Ok(Deployment { name: d.name.clone(), model })
+    let cost = match (&d.cost, &model) {
+        (None, _) => None,
+        (Some(c), Model::Local(_)) => Some(CostModel::Local(c.validate_local(&format!("{key}.cost"))?)),
+        (Some(c), Model::Cloud(cloud)) => {
+            Some(CostModel::Cloud(c.validate_cloud(&format!("{key}.cost"), cloud.max_concurrency)?))
+        }
+    };
+    let capacity_policy = match (&d.capacity_policy, &model) {
+        (None, _) => None,
+        (Some(p), Model::Local(local)) => Some(p.validate(&format!("{key}.capacity_policy"), local.servers)?),
+        (Some(_), Model::Cloud(_)) => {
+            return Err(Problem::new(format!("{key}.capacity_policy"), "a capacity policy buys devices; it applies to local deployments"));
+        }
+    };
+    Ok(Deployment { name: d.name.clone(), model, cost, capacity_policy })
 }

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cost::{CapacityPolicyWire, CostWire};
 use crate::dist::DistWire;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +31,12 @@ pub struct SimulationWire {
     pub duration_hours: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup_hours: Option<f64>,
+    /// Months of total cost of ownership to simulate (turns on the monthly cost model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon_months: Option<u32>,
+    /// Hours simulated request by request in each month (default 24: one whole day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_hours: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +88,9 @@ pub struct TrafficWire {
     // any pattern
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth_per_month: Option<f64>,
+    /// Coefficient of variation of each month's traffic level (lognormal, mean 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_noise_cv: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<DistWire>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +151,10 @@ pub struct DeploymentWire {
     pub output_tokens_per_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_policy: Option<CapacityPolicyWire>,
 }
 
 impl DeploymentWire {
@@ -159,6 +173,7 @@ impl DeploymentWire {
             ("ttft_ms", self.ttft_ms.is_some()),
             ("output_tokens_per_s", self.output_tokens_per_s.is_some()),
             ("max_concurrency", self.max_concurrency.is_some()),
+            ("capacity_policy", self.capacity_policy.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, p)| p.then_some(k))

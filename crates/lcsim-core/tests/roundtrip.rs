@@ -1,5 +1,6 @@
 //! parse(print(scenario)) == scenario, for random scenarios in the wire form.
 
+use lcsim_core::cost::CostWire;
 use lcsim_core::dist::{DistKind, DistWire};
 use lcsim_core::scenario::parse_wire;
 use lcsim_core::wire::{
@@ -67,6 +68,8 @@ fn deployment() -> impl Strategy<Value = DeploymentWire> {
             ttft_ms: None,
             output_tokens_per_s: Some(80.0),
             max_concurrency: n.filter(|_| !local),
+            cost: Some(CostWire { capex_usd: Some(3000.0), usd_per_mtok_in: Some(0.15), ..CostWire::default() }),
+            capacity_policy: None,
         })
 }
 
@@ -93,6 +96,8 @@ fn scenario() -> impl Strategy<Value = ScenarioWire> {
                 replications: reps,
                 duration_hours: hours,
                 warmup_hours: Some(hours / 10.0),
+                horizon_months: Some(36),
+                window_hours: Some(24.0),
             },
             traffic: TrafficWire {
                 pattern,
@@ -107,6 +112,7 @@ fn scenario() -> impl Strategy<Value = ScenarioWire> {
                 time_scale: Some(0.5),
                 at_end: Some(TraceEnd::Stop),
                 growth_per_month: Some(0.05),
+                level_noise_cv: Some(0.1),
                 prompt_tokens: tokens.clone(),
                 output_tokens: tokens,
             },

@@ -244,6 +244,7 @@ mod tests {
             arrivals,
             hourly_weights: None,
             growth_per_month: 0.0,
+            level_noise_cv: 0.0,
             prompt_tokens: TokenSource::None,
             output_tokens: TokenSource::None,
         }
