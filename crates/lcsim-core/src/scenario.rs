@@ -81,6 +81,28 @@ pub struct Traffic {
     pub output_tokens: TokenSource,
 }
 
+/// Diurnal weight of hour `hour` (counted from a midnight) times the compounded growth at the
+/// middle of that hour.
+pub fn intensity_multiplier(weights: Option<&[f64; 24]>, growth_per_month: f64, hour: u64) -> f64 {
+    let weight = weights.map_or(1.0, |w| w[(hour % 24) as usize]);
+    weight * (1.0 + growth_per_month).powf((hour as f64 + 0.5) / HOURS_PER_MONTH)
+}
+
+impl Traffic {
+    /// Arrival intensity multiplier of hour `hour` since the start: diurnal weight × growth
+    /// at the middle of the hour (the engine's time change uses the same values).
+    pub fn hour_multiplier(&self, hour: u64) -> f64 {
+        intensity_multiplier(self.hourly_weights.as_ref(), self.growth_per_month, hour)
+    }
+
+    /// Expected requests in month `month` (0-based, 730 hours) at traffic level 1.
+    pub fn expected_requests_in_month(&self, month: u32) -> f64 {
+        let first = u64::from(month) * HOURS_PER_MONTH as u64;
+        let hours: f64 = (first..first + HOURS_PER_MONTH as u64).map(|h| self.hour_multiplier(h)).sum();
+        self.arrivals.mean_rate_per_s() * 3600.0 * hours
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arrivals {
     Poisson {
@@ -279,7 +301,10 @@ impl Scenario {
         let mean_load = rate_per_ms * self.mean_service_ms(deployment) / capacity;
         let peak_weight =
             self.traffic.hourly_weights.map_or(1.0, |w| w.iter().copied().fold(0.0, f64::max));
-        let months = self.simulation.duration_ms / MS_PER_HOUR / HOURS_PER_MONTH;
+        let months = match self.simulation.horizon {
+            Some(h) => f64::from(h.months),
+            None => self.simulation.duration_ms / MS_PER_HOUR / HOURS_PER_MONTH,
+        };
         let growth = (1.0 + self.traffic.growth_per_month).powf(months).max(1.0);
         Some((mean_load, mean_load * peak_weight * growth))
     }
@@ -473,14 +498,7 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
         .hint("it names the output folder output/<name>/"));
     }
     let sim = &wire.simulation;
-    let duration_h = positive("simulation.duration_hours", sim.duration_hours)?;
     let warmup_h = non_negative("simulation.warmup_hours", sim.warmup_hours.unwrap_or(0.0))?;
-    if warmup_h >= duration_h {
-        return Err(Problem::new(
-            "simulation.warmup_hours",
-            format!("warm-up ({warmup_h} h) must be shorter than the duration ({duration_h} h)"),
-        ));
-    }
     let horizon = match (sim.horizon_months, sim.window_hours) {
         (None, None) => None,
         (None, Some(_)) => {
@@ -496,6 +514,27 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
             }
             Some(Horizon { months, window_ms: window_h * MS_PER_HOUR })
         }
+    };
+    let duration_h = match (sim.duration_hours, horizon) {
+        (Some(_), Some(_)) => {
+            return Err(Problem::new("simulation.duration_hours", "`duration_hours` is for stationary runs; a run with `horizon_months` simulates `window_hours` of each month")
+                .hint("remove `duration_hours`"));
+        }
+        (None, None) => {
+            return Err(Problem::new("simulation.duration_hours", "missing required key `duration_hours` (or `horizon_months` for a cost horizon)")
+                .hint("`lcsim init` prints a scenario with every key explained"));
+        }
+        (Some(d), None) => {
+            let d = positive("simulation.duration_hours", d)?;
+            if warmup_h >= d {
+                return Err(Problem::new(
+                    "simulation.warmup_hours",
+                    format!("warm-up ({warmup_h} h) must be shorter than the duration ({d} h)"),
+                ));
+            }
+            d
+        }
+        (None, Some(h)) => warmup_h + h.window_ms / MS_PER_HOUR,
     };
     let simulation = Simulation {
         seed: sim.seed,
@@ -765,6 +804,7 @@ fn validate_deployment(
                     "prefill_ms_per_token",
                     "decode_ms_per_token",
                     "overhead_ms",
+                    "capacity_policy",
                 ],
                 what,
             )?;

@@ -16,9 +16,95 @@ pub struct RunSummary {
     pub requests_simulated: u64,
     /// Wall-clock time of the simulation; the only field that differs between identical runs.
     pub wall_seconds: f64,
+    /// Months of the cost horizon; absent for a stationary run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub horizon_months: Option<u32>,
     #[serde(serialize_with = "in_order")]
     pub deployments: Vec<DeploymentSummary>,
+    /// Cash-basis break-even month of every (local, cloud) pair with cost models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub break_even: Option<Vec<BreakEven>>,
     pub warnings: Vec<String>,
+}
+
+/// Costs of one deployment over the horizon, in USD; each list has one entry per month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostSummary {
+    /// Cash cost of each month (capital counted when paid).
+    pub monthly: Vec<MonthBand>,
+    /// Cumulative cash cost at the end of each month.
+    pub cumulative: Vec<MonthBand>,
+    /// Cumulative cost with capital spread by straight-line depreciation.
+    pub cumulative_amortized: Vec<MonthBand>,
+}
+
+/// Mean and quantiles across replications (p5/p50/p95 by linear interpolation between order
+/// statistics).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MonthBand {
+    /// 1-based month.
+    pub month: u32,
+    pub mean: f64,
+    pub p5: f64,
+    pub p50: f64,
+    pub p95: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Band {
+    pub mean: f64,
+    pub p5: f64,
+    pub p50: f64,
+    pub p95: f64,
+}
+
+/// When the local deployment's cumulative cash cost falls to the cloud's, in months as a real
+/// number (7.4 = 40 % into month 8), over the replications that break even; `null` if none do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BreakEven {
+    pub local: String,
+    pub cloud: String,
+    pub month: Option<Band>,
+    /// Share of replications that never break even within the horizon.
+    pub never_fraction: f64,
+}
+
+/// One row of `monthly.parquet` / `monthly.csv`: a deployment in a month. Cost components are
+/// cash-basis means across replications; `cost_*` are the monthly cash cost's mean and
+/// quantiles, `cumulative_*` the cumulative cash cost at the end of the month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonthlyRow {
+    pub deployment: String,
+    pub kind: &'static str,
+    pub month: u32,
+    pub requests: f64,
+    pub prompt_tokens: f64,
+    pub output_tokens: f64,
+    pub servers: f64,
+    pub capex_usd: f64,
+    pub energy_usd: f64,
+    pub colocation_usd: f64,
+    pub ops_usd: f64,
+    pub token_usd: f64,
+    pub request_usd: f64,
+    pub instance_usd: f64,
+    pub egress_usd: f64,
+    pub cost_mean_usd: f64,
+    pub cost_p5_usd: f64,
+    pub cost_p50_usd: f64,
+    pub cost_p95_usd: f64,
+    pub cumulative_mean_usd: f64,
+    pub cumulative_p5_usd: f64,
+    pub cumulative_p50_usd: f64,
+    pub cumulative_p95_usd: f64,
+    pub cumulative_amortized_mean_usd: f64,
+    /// Mean utilization of the month's window (`null` for unlimited cloud concurrency).
+    pub utilization: Option<f64>,
+    /// Utilization of the window's busiest hour.
+    pub peak_hour_utilization: Option<f64>,
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+    pub latency_p99_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,6 +129,9 @@ pub struct DeploymentSummary {
     pub latency_ms: Moments,
     /// Time a served request waited for a server (for batching: until its batch started).
     pub wait_ms: Moments,
+    /// Present for runs with a horizon and a `[deployment.cost]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<CostSummary>,
 }
 
 /// Mean with its 95 % confidence interval across replications, and quantiles of all served

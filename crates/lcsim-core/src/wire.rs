@@ -28,7 +28,9 @@ pub struct ScenarioWire {
 pub struct SimulationWire {
     pub seed: u64,
     pub replications: u32,
-    pub duration_hours: f64,
+    /// Simulated time per replication of a stationary run (not with `horizon_months`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_hours: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup_hours: Option<f64>,
     /// Months of total cost of ownership to simulate (turns on the monthly cost model).

@@ -94,7 +94,7 @@ fn scenario() -> impl Strategy<Value = ScenarioWire> {
             simulation: SimulationWire {
                 seed,
                 replications: reps,
-                duration_hours: hours,
+                duration_hours: Some(hours),
                 warmup_hours: Some(hours / 10.0),
                 horizon_months: Some(36),
                 window_hours: Some(24.0),

@@ -9,7 +9,7 @@
 //! non-homogeneous Poisson process of rate `λ·m(t)` (Çinlar's time-change theorem); for the
 //! other bases it stretches and compresses their gaps the same way.
 
-use lcsim_core::scenario::{Arrivals, HOURS_PER_MONTH, MS_PER_HOUR, TokenSource, Traffic};
+use lcsim_core::scenario::{Arrivals, MS_PER_HOUR, TokenSource, Traffic, intensity_multiplier};
 use lcsim_core::trace::Trace;
 use lcsim_core::wire::TraceEnd;
 use rand::RngExt;
@@ -37,8 +37,10 @@ enum Base {
 /// Maps operational time to real time, hour by hour.
 #[derive(Debug)]
 struct Clock {
-    weights: [f64; 24],
+    weights: Option<[f64; 24]>,
     growth_per_month: f64,
+    level: f64,
+    first_hour: u64,
     hour: u64,
     u_at_hour_start: f64,
     multiplier: f64,
@@ -46,11 +48,10 @@ struct Clock {
 
 impl Clock {
     fn multiplier(&self, hour: u64) -> f64 {
-        let months = (hour as f64 + 0.5) / HOURS_PER_MONTH;
-        self.weights[(hour % 24) as usize] * (1.0 + self.growth_per_month).powf(months)
+        self.level * intensity_multiplier(self.weights.as_ref(), self.growth_per_month, hour)
     }
 
-    /// Real time of operational time `u`; calls must have non-decreasing `u`.
+    /// Real time of operational time `u`, from the first hour; `u` must not decrease.
     #[inline]
     fn real_time(&mut self, u: f64) -> f64 {
         while u >= self.u_at_hour_start + self.multiplier * MS_PER_HOUR {
@@ -58,8 +59,21 @@ impl Clock {
             self.hour += 1;
             self.multiplier = self.multiplier(self.hour);
         }
-        self.hour as f64 * MS_PER_HOUR + (u - self.u_at_hour_start) / self.multiplier
+        (self.hour - self.first_hour) as f64 * MS_PER_HOUR
+            + (u - self.u_at_hour_start) / self.multiplier
     }
+}
+
+/// Which stretch of traffic a stream produces.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    /// Hour (since the start of the horizon) at which the stream starts; arrival times are
+    /// relative to it.
+    pub start_hour: u64,
+    /// Multiplier of the arrival intensity (a month's traffic level noise); 1 = none.
+    pub level: f64,
+    /// Arrivals at or after this time (ms from the start) are not generated.
+    pub end_ms: f64,
 }
 
 #[derive(Debug)]
@@ -93,7 +107,8 @@ pub struct ArrivalStream {
 }
 
 impl ArrivalStream {
-    pub fn new(traffic: &Traffic, end_ms: f64, rng: SimRng) -> Self {
+    pub fn new(traffic: &Traffic, window: Window, rng: SimRng) -> Self {
+        let end_ms = window.end_ms;
         let base = match &traffic.arrivals {
             Arrivals::Poisson { rate_per_s } => Base::Poisson { mean_gap_ms: 1000.0 / rate_per_s },
             Arrivals::GammaRenewal { rate_per_s, cv } => {
@@ -115,18 +130,23 @@ impl ArrivalStream {
                 offset_ms: 0.0,
             },
         };
-        let clock =
-            (traffic.hourly_weights.is_some() || traffic.growth_per_month != 0.0).then(|| {
-                let mut clock = Clock {
-                    weights: traffic.hourly_weights.unwrap_or([1.0; 24]),
-                    growth_per_month: traffic.growth_per_month,
-                    hour: 0,
-                    u_at_hour_start: 0.0,
-                    multiplier: 0.0,
-                };
-                clock.multiplier = clock.multiplier(0);
-                clock
-            });
+        let modulated = traffic.hourly_weights.is_some()
+            || traffic.growth_per_month != 0.0
+            || window.start_hour != 0
+            || window.level != 1.0;
+        let clock = modulated.then(|| {
+            let mut clock = Clock {
+                weights: traffic.hourly_weights,
+                growth_per_month: traffic.growth_per_month,
+                level: window.level,
+                first_hour: window.start_hour,
+                hour: window.start_hour,
+                u_at_hour_start: 0.0,
+                multiplier: 0.0,
+            };
+            clock.multiplier = clock.multiplier(window.start_hour);
+            clock
+        });
         let mut stream = ArrivalStream {
             base,
             clock,
@@ -238,6 +258,7 @@ mod tests {
     use super::*;
     use crate::random::stream;
     use lcsim_core::Dist;
+    use lcsim_core::scenario::HOURS_PER_MONTH;
 
     fn traffic(arrivals: Arrivals) -> Traffic {
         Traffic {
@@ -251,7 +272,8 @@ mod tests {
     }
 
     fn all(traffic: &Traffic, end_ms: f64, seed: u64) -> Vec<Request> {
-        let mut s = ArrivalStream::new(traffic, end_ms, stream(seed, 0, 0));
+        let window = Window { start_hour: 0, level: 1.0, end_ms };
+        let mut s = ArrivalStream::new(traffic, window, stream(seed, 0, 0));
         let mut out = Vec::new();
         while s.fill(&mut out, usize::MAX) {}
         out
@@ -298,6 +320,21 @@ mod tests {
         let base = 3600.0 * HOURS_PER_MONTH / std::f64::consts::LN_2;
         assert_count(month(0.0), base, base);
         assert_count(month(1.0), 2.0 * base, 2.0 * base);
+    }
+
+    #[test]
+    fn window_starts_at_its_hour_and_level() {
+        let mut t = traffic(Arrivals::Poisson { rate_per_s: 10.0 });
+        let mut w = [0.0; 24];
+        w[5] = 24.0;
+        t.hourly_weights = Some(w);
+        let window = Window { start_hour: 24 * 7 + 5, level: 2.0, end_ms: 2.0 * MS_PER_HOUR };
+        let mut s = ArrivalStream::new(&t, window, stream(8, 0, 0));
+        let mut reqs = Vec::new();
+        while s.fill(&mut reqs, usize::MAX) {}
+        // Only the window's first hour (hour 5 of a day) has traffic, at 10 · 24 · 2 per second.
+        assert!(reqs.iter().all(|r| r.t_ms < MS_PER_HOUR));
+        assert_count(reqs.len(), 480.0 * 3600.0, 480.0 * 3600.0);
     }
 
     #[test]

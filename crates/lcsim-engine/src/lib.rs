@@ -11,6 +11,7 @@
 pub mod arrivals;
 pub mod ci;
 pub mod histogram;
+pub mod horizon;
 pub mod random;
 pub mod run;
 pub mod station;

@@ -1,12 +1,20 @@
 //! Runs a scenario: independent replications in parallel, reduced in index order.
+//!
+//! A **stationary** run simulates `duration_hours` of traffic per replication. A **horizon**
+//! run (`horizon_months`) walks each replication through the months: each month it draws the
+//! month's traffic level, simulates one window (`window_hours`, starting at the midnight nearest
+//! the middle of the month, after a warm-up) request by request with the devices owned that
+//! month, and prices the month from the expected volume × level and the window's simulated
+//! utilization, token counts and billed time. See [`crate::horizon`] for the month step.
 
-use lcsim_core::scenario::{MS_PER_HOUR, Model, Scenario};
+use lcsim_core::scenario::{Deployment, MS_PER_HOUR, Model, Scenario};
 use lcsim_core::summary::{DeploymentSummary, Moments, RunSummary};
 use rayon::prelude::*;
 
-use crate::arrivals::{ArrivalStream, Request};
+use crate::arrivals::{ArrivalStream, Request, Window};
 use crate::ci::mean_ci95;
 use crate::histogram::LogHistogram;
+use crate::horizon::{HorizonOutput, MonthRecord, horizon_replication, summarize_horizon};
 use crate::random::stream;
 use crate::station::{DeploymentSim, Recorder};
 
@@ -39,38 +47,57 @@ pub struct RunOutput {
     pub summary: RunSummary,
     /// `per_replication[i][k]`: replication `i`, deployment `k`.
     pub per_replication: Vec<Vec<ReplicationStats>>,
+    /// Horizon runs only: the monthly table and each replication's months.
+    pub horizon: Option<HorizonOutput>,
 }
 
-struct Partial {
-    generated: u64,
-    stats: Vec<Vec<ReplicationStats>>,
-    histograms: Vec<(LogHistogram, LogHistogram)>,
+/// What one window of traffic did to each deployment.
+pub(crate) struct WindowResult {
+    pub recorders: Vec<Recorder>,
+    pub generated: u64,
+    /// Counted arrivals (after the warm-up) and their token sums.
+    pub counted: u64,
+    pub prompt_tokens: f64,
+    pub output_tokens: f64,
 }
 
-fn replication(scenario: &Scenario, index: u64, progress: &(dyn Fn(u64) + Sync)) -> Partial {
-    let sim = &scenario.simulation;
+/// Simulates one window of traffic through `deployments`. Arrivals draw from stream
+/// `stream_base`, deployment `k` from `stream_base + 1 + k`, both of replication `replication`.
+#[allow(clippy::too_many_arguments, reason = "one call site per run mode, all named")]
+pub(crate) fn simulate_window(
+    scenario: &Scenario,
+    deployments: &[Deployment],
+    window: Window,
+    warmup_ms: f64,
+    replication: u64,
+    stream_base: u64,
+    detail: impl Fn(&Deployment, Recorder) -> Recorder,
+    progress: &(dyn Fn(u64) + Sync),
+) -> WindowResult {
+    let seed = scenario.simulation.seed;
     let mut arrivals =
-        ArrivalStream::new(&scenario.traffic, sim.duration_ms, stream(sim.seed, index, 0));
-    let mut deployments: Vec<DeploymentSim> = scenario
-        .deployments
+        ArrivalStream::new(&scenario.traffic, window, stream(seed, replication, stream_base));
+    let mut sims: Vec<DeploymentSim> = deployments
         .iter()
         .enumerate()
         .map(|(k, d)| {
-            DeploymentSim::new(
-                d,
-                sim.warmup_ms,
-                sim.duration_ms,
-                stream(sim.seed, index, 1 + k as u64),
-            )
+            let recorder = detail(d, Recorder::new(warmup_ms, window.end_ms));
+            DeploymentSim::new(d, recorder, stream(seed, replication, stream_base + 1 + k as u64))
         })
         .collect();
     let mut buf: Vec<Request> = Vec::with_capacity(CHUNK);
-    let mut generated = 0u64;
+    let (mut generated, mut counted) = (0u64, 0u64);
+    let (mut prompt_tokens, mut output_tokens) = (0.0, 0.0);
     loop {
         buf.clear();
         let more = arrivals.fill(&mut buf, CHUNK);
-        for d in &mut deployments {
+        for d in &mut sims {
             d.process(&buf);
+        }
+        for r in buf.iter().filter(|r| r.t_ms >= warmup_ms) {
+            counted += 1;
+            prompt_tokens += f64::from(r.prompt_tokens);
+            output_tokens += f64::from(r.output_tokens);
         }
         generated += buf.len() as u64;
         progress(buf.len() as u64);
@@ -78,43 +105,96 @@ fn replication(scenario: &Scenario, index: u64, progress: &(dyn Fn(u64) + Sync))
             break;
         }
     }
-    let window_ms = sim.duration_ms - sim.warmup_ms;
-    let mut stats = Vec::with_capacity(deployments.len());
-    let mut histograms = Vec::with_capacity(deployments.len());
-    for (d, spec) in deployments.iter_mut().zip(&scenario.deployments) {
-        d.finish();
-        let r: &Recorder = &d.recorder;
-        let capacity = match &spec.model {
-            Model::Local(l) => f64::from(l.servers),
-            Model::Cloud(c) => c.max_concurrency.map_or(f64::NAN, f64::from),
-        };
-        let per = |sum: f64| if r.served > 0 { sum / r.served as f64 } else { 0.0 };
-        stats.push(ReplicationStats {
-            arrived: r.arrived,
-            served: r.served,
-            dropped: r.dropped,
-            waited_fraction: per(r.waited as f64),
-            mean_latency_ms: per(r.sum_latency_ms),
-            mean_wait_ms: per(r.sum_wait_ms),
-            latency_p50_ms: r.latency.quantile(0.5).unwrap_or(0.0),
-            latency_p95_ms: r.latency.quantile(0.95).unwrap_or(0.0),
-            latency_p99_ms: r.latency.quantile(0.99).unwrap_or(0.0),
-            wait_p95_ms: r.wait.quantile(0.95).unwrap_or(0.0),
-            utilization: r.busy_ms / (window_ms * capacity),
-            mean_concurrency: r.in_service_ms / window_ms,
-            batches: r.batches,
-        });
-        histograms.push((r.latency.clone(), r.wait.clone()));
+    let recorders = sims
+        .into_iter()
+        .map(|mut d| {
+            d.finish();
+            d.recorder
+        })
+        .collect();
+    WindowResult { recorders, generated, counted, prompt_tokens, output_tokens }
+}
+
+/// Servers (or concurrency slots) of a deployment; NaN for unlimited concurrency.
+pub(crate) fn capacity(d: &Deployment) -> f64 {
+    match &d.model {
+        Model::Local(l) => f64::from(l.servers),
+        Model::Cloud(c) => c.max_concurrency.map_or(f64::NAN, f64::from),
     }
-    Partial { generated, stats: vec![stats], histograms }
+}
+
+pub(crate) fn replication_stats(r: &Recorder, window_ms: f64, utilization: f64) -> ReplicationStats {
+    let per = |sum: f64| if r.served > 0 { sum / r.served as f64 } else { 0.0 };
+    ReplicationStats {
+        arrived: r.arrived,
+        served: r.served,
+        dropped: r.dropped,
+        waited_fraction: per(r.waited as f64),
+        mean_latency_ms: per(r.sum_latency_ms),
+        mean_wait_ms: per(r.sum_wait_ms),
+        latency_p50_ms: r.latency.quantile(0.5).unwrap_or(0.0),
+        latency_p95_ms: r.latency.quantile(0.95).unwrap_or(0.0),
+        latency_p99_ms: r.latency.quantile(0.99).unwrap_or(0.0),
+        wait_p95_ms: r.wait.quantile(0.95).unwrap_or(0.0),
+        utilization,
+        mean_concurrency: r.in_service_ms / window_ms,
+        batches: r.batches,
+    }
+}
+
+/// One replication's results, merged with others by [`merge`].
+pub(crate) struct Partial {
+    pub generated: u64,
+    pub stats: Vec<Vec<ReplicationStats>>,
+    pub histograms: Vec<(LogHistogram, LogHistogram)>,
+    /// Horizon runs: `months[i][k][m]`.
+    pub months: Vec<Vec<Vec<MonthRecord>>>,
+    /// Horizon runs: latency histogram of deployment `k` in month `m`, `[k][m]`.
+    pub month_latency: Vec<Vec<LogHistogram>>,
+}
+
+fn stationary_replication(scenario: &Scenario, index: u64, progress: &(dyn Fn(u64) + Sync)) -> Partial {
+    let sim = &scenario.simulation;
+    let window = Window { start_hour: 0, level: 1.0, end_ms: sim.duration_ms };
+    let w = simulate_window(
+        scenario,
+        &scenario.deployments,
+        window,
+        sim.warmup_ms,
+        index,
+        0,
+        |_, r| r,
+        progress,
+    );
+    let window_ms = sim.duration_ms - sim.warmup_ms;
+    let stats = w
+        .recorders
+        .iter()
+        .zip(&scenario.deployments)
+        .map(|(r, d)| replication_stats(r, window_ms, r.busy_ms / (window_ms * capacity(d))))
+        .collect();
+    let histograms = w.recorders.iter().map(|r| (r.latency.clone(), r.wait.clone())).collect();
+    Partial {
+        generated: w.generated,
+        stats: vec![stats],
+        histograms,
+        months: Vec::new(),
+        month_latency: Vec::new(),
+    }
 }
 
 fn merge(mut a: Partial, b: Partial) -> Partial {
     a.generated += b.generated;
     a.stats.extend(b.stats);
+    a.months.extend(b.months);
     for ((la, wa), (lb, wb)) in a.histograms.iter_mut().zip(&b.histograms) {
         la.merge(lb);
         wa.merge(wb);
+    }
+    for (ha, hb) in a.month_latency.iter_mut().zip(&b.month_latency) {
+        for (x, y) in ha.iter_mut().zip(hb) {
+            x.merge(y);
+        }
     }
     a
 }
@@ -129,12 +209,18 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
     let sim = &scenario.simulation;
     let partial = (0..u64::from(sim.replications))
         .into_par_iter()
-        .map(|i| replication(scenario, i, progress))
+        .map(|i| match sim.horizon {
+            None => stationary_replication(scenario, i, progress),
+            Some(h) => horizon_replication(scenario, h, i, progress),
+        })
         .reduce_with(merge)
         .expect("validated: at least one replication");
-    let window_s = (sim.duration_ms - sim.warmup_ms) / 1000.0;
+    let measured_s = match sim.horizon {
+        None => (sim.duration_ms - sim.warmup_ms) / 1000.0,
+        Some(h) => f64::from(h.months) * h.window_ms / 1000.0,
+    };
     let n_reps = partial.stats.len() as f64;
-    let deployments = scenario
+    let mut deployments: Vec<DeploymentSummary> = scenario
         .deployments
         .iter()
         .enumerate()
@@ -167,27 +253,42 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
                 dropped_fraction: if arrived > 0 { dropped as f64 / arrived as f64 } else { 0.0 },
                 utilization: (!unlimited)
                     .then(|| reps.iter().map(|r| r.utilization).sum::<f64>() / n_reps),
-                throughput_per_s: served as f64 / n_reps / window_s,
+                throughput_per_s: served as f64 / n_reps / measured_s,
                 mean_concurrency: reps.iter().map(|r| r.mean_concurrency).sum::<f64>() / n_reps,
                 mean_batch_size: if batches > 0 { served as f64 / batches as f64 } else { 0.0 },
                 latency_ms: moments(reps.iter().map(|r| r.mean_latency_ms).collect(), latency_hist),
                 wait_ms: moments(reps.iter().map(|r| r.mean_wait_ms).collect(), wait_hist),
+                cost_usd: None,
             }
         })
         .collect();
+    let (horizon, break_even) = match sim.horizon {
+        None => (None, None),
+        Some(_) => {
+            let out = summarize_horizon(scenario, &partial.months, &partial.month_latency, &mut deployments);
+            let break_even = out.break_even.clone();
+            (Some(out), Some(break_even))
+        }
+    };
     RunOutput {
         summary: RunSummary {
             scenario: scenario.name.clone(),
             lcsim_version: env!("CARGO_PKG_VERSION").to_string(),
             seed: sim.seed,
             replications: sim.replications,
-            duration_hours: sim.duration_ms / MS_PER_HOUR,
+            duration_hours: match sim.horizon {
+                None => sim.duration_ms / MS_PER_HOUR,
+                Some(h) => f64::from(h.months) * h.window_ms / MS_PER_HOUR,
+            },
             warmup_hours: sim.warmup_ms / MS_PER_HOUR,
             requests_simulated: partial.generated,
             wall_seconds: 0.0,
+            horizon_months: sim.horizon.map(|h| h.months),
             deployments,
+            break_even,
             warnings: scenario.warnings.clone(),
         },
         per_replication: partial.stats,
+        horizon,
     }
 }

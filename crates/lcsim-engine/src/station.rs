@@ -17,7 +17,8 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use lcsim_core::scenario::{Deployment, LocalService, Model, Provider, TokenLatency};
+use lcsim_core::cost::InstanceBilling;
+use lcsim_core::scenario::{Deployment, LocalService, MS_PER_HOUR, Model, Provider, TokenLatency};
 
 use crate::arrivals::Request;
 use crate::histogram::LogHistogram;
@@ -93,10 +94,16 @@ pub struct Recorder {
     /// Request-time spent in service inside the measurement window (for mean concurrency).
     pub in_service_ms: f64,
     pub batches: u64,
+    /// Server-time busy in each hour of the window after the warm-up (empty: not tracked).
+    pub busy_by_hour_ms: Vec<f64>,
+    /// Per-request billing `(increment, minimum)` in ms, for serverless instance costs.
+    billing_ms: Option<(f64, f64)>,
+    /// Billed instance time of the counted requests.
+    pub billed_ms: f64,
 }
 
 impl Recorder {
-    fn new(warmup_ms: f64, end_ms: f64) -> Self {
+    pub fn new(warmup_ms: f64, end_ms: f64) -> Self {
         Recorder {
             warmup_ms,
             end_ms,
@@ -111,7 +118,47 @@ impl Recorder {
             busy_ms: 0.0,
             in_service_ms: 0.0,
             batches: 0,
+            busy_by_hour_ms: Vec::new(),
+            billing_ms: None,
+            billed_ms: 0.0,
         }
+    }
+
+    /// Also records busy time hour by hour (for a month's peak utilization).
+    pub fn track_hours(mut self) -> Self {
+        let hours = ((self.end_ms - self.warmup_ms) / MS_PER_HOUR).ceil().max(1.0) as usize;
+        self.busy_by_hour_ms = vec![0.0; hours];
+        self
+    }
+
+    /// Also bills each counted request's service time, rounded up to `increment_ms`, at least
+    /// `min_ms`.
+    pub fn bill_requests(mut self, increment_ms: f64, min_ms: f64) -> Self {
+        self.billing_ms = Some((increment_ms, min_ms));
+        self
+    }
+
+    #[inline]
+    fn bill(&mut self, service_ms: f64) {
+        if let Some((increment, min)) = self.billing_ms {
+            self.billed_ms += InstanceBilling::billed_seconds(increment, min, service_ms);
+        }
+    }
+
+    /// Adds another window's figures (a later month of the same replication).
+    pub fn absorb(&mut self, o: &Recorder) {
+        self.latency.merge(&o.latency);
+        self.wait.merge(&o.wait);
+        self.arrived += o.arrived;
+        self.served += o.served;
+        self.dropped += o.dropped;
+        self.waited += o.waited;
+        self.sum_latency_ms += o.sum_latency_ms;
+        self.sum_wait_ms += o.sum_wait_ms;
+        self.busy_ms += o.busy_ms;
+        self.in_service_ms += o.in_service_ms;
+        self.batches += o.batches;
+        self.billed_ms += o.billed_ms;
     }
 
     #[inline]
@@ -127,6 +174,19 @@ impl Recorder {
             ((start_ms + service_ms).min(self.end_ms) - start_ms.max(self.warmup_ms)).max(0.0);
         self.busy_ms += overlap;
         self.in_service_ms += overlap * size as f64;
+        if overlap > 0.0 && !self.busy_by_hour_ms.is_empty() {
+            let mut from = start_ms.max(self.warmup_ms) - self.warmup_ms;
+            let to = (start_ms + service_ms).min(self.end_ms) - self.warmup_ms;
+            while from < to {
+                let hour = ((from / MS_PER_HOUR) as usize).min(self.busy_by_hour_ms.len() - 1);
+                let hour_end = ((hour + 1) as f64 * MS_PER_HOUR).min(to).max(from);
+                self.busy_by_hour_ms[hour] += hour_end - from;
+                if hour_end <= from {
+                    break;
+                }
+                from = hour_end;
+            }
+        }
     }
 
     #[inline]
@@ -216,7 +276,7 @@ fn request_service(provider: &Provider) -> RequestService {
 }
 
 impl DeploymentSim {
-    pub fn new(deployment: &Deployment, warmup_ms: f64, end_ms: f64, rng: SimRng) -> Self {
+    pub fn new(deployment: &Deployment, recorder: Recorder, rng: SimRng) -> Self {
         let (station, network_rtt) = match &deployment.model {
             Model::Local(local) => {
                 let capacity = local.queue_capacity.map(|c| c as usize);
@@ -230,7 +290,7 @@ impl DeploymentSim {
                                 1,
                                 0.0,
                                 BatchService::Tokens(*tl),
-                                Recorder::new(warmup_ms, end_ms),
+                                recorder,
                                 rng,
                             );
                         }
@@ -252,7 +312,7 @@ impl DeploymentSim {
                         local.max_batch as usize,
                         local.batch_timeout_ms,
                         service,
-                        Recorder::new(warmup_ms, end_ms),
+                        recorder,
                         rng,
                     );
                 };
@@ -272,7 +332,7 @@ impl DeploymentSim {
                 (station, cloud.network_rtt_ms.as_ref().map(Sampler::new))
             }
         };
-        DeploymentSim { station, network_rtt, rng, recorder: Recorder::new(warmup_ms, end_ms) }
+        DeploymentSim { station, network_rtt, rng, recorder }
     }
 
     fn batcher(
@@ -333,6 +393,7 @@ impl DeploymentSim {
                         let wait = start - t;
                         rec.batches += 1;
                         rec.served(wait, rtt + wait + service);
+                        rec.bill(service);
                     }
                 }
             }
@@ -344,6 +405,7 @@ impl DeploymentSim {
                         let rtt = self.network_rtt.as_ref().map_or(0.0, |n| n.sample(rng));
                         rec.batches += 1;
                         rec.served(0.0, rtt + s);
+                        rec.bill(s);
                     }
                 }
             }
