@@ -24,6 +24,9 @@ pub fn write_run_folder(dir: &Path, output: &RunOutput) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(&output.summary)?;
         std::fs::write(tmp.join("summary.json"), json + "\n")?;
+        if let Some(h) = &output.horizon {
+            lcsim_report::write_monthly(&tmp, &h.monthly)?;
+        }
         if dir.exists() {
             std::fs::rename(dir, &old)
                 .with_context(|| format!("cannot move the old {} aside", dir.display()))?;
@@ -114,6 +117,59 @@ pub fn print_summary(s: &RunSummary, dir: &Path) {
     for r in &rows {
         line(r.iter().map(String::as_str).collect());
     }
+    if let Some(months) = s.horizon_months {
+        print_costs(s, months);
+    }
     println!();
-    println!("written: {}", dir.join("summary.json").display());
+    let files = if s.horizon_months.is_some() {
+        "summary.json, monthly.parquet, monthly.csv"
+    } else {
+        "summary.json"
+    };
+    println!("written: {} ({files})", dir.display());
+}
+
+fn usd(x: f64) -> String {
+    let digits = format!("{:.0}", x.abs());
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{}${grouped}", if x < 0.0 { "-" } else { "" })
+}
+
+/// Cumulative cash cost at a few horizons, and break-even months.
+fn print_costs(s: &RunSummary, months: u32) {
+    let marks: Vec<u32> =
+        [12, 24, 36].into_iter().filter(|&m| m < months).chain([months]).collect();
+    println!();
+    println!("cumulative cost, cash basis: mean [p5, p95] across replications");
+    for d in &s.deployments {
+        let Some(cost) = &d.cost_usd else { continue };
+        let cells: Vec<String> = marks
+            .iter()
+            .map(|&m| {
+                let b = cost.cumulative[m as usize - 1];
+                format!("month {m}: {} [{}, {}]", usd(b.mean), usd(b.p5), usd(b.p95))
+            })
+            .collect();
+        println!("  {:<16} {}", d.name, cells.join("   "));
+    }
+    for b in s.break_even.iter().flatten() {
+        match b.month {
+            Some(m) => println!(
+                "break-even {} vs {}: month {:.1} (p5 {:.1}, p95 {:.1}); never within {months} months in {:.0}% of replications",
+                b.local,
+                b.cloud,
+                m.p50,
+                m.p5,
+                m.p95,
+                100.0 * b.never_fraction
+            ),
+            None => println!("break-even {} vs {}: never within {months} months", b.local, b.cloud),
+        }
+    }
 }

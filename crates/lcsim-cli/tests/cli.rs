@@ -54,6 +54,40 @@ fn check_summary_shape(v: &Value) {
     }
 }
 
+/// A horizon run's tables: one row per deployment × month in both files, same numbers, and
+/// summary.json's cost lists agree with them.
+fn check_monthly_tables(dir: &Path, v: &Value, months: u64) {
+    use polars::prelude::*;
+    let n_deployments = v["deployments"].as_object().unwrap().len();
+    let parquet = ParquetReader::new(std::fs::File::open(dir.join("monthly.parquet")).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(parquet.height() as u64, n_deployments as u64 * months);
+    let csv = CsvReadOptions::default()
+        .try_into_reader_with_file_path(Some(dir.join("monthly.csv").into()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    assert_eq!(csv.shape(), parquet.shape());
+    assert_eq!(csv.get_column_names(), parquet.get_column_names());
+    let cumulative = parquet.column("cumulative_mean_usd").unwrap().f64().unwrap();
+    let names = parquet.column("deployment").unwrap().str().unwrap();
+    let month = parquet.column("month").unwrap().u32().unwrap();
+    for (name, d) in v["deployments"].as_object().unwrap() {
+        let Some(cost) = d.get("cost_usd") else { continue };
+        for key in ["monthly", "cumulative", "cumulative_amortized"] {
+            assert_eq!(cost[key].as_array().unwrap().len() as u64, months, "{name}.cost_usd.{key}");
+        }
+        let last = cost["cumulative"][months as usize - 1]["mean"].as_f64().unwrap();
+        let row = (0..parquet.height())
+            .find(|&i| names.get(i) == Some(name.as_str()) && month.get(i) == Some(months as u32))
+            .unwrap();
+        let table = cumulative.get(row).unwrap();
+        assert!((last - table).abs() <= 1e-9 * last.abs(), "{name}: {last} vs {table}");
+    }
+    assert!(v["break_even"].is_array());
+}
+
 /// Every file in scenarios/ is a fixture: it runs (with 2 replications) and its output parses.
 #[test]
 fn every_bundled_scenario_runs() {
@@ -67,6 +101,9 @@ fn every_bundled_scenario_runs() {
             let v = run_to_json(&path, &out.join(&name), &["--replications", "2"]);
             check_summary_shape(&v);
             assert_eq!(v["replications"], 2);
+            if let Some(months) = v["horizon_months"].as_u64() {
+                check_monthly_tables(&out.join(&name), &v, months);
+            }
             n += 1;
         }
     }

@@ -100,16 +100,23 @@ pub struct CapacityPolicyWire {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Power {
-    Constant { watts: f64 },
+    Constant {
+        watts: f64,
+    },
     /// `idle_w + (load_w − idle_w) · utilization`.
-    Linear { idle_w: f64, load_w: f64 },
+    Linear {
+        idle_w: f64,
+        load_w: f64,
+    },
 }
 
 impl Power {
     pub fn watts(&self, utilization: f64) -> f64 {
         match *self {
             Power::Constant { watts } => watts,
-            Power::Linear { idle_w, load_w } => idle_w + (load_w - idle_w) * utilization.clamp(0.0, 1.0),
+            Power::Linear { idle_w, load_w } => {
+                idle_w + (load_w - idle_w) * utilization.clamp(0.0, 1.0)
+            }
         }
     }
 
@@ -137,16 +144,26 @@ pub struct LocalCost {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum InstanceBilling {
-    AlwaysOn { instances: u32, usd_per_hour: f64 },
+    AlwaysOn {
+        instances: u32,
+        usd_per_hour: f64,
+    },
     /// Each request's service time is billed, rounded up to the increment, with a minimum.
-    PerRequest { usd_per_hour: f64, increment_s: f64, min_billed_s: f64 },
+    PerRequest {
+        usd_per_hour: f64,
+        increment_s: f64,
+        min_billed_s: f64,
+    },
 }
 
 impl InstanceBilling {
     /// Billed seconds of one request that kept an instance busy for `service_s`.
     pub fn billed_seconds(increment_s: f64, min_billed_s: f64, service_s: f64) -> f64 {
-        let rounded =
-            if increment_s > 0.0 { (service_s / increment_s).ceil() * increment_s } else { service_s };
+        let rounded = if increment_s > 0.0 {
+            (service_s / increment_s).ceil() * increment_s
+        } else {
+            service_s
+        };
         rounded.max(min_billed_s)
     }
 }
@@ -197,8 +214,7 @@ pub struct CostBreakdown {
 
 impl CostBreakdown {
     pub fn total(&self) -> f64 {
-        self.capex_usd
-            + self.running()
+        self.capex_usd + self.running()
     }
 
     /// Everything but capital.
@@ -276,7 +292,12 @@ pub struct Volume {
 
 impl CloudCost {
     /// Cost of month `month` (1-based) at `volume`, with this replication's yearly price change.
-    pub fn month(&self, volume: &Volume, month: usize, price_change_per_year: f64) -> CostBreakdown {
+    pub fn month(
+        &self,
+        volume: &Volume,
+        month: usize,
+        price_change_per_year: f64,
+    ) -> CostBreakdown {
         let f = (1.0 + price_change_per_year).powf((month as f64 - 1.0) / 12.0);
         let input_price = (1.0 - self.cached_input_share) * self.usd_per_mtok_in
             + self.cached_input_share * self.usd_per_mtok_cached_in;
@@ -374,20 +395,44 @@ impl CostWire {
     }
 
     fn only(&self, key: &str, allowed: &[&str], what: &str) -> Result<(), Problem> {
-        match self.present().into_iter().find(|k| !allowed.contains(k) && *k != "ops_usd_per_month") {
+        match self.present().into_iter().find(|k| !allowed.contains(k) && *k != "ops_usd_per_month")
+        {
             None => Ok(()),
-            Some(k) => Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to {what}"))
-                .hint(format!("{what} takes: {}, ops_usd_per_month", allowed.join(", ")))),
+            Some(k) => {
+                Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to {what}"))
+                    .hint(format!("{what} takes: {}, ops_usd_per_month", allowed.join(", "))))
+            }
         }
     }
 
     pub fn validate_local(&self, key: &str) -> Result<LocalCost, Problem> {
         let what = "the cost of a local deployment";
-        self.only(key, &["capex_usd", "residual_value_usd", "amortization_months", "power_w", "idle_w", "load_w", "pue", "usd_per_kwh", "usd_per_kw_month", "ups_usd"], what)?;
+        self.only(
+            key,
+            &[
+                "capex_usd",
+                "residual_value_usd",
+                "amortization_months",
+                "power_w",
+                "idle_w",
+                "load_w",
+                "pue",
+                "usd_per_kwh",
+                "usd_per_kw_month",
+                "ups_usd",
+            ],
+            what,
+        )?;
         let capex_usd = non_negative(&format!("{key}.capex_usd"), self.capex_usd)?;
-        let residual_value_usd = non_negative(&format!("{key}.residual_value_usd"), self.residual_value_usd)?;
+        let residual_value_usd =
+            non_negative(&format!("{key}.residual_value_usd"), self.residual_value_usd)?;
         if residual_value_usd > capex_usd {
-            return Err(Problem::new(format!("{key}.residual_value_usd"), format!("the residual value ({residual_value_usd}) exceeds the purchase price ({capex_usd})")));
+            return Err(Problem::new(
+                format!("{key}.residual_value_usd"),
+                format!(
+                    "the residual value ({residual_value_usd}) exceeds the purchase price ({capex_usd})"
+                ),
+            ));
         }
         let amortization_months = match self.amortization_months {
             None => 36,
@@ -398,23 +443,34 @@ impl CostWire {
             }
         };
         let power = match (self.power_w, self.idle_w, self.load_w) {
-            (Some(w), None, None) => Power::Constant { watts: non_negative(&format!("{key}.power_w"), Some(w))? },
+            (Some(w), None, None) => {
+                Power::Constant { watts: non_negative(&format!("{key}.power_w"), Some(w))? }
+            }
             (None, Some(i), Some(l)) => {
                 let idle_w = non_negative(&format!("{key}.idle_w"), Some(i))?;
                 let load_w = non_negative(&format!("{key}.load_w"), Some(l))?;
                 if load_w < idle_w {
-                    return Err(Problem::new(format!("{key}.load_w"), format!("load power ({load_w} W) is below idle power ({idle_w} W)")));
+                    return Err(Problem::new(
+                        format!("{key}.load_w"),
+                        format!("load power ({load_w} W) is below idle power ({idle_w} W)"),
+                    ));
                 }
                 Power::Linear { idle_w, load_w }
             }
             (None, None, None) => Power::Constant { watts: 0.0 },
             _ => {
-                return Err(Problem::new(format!("{key}.power_w"), "give either `power_w`, or both `idle_w` and `load_w`"));
+                return Err(Problem::new(
+                    format!("{key}.power_w"),
+                    "give either `power_w`, or both `idle_w` and `load_w`",
+                ));
             }
         };
         let pue = self.pue.unwrap_or(1.0);
         if !(pue.is_finite() && pue >= 1.0) {
-            return Err(Problem::new(format!("{key}.pue"), format!("power usage effectiveness is at least 1, got {pue}")));
+            return Err(Problem::new(
+                format!("{key}.pue"),
+                format!("power usage effectiveness is at least 1, got {pue}"),
+            ));
         }
         Ok(LocalCost {
             capex_usd,
@@ -423,21 +479,55 @@ impl CostWire {
             power,
             pue,
             usd_per_kwh: non_negative(&format!("{key}.usd_per_kwh"), self.usd_per_kwh)?,
-            usd_per_kw_month: non_negative(&format!("{key}.usd_per_kw_month"), self.usd_per_kw_month)?,
-            ops_usd_per_month: non_negative(&format!("{key}.ops_usd_per_month"), self.ops_usd_per_month)?,
+            usd_per_kw_month: non_negative(
+                &format!("{key}.usd_per_kw_month"),
+                self.usd_per_kw_month,
+            )?,
+            ops_usd_per_month: non_negative(
+                &format!("{key}.ops_usd_per_month"),
+                self.ops_usd_per_month,
+            )?,
             ups_usd: non_negative(&format!("{key}.ups_usd"), self.ups_usd)?,
         })
     }
 
-    pub fn validate_cloud(&self, key: &str, max_concurrency: Option<u32>) -> Result<CloudCost, Problem> {
+    pub fn validate_cloud(
+        &self,
+        key: &str,
+        max_concurrency: Option<u32>,
+    ) -> Result<CloudCost, Problem> {
         let what = "the cost of a cloud deployment";
-        self.only(key, &["usd_per_mtok_in", "usd_per_mtok_out", "usd_per_mtok_cached_in", "cached_input_share", "batch_share", "batch_discount", "usd_per_request", "usd_per_instance_hour", "instances", "billing_increment_s", "min_billed_s", "egress_usd_per_gb", "bytes_per_request", "price_change_per_year", "price_change_sd_per_year"], what)?;
-        let usd_per_mtok_in = non_negative(&format!("{key}.usd_per_mtok_in"), self.usd_per_mtok_in)?;
+        self.only(
+            key,
+            &[
+                "usd_per_mtok_in",
+                "usd_per_mtok_out",
+                "usd_per_mtok_cached_in",
+                "cached_input_share",
+                "batch_share",
+                "batch_discount",
+                "usd_per_request",
+                "usd_per_instance_hour",
+                "instances",
+                "billing_increment_s",
+                "min_billed_s",
+                "egress_usd_per_gb",
+                "bytes_per_request",
+                "price_change_per_year",
+                "price_change_sd_per_year",
+            ],
+            what,
+        )?;
+        let usd_per_mtok_in =
+            non_negative(&format!("{key}.usd_per_mtok_in"), self.usd_per_mtok_in)?;
         let instances = match self.usd_per_instance_hour {
             None => {
                 for k in ["instances", "billing_increment_s", "min_billed_s"] {
                     if self.present().contains(&k) {
-                        return Err(Problem::new(format!("{key}.{k}"), format!("`{k}` needs `usd_per_instance_hour`")));
+                        return Err(Problem::new(
+                            format!("{key}.{k}"),
+                            format!("`{k}` needs `usd_per_instance_hour`"),
+                        ));
                     }
                 }
                 None
@@ -445,9 +535,14 @@ impl CostWire {
             Some(p) => {
                 let usd_per_hour = non_negative(&format!("{key}.usd_per_instance_hour"), Some(p))?;
                 match self.instances.or(max_concurrency) {
-                    Some(n) if self.billing_increment_s.is_none() && self.min_billed_s.is_none() => {
+                    Some(n)
+                        if self.billing_increment_s.is_none() && self.min_billed_s.is_none() =>
+                    {
                         if n == 0 {
-                            return Err(Problem::new(format!("{key}.instances"), "must be at least 1"));
+                            return Err(Problem::new(
+                                format!("{key}.instances"),
+                                "must be at least 1",
+                            ));
                         }
                         Some(InstanceBilling::AlwaysOn { instances: n, usd_per_hour })
                     }
@@ -457,33 +552,62 @@ impl CostWire {
                     }
                     None => Some(InstanceBilling::PerRequest {
                         usd_per_hour,
-                        increment_s: non_negative(&format!("{key}.billing_increment_s"), self.billing_increment_s)?,
-                        min_billed_s: non_negative(&format!("{key}.min_billed_s"), self.min_billed_s)?,
+                        increment_s: non_negative(
+                            &format!("{key}.billing_increment_s"),
+                            self.billing_increment_s,
+                        )?,
+                        min_billed_s: non_negative(
+                            &format!("{key}.min_billed_s"),
+                            self.min_billed_s,
+                        )?,
                     }),
                 }
             }
         };
         let price_change_per_year = self.price_change_per_year.unwrap_or(0.0);
         if !(price_change_per_year.is_finite() && price_change_per_year > -1.0) {
-            return Err(Problem::new(format!("{key}.price_change_per_year"), format!("must be above -1 (-0.2 = prices fall 20 % a year), got {price_change_per_year}")));
+            return Err(Problem::new(
+                format!("{key}.price_change_per_year"),
+                format!(
+                    "must be above -1 (-0.2 = prices fall 20 % a year), got {price_change_per_year}"
+                ),
+            ));
         }
         Ok(CloudCost {
             usd_per_mtok_in,
-            usd_per_mtok_out: non_negative(&format!("{key}.usd_per_mtok_out"), self.usd_per_mtok_out)?,
+            usd_per_mtok_out: non_negative(
+                &format!("{key}.usd_per_mtok_out"),
+                self.usd_per_mtok_out,
+            )?,
             usd_per_mtok_cached_in: match self.usd_per_mtok_cached_in {
                 None => usd_per_mtok_in,
                 v => non_negative(&format!("{key}.usd_per_mtok_cached_in"), v)?,
             },
-            cached_input_share: share(&format!("{key}.cached_input_share"), self.cached_input_share)?,
+            cached_input_share: share(
+                &format!("{key}.cached_input_share"),
+                self.cached_input_share,
+            )?,
             batch_share: share(&format!("{key}.batch_share"), self.batch_share)?,
             batch_discount: share(&format!("{key}.batch_discount"), self.batch_discount)?,
             usd_per_request: non_negative(&format!("{key}.usd_per_request"), self.usd_per_request)?,
             instances,
-            egress_usd_per_gb: non_negative(&format!("{key}.egress_usd_per_gb"), self.egress_usd_per_gb)?,
-            bytes_per_request: non_negative(&format!("{key}.bytes_per_request"), self.bytes_per_request)?,
+            egress_usd_per_gb: non_negative(
+                &format!("{key}.egress_usd_per_gb"),
+                self.egress_usd_per_gb,
+            )?,
+            bytes_per_request: non_negative(
+                &format!("{key}.bytes_per_request"),
+                self.bytes_per_request,
+            )?,
             price_change_per_year,
-            price_change_sd_per_year: non_negative(&format!("{key}.price_change_sd_per_year"), self.price_change_sd_per_year)?,
-            ops_usd_per_month: non_negative(&format!("{key}.ops_usd_per_month"), self.ops_usd_per_month)?,
+            price_change_sd_per_year: non_negative(
+                &format!("{key}.price_change_sd_per_year"),
+                self.price_change_sd_per_year,
+            )?,
+            ops_usd_per_month: non_negative(
+                &format!("{key}.ops_usd_per_month"),
+                self.ops_usd_per_month,
+            )?,
         })
     }
 }
@@ -492,10 +616,19 @@ impl CapacityPolicyWire {
     pub fn validate(&self, key: &str, servers: u32) -> Result<CapacityPolicy, Problem> {
         let t = self.add_when_peak_utilization_above;
         if !(t > 0.0 && t <= 1.0) {
-            return Err(Problem::new(format!("{key}.add_when_peak_utilization_above"), format!("must be a utilization in (0, 1], got {t}")));
+            return Err(Problem::new(
+                format!("{key}.add_when_peak_utilization_above"),
+                format!("must be a utilization in (0, 1], got {t}"),
+            ));
         }
         if self.max_servers < servers {
-            return Err(Problem::new(format!("{key}.max_servers"), format!("max_servers ({}) is below the starting servers ({servers})", self.max_servers)));
+            return Err(Problem::new(
+                format!("{key}.max_servers"),
+                format!(
+                    "max_servers ({}) is below the starting servers ({servers})",
+                    self.max_servers
+                ),
+            ));
         }
         Ok(CapacityPolicy {
             add_when_peak_utilization_above: t,
@@ -541,7 +674,8 @@ mod tests {
             ops_usd_per_month: 0.0,
             ups_usd: 240.0,
         };
-        let purchases = [2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let purchases =
+            [2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(c.capital(&purchases, 1), (6240.0, 2.0 * 100.0 + 10.0));
         assert_eq!(c.capital(&purchases, 4), (3000.0, 3.0 * 100.0 + 10.0));
         assert_eq!(c.capital(&purchases, 25), (0.0, 100.0));

@@ -98,7 +98,8 @@ impl Traffic {
     /// Expected requests in month `month` (0-based, 730 hours) at traffic level 1.
     pub fn expected_requests_in_month(&self, month: u32) -> f64 {
         let first = u64::from(month) * HOURS_PER_MONTH as u64;
-        let hours: f64 = (first..first + HOURS_PER_MONTH as u64).map(|h| self.hour_multiplier(h)).sum();
+        let hours: f64 =
+            (first..first + HOURS_PER_MONTH as u64).map(|h| self.hour_multiplier(h)).sum();
         self.arrivals.mean_rate_per_s() * 3600.0 * hours
     }
 }
@@ -502,15 +503,24 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
     let horizon = match (sim.horizon_months, sim.window_hours) {
         (None, None) => None,
         (None, Some(_)) => {
-            return Err(Problem::new("simulation.window_hours", "`window_hours` needs `horizon_months`"));
+            return Err(Problem::new(
+                "simulation.window_hours",
+                "`window_hours` needs `horizon_months`",
+            ));
         }
         (Some(months), window) => {
             if !(1..=600).contains(&months) {
-                return Err(Problem::new("simulation.horizon_months", format!("must be a whole number of months from 1 to 600, got {months}")));
+                return Err(Problem::new(
+                    "simulation.horizon_months",
+                    format!("must be a whole number of months from 1 to 600, got {months}"),
+                ));
             }
             let window_h = positive("simulation.window_hours", window.unwrap_or(24.0))?;
             if window_h > HOURS_PER_MONTH {
-                return Err(Problem::new("simulation.window_hours", format!("a month has {HOURS_PER_MONTH} hours; got {window_h}")));
+                return Err(Problem::new(
+                    "simulation.window_hours",
+                    format!("a month has {HOURS_PER_MONTH} hours; got {window_h}"),
+                ));
             }
             Some(Horizon { months, window_ms: window_h * MS_PER_HOUR })
         }
@@ -521,8 +531,11 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
                 .hint("remove `duration_hours`"));
         }
         (None, None) => {
-            return Err(Problem::new("simulation.duration_hours", "missing required key `duration_hours` (or `horizon_months` for a cost horizon)")
-                .hint("`lcsim init` prints a scenario with every key explained"));
+            return Err(Problem::new(
+                "simulation.duration_hours",
+                "missing required key `duration_hours` (or `horizon_months` for a cost horizon)",
+            )
+            .hint("`lcsim init` prints a scenario with every key explained"));
         }
         (Some(d), None) => {
             let d = positive("simulation.duration_hours", d)?;
@@ -747,7 +760,10 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
     };
     let level_noise_cv = t.level_noise_cv.unwrap_or(0.0);
     if !(level_noise_cv.is_finite() && level_noise_cv >= 0.0) {
-        return Err(Problem::new("traffic.level_noise_cv", format!("must be zero or positive, got {level_noise_cv}")));
+        return Err(Problem::new(
+            "traffic.level_noise_cv",
+            format!("must be zero or positive, got {level_noise_cv}"),
+        ));
     }
     Ok(Traffic {
         level_noise_cv,
@@ -937,16 +953,23 @@ fn validate_deployment(
     };
     let cost = match (&d.cost, &model) {
         (None, _) => None,
-        (Some(c), Model::Local(_)) => Some(CostModel::Local(c.validate_local(&format!("{key}.cost"))?)),
+        (Some(c), Model::Local(_)) => {
+            Some(CostModel::Local(c.validate_local(&format!("{key}.cost"))?))
+        }
         (Some(c), Model::Cloud(cloud)) => {
             Some(CostModel::Cloud(c.validate_cloud(&format!("{key}.cost"), cloud.max_concurrency)?))
         }
     };
     let capacity_policy = match (&d.capacity_policy, &model) {
         (None, _) => None,
-        (Some(p), Model::Local(local)) => Some(p.validate(&format!("{key}.capacity_policy"), local.servers)?),
+        (Some(p), Model::Local(local)) => {
+            Some(p.validate(&format!("{key}.capacity_policy"), local.servers)?)
+        }
         (Some(_), Model::Cloud(_)) => {
-            return Err(Problem::new(format!("{key}.capacity_policy"), "a capacity policy buys devices; it applies to local deployments"));
+            return Err(Problem::new(
+                format!("{key}.capacity_policy"),
+                "a capacity policy buys devices; it applies to local deployments",
+            ));
         }
     };
     Ok(Deployment { name: d.name.clone(), model, cost, capacity_policy })

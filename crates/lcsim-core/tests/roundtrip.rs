@@ -68,7 +68,11 @@ fn deployment() -> impl Strategy<Value = DeploymentWire> {
             ttft_ms: None,
             output_tokens_per_s: Some(80.0),
             max_concurrency: n.filter(|_| !local),
-            cost: Some(CostWire { capex_usd: Some(3000.0), usd_per_mtok_in: Some(0.15), ..CostWire::default() }),
+            cost: Some(CostWire {
+                capex_usd: Some(3000.0),
+                usd_per_mtok_in: Some(0.15),
+                ..CostWire::default()
+            }),
             capacity_policy: None,
         })
 }

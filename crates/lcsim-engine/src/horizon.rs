@@ -270,7 +270,11 @@ pub(crate) fn summarize_horizon(
     for (k, (d, summary)) in scenario.deployments.iter().zip(deployments.iter_mut()).enumerate() {
         let mut cumulative = vec![0.0; months.len()];
         let mut cumulative_amortized = vec![0.0; months.len()];
-        let mut cost = CostSummary { monthly: Vec::new(), cumulative: Vec::new(), cumulative_amortized: Vec::new() };
+        let mut cost = CostSummary {
+            monthly: Vec::new(),
+            cumulative: Vec::new(),
+            cumulative_amortized: Vec::new(),
+        };
         for m in 0..n_months {
             let month_cost: Vec<f64> = months.iter().map(|r| r[k][m].cash.total()).collect();
             for (i, r) in months.iter().enumerate() {
@@ -279,7 +283,9 @@ pub(crate) fn summarize_horizon(
             }
             let (b_month, b_cum) = (month_band(m, &month_cost), month_band(m, &cumulative));
             let b_amortized = month_band(m, &cumulative_amortized);
-            let mean = |f: &dyn Fn(&MonthRecord) -> f64| months.iter().map(|r| f(&r[k][m])).sum::<f64>() / reps;
+            let mean = |f: &dyn Fn(&MonthRecord) -> f64| {
+                months.iter().map(|r| f(&r[k][m])).sum::<f64>() / reps
+            };
             let mut components = CostBreakdown::default();
             for r in months {
                 components.add(&r[k][m].cash);

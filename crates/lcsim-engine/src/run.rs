@@ -123,7 +123,11 @@ pub(crate) fn capacity(d: &Deployment) -> f64 {
     }
 }
 
-pub(crate) fn replication_stats(r: &Recorder, window_ms: f64, utilization: f64) -> ReplicationStats {
+pub(crate) fn replication_stats(
+    r: &Recorder,
+    window_ms: f64,
+    utilization: f64,
+) -> ReplicationStats {
     let per = |sum: f64| if r.served > 0 { sum / r.served as f64 } else { 0.0 };
     ReplicationStats {
         arrived: r.arrived,
@@ -153,7 +157,11 @@ pub(crate) struct Partial {
     pub month_latency: Vec<Vec<LogHistogram>>,
 }
 
-fn stationary_replication(scenario: &Scenario, index: u64, progress: &(dyn Fn(u64) + Sync)) -> Partial {
+fn stationary_replication(
+    scenario: &Scenario,
+    index: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Partial {
     let sim = &scenario.simulation;
     let window = Window { start_hour: 0, level: 1.0, end_ms: sim.duration_ms };
     let w = simulate_window(
@@ -265,7 +273,12 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
     let (horizon, break_even) = match sim.horizon {
         None => (None, None),
         Some(_) => {
-            let out = summarize_horizon(scenario, &partial.months, &partial.month_latency, &mut deployments);
+            let out = summarize_horizon(
+                scenario,
+                &partial.months,
+                &partial.month_latency,
+                &mut deployments,
+            );
             let break_even = out.break_even.clone();
             (Some(out), Some(break_even))
         }

@@ -71,7 +71,11 @@ impl Expected {
             + 20.0;
         let energy = 2.0 * 350.0 * 730.0 / 1000.0 * 1.2 * 0.165;
         let colocation = 2.0 * 0.350 * 185.0;
-        Expected { local_running: energy + colocation + 50.0, cloud_monthly, capital: 2.0 * 3000.0 + 200.0 }
+        Expected {
+            local_running: energy + colocation + 50.0,
+            cloud_monthly,
+            capital: 2.0 * 3000.0 + 200.0,
+        }
     }
 
     fn local_cash(&self, month: f64) -> f64 {
@@ -102,10 +106,22 @@ fn cumulative_costs_and_break_even_match_closed_forms() {
     let cloud = s.deployments[1].cost_usd.as_ref().unwrap();
     for month in [12, 24, 36] {
         let m = f64::from(month);
-        close(&format!("local cash at {month}"), at(&local.cumulative, month).mean, e.local_cash(m));
-        close(&format!("local amortized at {month}"), at(&local.cumulative_amortized, month).mean, e.local_amortized(month));
+        close(
+            &format!("local cash at {month}"),
+            at(&local.cumulative, month).mean,
+            e.local_cash(m),
+        );
+        close(
+            &format!("local amortized at {month}"),
+            at(&local.cumulative_amortized, month).mean,
+            e.local_amortized(month),
+        );
         close(&format!("cloud at {month}"), at(&cloud.cumulative, month).mean, m * e.cloud_monthly);
-        close(&format!("cloud amortized at {month}"), at(&cloud.cumulative_amortized, month).mean, m * e.cloud_monthly);
+        close(
+            &format!("cloud amortized at {month}"),
+            at(&cloud.cumulative_amortized, month).mean,
+            m * e.cloud_monthly,
+        );
         // Without noise every replication costs the same.
         let b = at(&local.cumulative, month);
         assert_eq!((b.p5, b.p50, b.p95), (b.mean, b.mean, b.mean));
@@ -135,7 +151,10 @@ fn noise_bands_cover_the_closed_form_mean() {
         .replace("replications = 6", "replications = 200")
         .replace("window_hours = 2", "window_hours = 0.25")
         .replace("rate_per_s = 2.0", "rate_per_s = 2.0\nlevel_noise_cv = 0.3")
-        .replace("ops_usd_per_month = 20", "ops_usd_per_month = 20\nprice_change_sd_per_year = 0.1");
+        .replace(
+            "ops_usd_per_month = 20",
+            "ops_usd_per_month = 20\nprice_change_sd_per_year = 0.1",
+        );
     let out = run(&scenario(&text), &|_| {});
     let e = Expected::new();
     let cloud = out.summary.deployments[1].cost_usd.as_ref().unwrap();
