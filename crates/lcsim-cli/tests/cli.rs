@@ -64,7 +64,7 @@ fn check_monthly_tables(dir: &Path, v: &Value, months: u64) {
         .unwrap();
     assert_eq!(parquet.height() as u64, n_deployments as u64 * months);
     let csv = CsvReadOptions::default()
-        .try_into_reader_with_file_path(Some(dir.join("monthly.csv").into()))
+        .try_into_reader_with_file_path(Some(dir.join("monthly.csv")))
         .unwrap()
         .finish()
         .unwrap();

@@ -436,7 +436,7 @@ impl CostWire {
         }
         let amortization_months = match self.amortization_months {
             None => 36,
-            Some(m) if m >= 1 && m <= 600 => m as u32,
+            Some(m) if (1..=600).contains(&m) => m as u32,
             Some(m) => {
                 return Err(Problem::new(format!("{key}.amortization_months"), format!("must be a whole number of months from 1 to 600, got {m}"))
                     .hint("straight-line depreciation spreads (capex − residual) over this many months; 36 is common for GPUs"));

@@ -140,7 +140,7 @@ mod tests {
         let mut lines = csv.lines();
         assert!(lines.next().unwrap().starts_with("deployment,kind,month,requests,"));
         assert!(lines.next().unwrap().starts_with("edge,local,1,1000.0,"));
-        assert!(lines.nth(0).unwrap().contains(",,0.75"), "null utilization is an empty field");
+        assert!(lines.next().unwrap().contains(",,0.75"), "null utilization is an empty field");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
