@@ -7,6 +7,7 @@
 pub mod cost;
 pub mod dist;
 pub mod error;
+pub mod profile;
 pub mod scenario;
 pub mod summary;
 pub mod theory;

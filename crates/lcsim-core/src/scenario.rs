@@ -15,9 +15,11 @@ use toml::de::DeTable;
 use crate::cost::{CapacityPolicy, CostModel};
 use crate::dist::{ColumnSource, Dist, DistWire};
 use crate::error::{Locator, Problem, ScenarioError, closest};
+use crate::profile::{Profile, parse_profile};
 use crate::trace::{Trace, csv_column, parse_trace};
 use crate::wire::{
-    DeploymentKind, DeploymentWire, LinearWire, Pattern, ScenarioWire, TraceEnd, TrafficWire,
+    DeploymentKind, DeploymentWire, LinearTable, LinearWire, Pattern, ScenarioWire, TraceEnd,
+    TrafficWire,
 };
 
 pub const MS_PER_HOUR: f64 = 3_600_000.0;
@@ -202,23 +204,32 @@ pub enum LocalService {
     Tokens(TokenLatency),
 }
 
-/// Static-batch latency from token counts: a batch of `b` requests takes
-/// `overhead + prefill(b) · Σ prompt tokens + decode(b) · max output tokens` milliseconds,
-/// where `prefill(b)` and `decode(b)` are linear in the batch size. All requests of a batch
-/// finish together (no continuous batching).
+/// Static-batch latency from token counts: a batch of `b` requests with prompt tokens `pᵢ`
+/// and largest output `O` takes
+/// `overhead + prefill(b) · Σ pᵢ + Σ_{s<O} (decode(b) + c · (p̄ + s))` milliseconds, where
+/// `prefill(b)` and `decode(b)` are linear in the batch size, `c` is the decode cost per token
+/// of context (`per_context`, as calibration fits it) and `p̄` the batch's mean prompt length.
+/// All requests of a batch finish together (no continuous batching).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TokenLatency {
     pub prefill_ms_per_token: Linear,
     /// Time of one decode step of the whole batch (one token for each request).
     pub decode_ms_per_token: Linear,
+    /// Added decode-step time per token of context (KV-cache length).
+    pub decode_ms_per_context_token: f64,
     pub overhead_ms: f64,
 }
 
 impl TokenLatency {
     pub fn batch_ms(&self, batch: u32, prompt_tokens_sum: u64, max_output_tokens: u32) -> f64 {
+        let steps = f64::from(max_output_tokens);
+        let mean_prompt = prompt_tokens_sum as f64 / f64::from(batch.max(1));
+        // Σ_{s<O} (p̄ + s) = O·p̄ + O(O−1)/2
+        let context_sum = steps * mean_prompt + steps * (steps - 1.0).max(0.0) / 2.0;
         self.overhead_ms
             + self.prefill_ms_per_token.at(batch) * prompt_tokens_sum as f64
-            + self.decode_ms_per_token.at(batch) * f64::from(max_output_tokens)
+            + self.decode_ms_per_token.at(batch) * steps
+            + self.decode_ms_per_context_token * context_sum
     }
 }
 
@@ -775,11 +786,24 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
     })
 }
 
+fn load_profile(key: &str, path: &str, files: &dyn FileSource) -> Result<Profile, Problem> {
+    let text = files.read_to_string(path).map_err(|e| Problem::new(format!("{key}.calibration"), e))?;
+    parse_profile(&text).map_err(|e| {
+        Problem::new(format!("{key}.calibration"), format!("{path} is not a valid calibration profile: {}", e.trim()))
+            .hint("profiles are written by `lcsim calibrate local` and `lcsim calibrate cloud`")
+    })
+}
+
 fn linear(key: &str, w: LinearWire) -> Result<Linear, Problem> {
     let l = match w {
         LinearWire::Constant(v) => Linear { base: v, per_batch: 0.0 },
         LinearWire::Linear(t) => Linear { base: t.base, per_batch: t.per_batch },
     };
+    if let LinearWire::Linear(LinearTable { per_context: Some(_), .. }) = w {
+        if !key.ends_with("decode_ms_per_token") {
+            return Err(Problem::new(format!("{key}.per_context"), "`per_context` applies to `decode_ms_per_token` only"));
+        }
+    }
     non_negative(&format!("{key}.base"), l.base)?;
     non_negative(&format!("{key}.per_batch"), l.per_batch)?;
     Ok(l)
@@ -812,6 +836,7 @@ fn validate_deployment(
                 key,
                 &present,
                 &[
+                    "calibration",
                     "servers",
                     "max_batch",
                     "batch_timeout_ms",
@@ -851,7 +876,29 @@ fn validate_deployment(
                 d.decode_ms_per_token.is_some(),
                 d.overhead_ms.is_some(),
             ];
+            let profile = match &d.calibration {
+                None => None,
+                Some(path) => match load_profile(key, path, files)? {
+                    Profile::Local(p) => Some(p),
+                    Profile::Cloud(_) => {
+                        return Err(Problem::new(format!("{key}.calibration"), format!("{path} is a cloud profile; a local deployment needs a local one (`lcsim calibrate local`)")));
+                    }
+                },
+            };
             let service = match (&d.service_ms, token_keys.iter().any(|p| *p)) {
+                (None, false) if profile.is_some() => {
+                    let fit = profile.as_ref().map(|p| p.fit).expect("checked");
+                    need_tokens("a calibration profile's token model", true)?;
+                    LocalService::Tokens(TokenLatency {
+                        prefill_ms_per_token: Linear { base: fit.prefill_ms_per_token.max(0.0), per_batch: 0.0 },
+                        decode_ms_per_token: Linear { base: fit.decode_base_ms.max(0.0), per_batch: fit.decode_ms_per_batch.max(0.0) },
+                        decode_ms_per_context_token: fit.decode_ms_per_context.max(0.0),
+                        overhead_ms: fit.prefill_base_ms.max(0.0),
+                    })
+                }
+                _ if profile.is_some() => {
+                    return Err(Problem::new(format!("{key}.calibration"), "the calibration profile supplies the latency model: remove `service_ms` and the token-model keys, or `calibration`"));
+                }
                 (Some(s), false) => LocalService::Dist(s.validate(&format!("{key}.service_ms"), &files)?),
                 (None, true) => {
                     let decode = require(key, "decode_ms_per_token", d.decode_ms_per_token, "the token latency model")?;
@@ -860,6 +907,12 @@ fn validate_deployment(
                     LocalService::Tokens(TokenLatency {
                         prefill_ms_per_token: linear(&format!("{key}.prefill_ms_per_token"), prefill)?,
                         decode_ms_per_token: linear(&format!("{key}.decode_ms_per_token"), decode)?,
+                        decode_ms_per_context_token: match decode {
+                            LinearWire::Linear(LinearTable { per_context: Some(c), .. }) => {
+                                non_negative(&format!("{key}.decode_ms_per_token.per_context"), c)?
+                            }
+                            _ => 0.0,
+                        },
                         overhead_ms: non_negative(&format!("{key}.overhead_ms"), d.overhead_ms.unwrap_or(0.0))?,
                     })
                 }
@@ -881,6 +934,7 @@ fn validate_deployment(
                 key,
                 &present,
                 &[
+                    "calibration",
                     "network_rtt_ms",
                     "service_ms",
                     "ttft_ms",
@@ -890,7 +944,25 @@ fn validate_deployment(
                 ],
                 what,
             )?;
+            let profile = match &d.calibration {
+                None => None,
+                Some(path) => match load_profile(key, path, files)? {
+                    Profile::Cloud(p) => Some(p),
+                    Profile::Local(_) => {
+                        return Err(Problem::new(format!("{key}.calibration"), format!("{path} is a local profile; a cloud deployment needs a cloud one (`lcsim calibrate cloud`)")));
+                    }
+                },
+            };
+            if profile.is_some() && d.network_rtt_ms.is_some() {
+                return Err(Problem::new(format!("{key}.network_rtt_ms"), "the calibration profile supplies `network_rtt_ms` (its [rtt_ms.fit]); remove one of them"));
+            }
+            let measured_streaming = profile.as_ref().and_then(|p| Some((p.ttft_ms.as_ref()?.fit.clone(), p.output_tokens_per_s?)));
             let provider = match (&d.service_ms, &d.ttft_ms) {
+                (None, None) if measured_streaming.is_some() => {
+                    let (ttft, rate) = measured_streaming.expect("checked");
+                    need_tokens("output_tokens_per_s", false)?;
+                    Provider::Streaming { ttft_ms: ttft.validate(&format!("{key}.calibration"), &files)?, output_tokens_per_s: positive(&format!("{key}.calibration"), rate)? }
+                }
                 (Some(s), None) => {
                     if d.output_tokens_per_s.is_some() {
                         return Err(Problem::new(
@@ -938,11 +1010,10 @@ fn validate_deployment(
                     "`queue_capacity` needs `max_concurrency` (with unlimited concurrency nothing waits)",
                 ));
             }
-            let network_rtt_ms = d
-                .network_rtt_ms
-                .as_ref()
-                .map(|w| w.validate(&format!("{key}.network_rtt_ms"), &files))
-                .transpose()?;
+            let network_rtt_ms = match &profile {
+                Some(p) => Some(p.rtt_ms.fit.validate(&format!("{key}.calibration"), &files)?),
+                None => d.network_rtt_ms.as_ref().map(|w| w.validate(&format!("{key}.network_rtt_ms"), &files)).transpose()?,
+            };
             Model::Cloud(Cloud {
                 network_rtt_ms,
                 provider,

@@ -119,6 +119,9 @@ pub enum LinearWire {
 pub struct LinearTable {
     pub base: f64,
     pub per_batch: f64,
+    /// Decode only: added step time per token of context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_context: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +129,9 @@ pub struct LinearTable {
 pub struct DeploymentWire {
     pub name: String,
     pub kind: DeploymentKind,
+    /// A calibration profile (`calibration/x.toml`) supplying the latency model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<String>,
     // local
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub servers: Option<u32>,
@@ -163,6 +169,7 @@ impl DeploymentWire {
     /// The keys that are set, by TOML name (for "does not apply to kind" checks).
     pub(crate) fn present_keys(&self) -> Vec<&'static str> {
         [
+            ("calibration", self.calibration.is_some()),
             ("servers", self.servers.is_some()),
             ("max_batch", self.max_batch.is_some()),
             ("batch_timeout_ms", self.batch_timeout_ms.is_some()),

@@ -55,12 +55,13 @@ fn deployment() -> impl Strategy<Value = DeploymentWire> {
         .prop_map(|(name, local, n, service, decode, cap)| DeploymentWire {
             name,
             kind: if local { DeploymentKind::Local } else { DeploymentKind::Cloud },
+            calibration: None,
             servers: n.filter(|_| local),
             max_batch: n,
             batch_timeout_ms: Some(5.5),
             prefill_ms_per_token: Some(LinearWire::Constant(0.25)),
             decode_ms_per_token: decode
-                .map(|(base, per_batch)| LinearWire::Linear(LinearTable { base, per_batch })),
+                .map(|(base, per_batch)| LinearWire::Linear(LinearTable { base, per_batch, per_context: None })),
             overhead_ms: None,
             queue_capacity: cap,
             service_ms: service,

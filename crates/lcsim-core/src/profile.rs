@@ -1,0 +1,188 @@
+//! Calibration profiles: measured (or published) performance of a device or an endpoint, as
+//! TOML files in `calibration/`, with their provenance. `lcsim calibrate` writes them; a
+//! scenario deployment refers to one with `calibration = "calibration/x.toml"`, and the engine
+//! reads nothing else (it never calls the calibrator).
+//!
+//! A **local** profile holds the fitted latency model of a transformer shape on a device:
+//! decode step `a + b·batch + c·context` and prefill `d + e·prompt_tokens`, in milliseconds,
+//! fitted by least squares to timed forward passes, with the fit's R² and largest relative
+//! residual. In a scenario it becomes the token model: `overhead_ms = d`,
+//! `prefill_ms_per_token = e`, `decode_ms_per_token = { base = a, per_batch = b,
+//! per_context = c }`.
+//!
+//! A **cloud** profile holds HTTP round-trip times: the empirical mean and percentiles and a
+//! lognormal fit in the scenario's distribution grammar (`[rtt_ms.fit]`), which becomes the
+//! deployment's `network_rtt_ms`; for OpenAI-compatible endpoints also time to first token and
+//! output tokens per second.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dist::DistWire;
+
+/// Where a profile's numbers come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// `measured` by `lcsim calibrate`, or `reference` (built from published figures).
+    pub method: String,
+    pub date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lcsim_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candle_version: Option<String>,
+    /// For reference profiles: the publication or file the figures come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Profile {
+    Local(LocalProfile),
+    Cloud(CloudProfile),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalProfile {
+    pub provenance: Provenance,
+    pub shape: ShapeInfo,
+    pub fit: LocalFit,
+    /// f32 matrix-multiply throughput of the device (1024³), GFLOP/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matmul_gflops: Option<f64>,
+    #[serde(default)]
+    pub prefill: Vec<PrefillPoint>,
+    #[serde(default)]
+    pub decode: Vec<DecodePoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShapeInfo {
+    pub name: String,
+    pub layers: u32,
+    pub d_model: u32,
+    pub heads: u32,
+    pub kv_heads: u32,
+    pub ffn: u32,
+    pub vocab: u32,
+    pub params: u64,
+    pub dtype: String,
+    /// `random` (throughput depends on shapes, not values) or the weights file used.
+    pub weights: String,
+}
+
+/// Fitted latency model, milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalFit {
+    pub decode_base_ms: f64,
+    pub decode_ms_per_batch: f64,
+    pub decode_ms_per_context: f64,
+    pub decode_r2: f64,
+    pub decode_max_rel_residual: f64,
+    pub prefill_base_ms: f64,
+    pub prefill_ms_per_token: f64,
+    pub prefill_r2: f64,
+    pub prefill_max_rel_residual: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefillPoint {
+    pub prompt_tokens: u32,
+    pub median_ms: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs_ms: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodePoint {
+    pub batch: u32,
+    pub context: u32,
+    pub median_ms: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs_ms: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloudProfile {
+    pub provenance: Provenance,
+    pub target: Target,
+    pub rtt_ms: LatencyStats,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<LatencyStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_per_s: Option<f64>,
+    pub errors: ErrorCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub url: String,
+    pub samples: u32,
+    pub concurrency: u32,
+    pub timeout_s: f64,
+    pub openai: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+/// Empirical statistics of successful samples, and a lognormal fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyStats {
+    pub count: u32,
+    pub mean: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    /// The first request, kept apart: it pays for DNS, TCP/TLS set-up or a cold start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_ms: Option<f64>,
+    /// Maximum-likelihood lognormal (`μ`, `σ` of the log), in the scenario grammar.
+    pub fit: DistWire,
+    pub fit_mu: f64,
+    pub fit_sigma: f64,
+    /// Kolmogorov–Smirnov distance between the samples and the fit.
+    pub ks_statistic: f64,
+    pub samples_ms: Vec<f64>,
+}
+
+/// Failed requests by kind; they are counted, not fatal.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorCounts {
+    pub dns: u32,
+    pub connect: u32,
+    pub timeout: u32,
+    /// By status code, e.g. `{ "500" = 3 }`.
+    pub http_status: BTreeMap<String, u32>,
+    pub other: u32,
+}
+
+impl ErrorCounts {
+    pub fn total(&self) -> u32 {
+        self.dns + self.connect + self.timeout + self.other + self.http_status.values().sum::<u32>()
+    }
+}
+
+/// Parses a profile's text.
+pub fn parse_profile(text: &str) -> Result<Profile, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
