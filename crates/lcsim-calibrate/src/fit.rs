@@ -29,12 +29,16 @@ pub fn least_squares(rows: &[Vec<f64>], y: &[f64]) -> LinearFit {
             a[i][k] += r[ci] * yi;
         }
     }
-    // Gaussian elimination with partial pivoting.
+    // Gauss–Jordan elimination with partial pivoting; a column whose pivot vanishes relative to
+    // the largest diagonal entry depends linearly on the others and gets coefficient 0.
+    let scale = (0..k).map(|i| a[i][i].abs()).fold(0.0, f64::max);
+    let mut dependent = vec![false; k];
     for col in 0..k {
         let pivot = (col..k).max_by(|&x, &z| a[x][col].abs().total_cmp(&a[z][col].abs())).unwrap_or(col);
         a.swap(col, pivot);
         let d = a[col][col];
-        if d.abs() < 1e-300 {
+        if d.abs() <= 1e-10 * scale {
+            dependent[col] = true;
             continue;
         }
         for row in 0..k {
@@ -48,7 +52,7 @@ pub fn least_squares(rows: &[Vec<f64>], y: &[f64]) -> LinearFit {
     }
     let mut coef = vec![0.0; p];
     for (i, &ci) in cols.iter().enumerate() {
-        coef[ci] = if a[i][i].abs() < 1e-300 { 0.0 } else { a[i][k] / a[i][i] };
+        coef[ci] = if dependent[i] { 0.0 } else { a[i][k] / a[i][i] };
     }
     let predict = |r: &Vec<f64>| r.iter().zip(&coef).map(|(x, c)| x * c).sum::<f64>();
     let mean = y.iter().sum::<f64>() / y.len().max(1) as f64;
@@ -158,6 +162,16 @@ mod tests {
         let f = least_squares(&rows, &[3.0, 5.0, 9.0]);
         assert_eq!(f.coef[1], 0.0);
         assert!((f.coef[0] - 1.0).abs() < 1e-9 && (f.coef[2] - 0.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn dependent_column_gets_zero() {
+        // batch is always 1, so batch·context equals context.
+        let rows: Vec<Vec<f64>> = [32.0, 128.0, 256.0].iter().map(|&c| vec![1.0, 1.0, c, c]).collect();
+        let f = least_squares(&rows, &[5.0, 6.0, 7.28]);
+        assert!((f.coef[2] + f.coef[3] - 0.01).abs() < 1e-9, "{:?}", f.coef);
+        assert!(f.coef[2] == 0.0 || f.coef[3] == 0.0);
+        assert!(f.r2 > 0.999_999);
     }
 
     #[test]

@@ -6,3 +6,4 @@ pub mod fit;
 pub mod model;
 pub mod cloud;
 pub mod local;
+pub mod provenance;

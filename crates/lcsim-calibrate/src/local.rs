@@ -215,19 +215,26 @@ pub fn measure(
     })
 }
 
-/// Fits `prefill = d + e·tokens` and `step = a + b·batch + c·context` to the medians.
+/// Fits `prefill = d + e·tokens` and `step = a + b·batch + (c + f·batch)·context` to the
+/// medians.
 pub fn fit_profile(prefill: &[PrefillPoint], decode: &[DecodePoint]) -> LocalFit {
     let rows: Vec<Vec<f64>> = prefill.iter().map(|p| vec![1.0, f64::from(p.prompt_tokens)]).collect();
     let y: Vec<f64> = prefill.iter().map(|p| p.median_ms).collect();
     let pf = least_squares(&rows, &y);
-    let rows: Vec<Vec<f64>> =
-        decode.iter().map(|p| vec![1.0, f64::from(p.batch), f64::from(p.context)]).collect();
+    let rows: Vec<Vec<f64>> = decode
+        .iter()
+        .map(|p| {
+            let (b, c) = (f64::from(p.batch), f64::from(p.context));
+            vec![1.0, b, c, b * c]
+        })
+        .collect();
     let y: Vec<f64> = decode.iter().map(|p| p.median_ms).collect();
     let df = least_squares(&rows, &y);
     LocalFit {
         decode_base_ms: df.coef[0],
         decode_ms_per_batch: df.coef[1],
         decode_ms_per_context: df.coef[2],
+        decode_ms_per_batch_context: df.coef[3],
         decode_r2: df.r2,
         decode_max_rel_residual: df.max_rel_residual,
         prefill_base_ms: pf.coef[0],

@@ -44,6 +44,100 @@ pub enum Command {
     },
     /// Print a scenario in which every key is explained, as a starting point.
     Init,
+    /// Measure this machine or an endpoint and write a profile scenarios can use
+    /// (`calibration = "calibration/x.toml"` in a deployment).
+    #[command(subcommand)]
+    Calibrate(Calibrate),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Calibrate {
+    /// Time transformer forward passes (candle) and fit the decode/prefill latency model.
+    ///
+    /// Weights are random unless --weights is given: throughput depends on the shapes, not the
+    /// values. Runs on the CPU unless built with the `cuda` or `metal` feature and --device.
+    Local {
+        /// A named shape: gpt2-small, tinyllama-1.1b, llama3-8b, tiny. With --layers etc., a
+        /// custom shape of that name.
+        #[arg(long, default_value = "gpt2-small")]
+        shape: String,
+        /// Batch sizes to time decode steps at, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+        batches: Vec<usize>,
+        /// Context lengths (KV-cache tokens) for decode steps [default: 128,512,1024; quick: 64,256].
+        #[arg(long, value_delimiter = ',')]
+        contexts: Option<Vec<usize>>,
+        /// Prompt lengths for prefill [default: 32,128,256,512; quick: 16,64,128].
+        #[arg(long, value_delimiter = ',')]
+        prompts: Option<Vec<usize>>,
+        /// Timed runs per point [default: 7; quick: 3]; the median is used.
+        #[arg(long)]
+        runs: Option<usize>,
+        /// A few points and 3 runs: finishes in well under a minute.
+        #[arg(long)]
+        quick: bool,
+        /// Custom shape: number of layers (with --d-model, --heads, --ffn, --vocab).
+        #[arg(long, requires_all = ["d_model", "heads", "ffn", "vocab"])]
+        layers: Option<usize>,
+        #[arg(long)]
+        d_model: Option<usize>,
+        #[arg(long)]
+        heads: Option<usize>,
+        /// Key/value heads (grouped-query attention) [default: --heads].
+        #[arg(long)]
+        kv_heads: Option<usize>,
+        #[arg(long)]
+        ffn: Option<usize>,
+        #[arg(long)]
+        vocab: Option<usize>,
+        /// GELU MLP and LayerNorm (GPT-2 style) instead of SwiGLU and RMSNorm.
+        #[arg(long)]
+        gpt2_style: bool,
+        /// Real weights from a safetensors file with Hugging Face Llama tensor names.
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+        /// cpu, cuda or metal (the last two need lcsim built with that feature).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Profile to write [default: calibration/<shape>-<device>.toml].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Time HTTP round trips to an endpoint and fit their distribution.
+    ///
+    /// The first request is kept apart (connection set-up, cold start). Failures are counted
+    /// by kind (DNS, connect, timeout, HTTP status), not fatal. With --openai, sends streamed
+    /// chat completions and also measures time to first token and output tokens per second;
+    /// the API key is read from an environment variable and never written anywhere.
+    Cloud {
+        /// Endpoint URL (with --openai, the API base such as https://api.openai.com/v1).
+        #[arg(long)]
+        url: String,
+        /// Timed requests, besides the first.
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        concurrency: u32,
+        /// Per-request timeout in seconds.
+        #[arg(long, default_value_t = 30.0)]
+        timeout_s: f64,
+        /// Treat the URL as an OpenAI-compatible API and stream chat completions.
+        #[arg(long)]
+        openai: bool,
+        /// Model name for --openai.
+        #[arg(long, default_value = "gpt-4o-mini")]
+        model: String,
+        /// Environment variable holding the API key for --openai.
+        #[arg(long, default_value = "OPENAI_API_KEY")]
+        api_key_env: String,
+        /// Completion length for --openai.
+        #[arg(long, default_value_t = 64)]
+        max_tokens: u32,
+        /// Profile to write [default: calibration/<host>.toml].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
             print!("{}", init_scenario());
             Ok(())
         }
+        Command::Calibrate(c) => crate::calibrate::calibrate(c),
     }
 }
 

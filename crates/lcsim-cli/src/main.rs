@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod calibrate;
 mod cli;
 mod commands;
 mod load;

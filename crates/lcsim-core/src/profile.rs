@@ -4,11 +4,12 @@
 //! reads nothing else (it never calls the calibrator).
 //!
 //! A **local** profile holds the fitted latency model of a transformer shape on a device:
-//! decode step `a + b·batch + c·context` and prefill `d + e·prompt_tokens`, in milliseconds,
-//! fitted by least squares to timed forward passes, with the fit's R² and largest relative
-//! residual. In a scenario it becomes the token model: `overhead_ms = d`,
-//! `prefill_ms_per_token = e`, `decode_ms_per_token = { base = a, per_batch = b,
-//! per_context = c }`.
+//! decode step `a + b·batch + (c + f·batch)·context` and prefill `d + e·prompt_tokens`, in
+//! milliseconds, fitted by least squares to timed forward passes, with the fit's R² and largest
+//! relative residual. (The `f·batch·context` term is attention over every sequence's KV cache;
+//! without it a fit over several batch sizes misses the single-request case by 30 % or more.)
+//! In a scenario it becomes the token model: `overhead_ms = d`, `prefill_ms_per_token = e`,
+//! `decode_ms_per_token = { base = a, per_batch = b, per_context = c, per_batch_context = f }`.
 //!
 //! A **cloud** profile holds HTTP round-trip times: the empirical mean and percentiles and a
 //! lognormal fit in the scenario's distribution grammar (`[rtt_ms.fit]`), which becomes the
@@ -92,6 +93,7 @@ pub struct LocalFit {
     pub decode_base_ms: f64,
     pub decode_ms_per_batch: f64,
     pub decode_ms_per_context: f64,
+    pub decode_ms_per_batch_context: f64,
     pub decode_r2: f64,
     pub decode_max_rel_residual: f64,
     pub prefill_base_ms: f64,

@@ -18,7 +18,7 @@ use crate::error::{Locator, Problem, ScenarioError, closest};
 use crate::profile::{Profile, parse_profile};
 use crate::trace::{Trace, csv_column, parse_trace};
 use crate::wire::{
-    DeploymentKind, DeploymentWire, LinearTable, LinearWire, Pattern, ScenarioWire, TraceEnd,
+    DeploymentKind, DeploymentWire, LinearWire, Pattern, ScenarioWire, TraceEnd,
     TrafficWire,
 };
 
@@ -206,17 +206,18 @@ pub enum LocalService {
 
 /// Static-batch latency from token counts: a batch of `b` requests with prompt tokens `pᵢ`
 /// and largest output `O` takes
-/// `overhead + prefill(b) · Σ pᵢ + Σ_{s<O} (decode(b) + c · (p̄ + s))` milliseconds, where
-/// `prefill(b)` and `decode(b)` are linear in the batch size, `c` is the decode cost per token
-/// of context (`per_context`, as calibration fits it) and `p̄` the batch's mean prompt length.
-/// All requests of a batch finish together (no continuous batching).
+/// `overhead + prefill(b) · Σ pᵢ + Σ_{s<O} (decode(b) + ctx(b) · (p̄ + s))` milliseconds, where
+/// `prefill(b)`, `decode(b)` and `ctx(b)` are linear in the batch size, `ctx(b)` is the decode
+/// cost per token of context (`per_context + per_batch_context · b`, as calibration fits it)
+/// and `p̄` the batch's mean prompt length. All requests of a batch finish together (no
+/// continuous batching).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TokenLatency {
     pub prefill_ms_per_token: Linear,
     /// Time of one decode step of the whole batch (one token for each request).
     pub decode_ms_per_token: Linear,
     /// Added decode-step time per token of context (KV-cache length).
-    pub decode_ms_per_context_token: f64,
+    pub decode_ms_per_context_token: Linear,
     pub overhead_ms: f64,
 }
 
@@ -229,7 +230,7 @@ impl TokenLatency {
         self.overhead_ms
             + self.prefill_ms_per_token.at(batch) * prompt_tokens_sum as f64
             + self.decode_ms_per_token.at(batch) * steps
-            + self.decode_ms_per_context_token * context_sum
+            + self.decode_ms_per_context_token.at(batch) * context_sum
     }
 }
 
@@ -799,9 +800,10 @@ fn linear(key: &str, w: LinearWire) -> Result<Linear, Problem> {
         LinearWire::Constant(v) => Linear { base: v, per_batch: 0.0 },
         LinearWire::Linear(t) => Linear { base: t.base, per_batch: t.per_batch },
     };
-    if let LinearWire::Linear(LinearTable { per_context: Some(_), .. }) = w {
-        if !key.ends_with("decode_ms_per_token") {
-            return Err(Problem::new(format!("{key}.per_context"), "`per_context` applies to `decode_ms_per_token` only"));
+    if let LinearWire::Linear(t) = w {
+        let context_keys = t.per_context.is_some() || t.per_batch_context.is_some();
+        if context_keys && !key.ends_with("decode_ms_per_token") {
+            return Err(Problem::new(format!("{key}.per_context"), "`per_context` and `per_batch_context` apply to `decode_ms_per_token` only"));
         }
     }
     non_negative(&format!("{key}.base"), l.base)?;
@@ -892,7 +894,7 @@ fn validate_deployment(
                     LocalService::Tokens(TokenLatency {
                         prefill_ms_per_token: Linear { base: fit.prefill_ms_per_token.max(0.0), per_batch: 0.0 },
                         decode_ms_per_token: Linear { base: fit.decode_base_ms.max(0.0), per_batch: fit.decode_ms_per_batch.max(0.0) },
-                        decode_ms_per_context_token: fit.decode_ms_per_context.max(0.0),
+                        decode_ms_per_context_token: Linear { base: fit.decode_ms_per_context, per_batch: fit.decode_ms_per_batch_context },
                         overhead_ms: fit.prefill_base_ms.max(0.0),
                     })
                 }
@@ -908,10 +910,11 @@ fn validate_deployment(
                         prefill_ms_per_token: linear(&format!("{key}.prefill_ms_per_token"), prefill)?,
                         decode_ms_per_token: linear(&format!("{key}.decode_ms_per_token"), decode)?,
                         decode_ms_per_context_token: match decode {
-                            LinearWire::Linear(LinearTable { per_context: Some(c), .. }) => {
-                                non_negative(&format!("{key}.decode_ms_per_token.per_context"), c)?
-                            }
-                            _ => 0.0,
+                            LinearWire::Linear(t) => Linear {
+                                base: non_negative(&format!("{key}.decode_ms_per_token.per_context"), t.per_context.unwrap_or(0.0))?,
+                                per_batch: non_negative(&format!("{key}.decode_ms_per_token.per_batch_context"), t.per_batch_context.unwrap_or(0.0))?,
+                            },
+                            LinearWire::Constant(_) => Linear { base: 0.0, per_batch: 0.0 },
                         },
                         overhead_ms: non_negative(&format!("{key}.overhead_ms"), d.overhead_ms.unwrap_or(0.0))?,
                     })

@@ -119,9 +119,12 @@ pub enum LinearWire {
 pub struct LinearTable {
     pub base: f64,
     pub per_batch: f64,
-    /// Decode only: added step time per token of context.
+    /// Decode only: added step time per token of context…
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_context: Option<f64>,
+    /// …plus this much per token of context and per request in the batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_batch_context: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,280 @@
+//! `lcsim calibrate local|cloud`: measure → fit → write a profile → print a summary.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use candle_core::Device;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lcsim_calibrate::cloud::{self, HttpProbe, OpenAiProbe, Probe};
+use lcsim_calibrate::local::{self, LocalError, LocalOptions, Step};
+use lcsim_calibrate::model::ShapeSpec;
+use lcsim_calibrate::provenance::{measured_here, write_profile};
+use lcsim_core::profile::{CloudProfile, LatencyStats, LocalProfile, Profile, Target};
+
+use crate::cli::Calibrate;
+use crate::commands::CliError;
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    b.set_style(
+        ProgressStyle::with_template(&format!("{what} [{{bar:40}}] {{pos}}/{{len}} {{msg}} (eta {{eta}})"))
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    b
+}
+
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+fn device(name: &str) -> Result<Device, CliError> {
+    let d = match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Device::new_cuda(0),
+        "metal" => Device::new_metal(0),
+        other => return Err(CliError::Input(format!("unknown device `{other}`\nhint: cpu, cuda or metal"))),
+    };
+    d.map_err(|e| {
+        CliError::Input(format!(
+            "cannot open the {name} device: {e}\nhint: build lcsim with `--features {name}` (needs the toolkit at build time), or use --device cpu"
+        ))
+    })
+}
+
+pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
+    match c {
+        Calibrate::Local {
+            shape,
+            batches,
+            contexts,
+            prompts,
+            runs,
+            quick,
+            layers,
+            d_model,
+            heads,
+            kv_heads,
+            ffn,
+            vocab,
+            gpt2_style,
+            weights,
+            device: device_name,
+            out,
+        } => {
+            let spec = match layers {
+                Some(layers) => ShapeSpec {
+                    name: shape.clone(),
+                    layers,
+                    d_model: d_model.unwrap_or_default(),
+                    heads: heads.unwrap_or_default(),
+                    kv_heads: kv_heads.or(heads).unwrap_or_default(),
+                    ffn: ffn.unwrap_or_default(),
+                    vocab: vocab.unwrap_or_default(),
+                    llama_style: !gpt2_style,
+                },
+                None => ShapeSpec::named(&shape).ok_or_else(|| {
+                    CliError::Input(format!(
+                        "unknown shape `{shape}`\nhint: one of {}, or give --layers, --d-model, --heads, --ffn and --vocab",
+                        ShapeSpec::NAMES.join(", ")
+                    ))
+                })?,
+            };
+            spec.validate().map_err(|e| CliError::Input(format!("invalid shape: {e}")))?;
+            let mut opts = LocalOptions::new(quick, batches);
+            if let Some(c) = contexts {
+                opts.contexts = c;
+            }
+            if let Some(p) = prompts {
+                opts.prompts = p;
+            }
+            if let Some(r) = runs {
+                opts.runs = r.max(1);
+            }
+            opts.weights = weights;
+            let dev = device(&device_name)?;
+            // Refuse what cannot fit before allocating anything.
+            if dev.is_cpu() {
+                local::check_memory(&spec, &opts, local::dtype_for(&dev), local::available_memory_bytes())
+                    .map_err(|e| CliError::Input(format!("{e}\nhint: a smaller shape, fewer/smaller batches or contexts, or a machine with more memory")))?;
+            }
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("calibration/{}-{device_name}.toml", spec.name)));
+            let progress = bar(opts.total_runs() as u64, "calibrating");
+            let mut provenance = measured_here(&command_line(), &device_name);
+            provenance.notes = Some(
+                "random weights unless shape.weights names a file: throughput depends on shapes, not values; rotary embeddings omitted (element-wise, < 1 % of FLOPs)".into(),
+            );
+            let profile = local::measure(&spec, &dev, &opts, provenance, &mut |step| match step {
+                Some(Step::Prefill { prompt_tokens }) => progress.set_message(format!("prefill {prompt_tokens} tokens")),
+                Some(Step::Decode { batch, context }) => progress.set_message(format!("decode batch {batch}, context {context}")),
+                None => progress.inc(1),
+            });
+            progress.finish_and_clear();
+            let profile = profile.map_err(|e| match e {
+                LocalError::TooBig { .. } | LocalError::Shape(_) | LocalError::Weights(_) | LocalError::EmptyPlan(_) => {
+                    CliError::Input(e.to_string())
+                }
+                other => CliError::Other(anyhow::anyhow!(other)),
+            })?;
+            print_local(&profile);
+            let header = format!(
+                "lcsim local calibration profile: {} on {device_name}, measured {}.\nUse it in a scenario: calibration = \"{}\" in a local [[deployment]].",
+                spec.name,
+                profile.provenance.date,
+                out.display()
+            );
+            write_profile(&out, &Profile::Local(profile), &header)
+                .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write {}: {e}", out.display())))?;
+            println!("written: {}", out.display());
+            Ok(())
+        }
+        Calibrate::Cloud { url, samples, concurrency, timeout_s, openai, model, api_key_env, max_tokens, out } => {
+            if !(timeout_s > 0.0 && timeout_s.is_finite()) {
+                return Err(CliError::Input(format!("--timeout-s must be positive, got {timeout_s}")));
+            }
+            if samples < 2 {
+                return Err(CliError::Input("--samples must be at least 2 (a distribution is fitted)".into()));
+            }
+            let timeout = Duration::from_secs_f64(timeout_s);
+            let api_key = if openai {
+                match std::env::var(&api_key_env) {
+                    Ok(k) if !k.is_empty() => Some(k),
+                    _ => {
+                        eprintln!("warning: ${api_key_env} is not set; sending requests without an API key");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            let make = {
+                let (url, model, api_key) = (url.clone(), model.clone(), api_key.clone());
+                move || -> Box<dyn Probe + Send> {
+                    if openai {
+                        Box::new(OpenAiProbe::new(&url, api_key.clone(), &model, max_tokens, timeout))
+                    } else {
+                        Box::new(HttpProbe::new(&url, timeout))
+                    }
+                }
+            };
+            let progress = Mutex::new(bar(samples as u64 + 1, "requests"));
+            let m = cloud::measure(&make, samples, concurrency as usize, &|| {
+                if let Ok(p) = progress.lock() {
+                    p.inc(1);
+                }
+            });
+            if let Ok(p) = progress.lock() {
+                p.finish_and_clear();
+            }
+            let Some(rtt_ms) = m.rtt_ms else {
+                return Err(CliError::Other(anyhow::anyhow!(
+                    "no request succeeded ({} failed: {:?}); nothing to fit",
+                    m.errors.total(),
+                    m.errors
+                )));
+            };
+            let profile = CloudProfile {
+                provenance: measured_here(&redact(&command_line()), "network"),
+                target: Target {
+                    url: url.clone(),
+                    samples: samples as u32,
+                    concurrency,
+                    timeout_s,
+                    openai,
+                    model: openai.then(|| model.clone()),
+                },
+                rtt_ms,
+                ttft_ms: m.ttft_ms,
+                output_tokens_per_s: m.output_tokens_per_s,
+                errors: m.errors,
+            };
+            print_cloud(&profile);
+            let host = url.split("://").nth(1).unwrap_or(&url).split(['/', ':']).next().unwrap_or("endpoint").to_string();
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("calibration/{host}.toml")));
+            let header = format!(
+                "lcsim cloud calibration profile: {url}, measured {}.\nUse it in a scenario: calibration = \"{}\" in a cloud [[deployment]] ([rtt_ms.fit] becomes network_rtt_ms).",
+                profile.provenance.date,
+                out.display()
+            );
+            write_profile(&out, &Profile::Cloud(profile), &header)
+                .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write {}: {e}", out.display())))?;
+            println!("written: {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+/// The command line as recorded in a profile: nothing that looks like a key.
+fn redact(command: &str) -> String {
+    command
+        .split(' ')
+        .map(|w| if w.starts_with("sk-") || w.to_ascii_lowercase().starts_with("bearer") { "<redacted>" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn print_local(p: &LocalProfile) {
+    let s = &p.shape;
+    println!(
+        "{}: {} layers, d_model {}, {} heads ({} kv), ffn {}, vocab {}, {:.1} M parameters, {}",
+        s.name, s.layers, s.d_model, s.heads, s.kv_heads, s.ffn, s.vocab, s.params as f64 / 1e6, s.dtype
+    );
+    if let Some(g) = p.matmul_gflops {
+        println!("f32 matmul 1024³: {g:.1} GFLOP/s");
+    }
+    println!();
+    println!("{:<10} {:>8} {:>8} {:>11} {:>11}", "prefill", "tokens", "", "median ms", "spread ms");
+    let spread = |runs: &[f64]| {
+        let lo = runs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = runs.iter().copied().fold(0.0, f64::max);
+        format!("{lo:.2}–{hi:.2}")
+    };
+    for pt in &p.prefill {
+        println!("{:<10} {:>8} {:>8} {:>11.2} {:>11}", "", pt.prompt_tokens, "", pt.median_ms, spread(&pt.runs_ms));
+    }
+    println!("{:<10} {:>8} {:>8} {:>11} {:>11}", "decode", "batch", "context", "median ms", "spread ms");
+    for pt in &p.decode {
+        println!("{:<10} {:>8} {:>8} {:>11.2} {:>11}", "", pt.batch, pt.context, pt.median_ms, spread(&pt.runs_ms));
+    }
+    let f = &p.fit;
+    println!();
+    println!(
+        "decode step = {:.4} + {:.4}·batch + ({:.6} + {:.6}·batch)·context ms   R² {:.3}, max relative residual {:.1} %",
+        f.decode_base_ms, f.decode_ms_per_batch, f.decode_ms_per_context, f.decode_ms_per_batch_context, f.decode_r2, 100.0 * f.decode_max_rel_residual
+    );
+    println!(
+        "prefill     = {:.4} + {:.5}·tokens ms   R² {:.3}, max relative residual {:.1} %",
+        f.prefill_base_ms, f.prefill_ms_per_token, f.prefill_r2, 100.0 * f.prefill_max_rel_residual
+    );
+}
+
+fn print_stats(name: &str, s: &LatencyStats) {
+    println!(
+        "{name:<6} n {:>4}  mean {:>8.2}  p50 {:>8.2}  p95 {:>8.2}  p99 {:>8.2} ms  first {}  lognormal median {:.2}, p95 {:.2} (KS {:.3})",
+        s.count,
+        s.mean,
+        s.p50,
+        s.p95,
+        s.p99,
+        s.first_ms.map_or("-".into(), |f| format!("{f:.2} ms")),
+        s.fit.median.unwrap_or(f64::NAN),
+        s.fit.p95.unwrap_or(f64::NAN),
+        s.ks_statistic
+    );
+}
+
+fn print_cloud(p: &CloudProfile) {
+    print_stats("rtt", &p.rtt_ms);
+    if let Some(t) = &p.ttft_ms {
+        print_stats("ttft", t);
+    }
+    if let Some(r) = p.output_tokens_per_s {
+        println!("output {r:.1} tokens/s (median over streams)");
+    }
+    let e = &p.errors;
+    println!(
+        "errors: dns {}, connect {}, timeout {}, http {:?}, other {}",
+        e.dns, e.connect, e.timeout, e.http_status, e.other
+    );
+}
