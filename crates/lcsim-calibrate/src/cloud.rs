@@ -56,9 +56,9 @@ fn classify(e: ureq::Error) -> ProbeError {
         ureq::Error::Timeout(_) => ProbeError::Timeout,
         ureq::Error::StatusCode(code) => ProbeError::Status(code),
         ureq::Error::Io(io) => match io.kind() {
-            ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
-                ProbeError::Connect
-            }
+            ErrorKind::ConnectionRefused
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted => ProbeError::Connect,
             ErrorKind::TimedOut | ErrorKind::WouldBlock => ProbeError::Timeout,
             _ if io.to_string().contains("failed to lookup address") => ProbeError::Dns,
             _ => ProbeError::Other(io.to_string()),
@@ -89,7 +89,12 @@ impl Probe for HttpProbe {
         if status >= 400 {
             return Err(ProbeError::Status(status));
         }
-        Ok(Sample { total_ms: start.elapsed().as_secs_f64() * 1000.0, ttft_ms: None, output_tokens: None, stream_ms: None })
+        Ok(Sample {
+            total_ms: start.elapsed().as_secs_f64() * 1000.0,
+            ttft_ms: None,
+            output_tokens: None,
+            stream_ms: None,
+        })
     }
 }
 
@@ -105,14 +110,27 @@ pub struct OpenAiProbe {
 
 impl std::fmt::Debug for OpenAiProbe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiProbe").field("url", &self.url).field("model", &self.model).finish_non_exhaustive()
+        f.debug_struct("OpenAiProbe")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
     }
 }
 
 impl OpenAiProbe {
-    pub fn new(base_url: &str, api_key: Option<String>, model: &str, max_tokens: u32, timeout: Duration) -> Self {
+    pub fn new(
+        base_url: &str,
+        api_key: Option<String>,
+        model: &str,
+        max_tokens: u32,
+        timeout: Duration,
+    ) -> Self {
         let base = base_url.trim_end_matches('/');
-        let url = if base.ends_with("/chat/completions") { base.to_string() } else { format!("{base}/chat/completions") };
+        let url = if base.ends_with("/chat/completions") {
+            base.to_string()
+        } else {
+            format!("{base}/chat/completions")
+        };
         OpenAiProbe { agent: agent(timeout), url, api_key, model: model.to_string(), max_tokens }
     }
 }
@@ -245,7 +263,10 @@ pub fn measure(
 }
 
 /// Turns request outcomes into statistics and error counts.
-pub fn summarize(first: Result<Sample, ProbeError>, rest: Vec<Result<Sample, ProbeError>>) -> CloudMeasurement {
+pub fn summarize(
+    first: Result<Sample, ProbeError>,
+    rest: Vec<Result<Sample, ProbeError>>,
+) -> CloudMeasurement {
     let mut errors = ErrorCounts::default();
     let mut count = |e: &ProbeError| match e {
         ProbeError::Dns => errors.dns += 1,

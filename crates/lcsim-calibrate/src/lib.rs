@@ -2,8 +2,8 @@
 //! (HTTP) and writes them as profiles the engine uses. Prints nothing: progress goes through
 //! callbacks, results are returned.
 
-pub mod fit;
-pub mod model;
 pub mod cloud;
+pub mod fit;
 pub mod local;
+pub mod model;
 pub mod provenance;

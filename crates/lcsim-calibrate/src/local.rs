@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Device};
-use lcsim_core::profile::{DecodePoint, LocalFit, LocalProfile, PrefillPoint, Provenance, ShapeInfo};
+use lcsim_core::profile::{
+    DecodePoint, LocalFit, LocalProfile, PrefillPoint, Provenance, ShapeInfo,
+};
 
 use crate::fit::{least_squares, median};
 use crate::model::{ShapeSpec, Transformer};
@@ -31,7 +33,14 @@ impl LocalOptions {
     /// gpt2-small on a laptop CPU).
     pub fn new(quick: bool, batches: Vec<usize>) -> Self {
         if quick {
-            LocalOptions { batches, contexts: vec![64, 256], prompts: vec![16, 64, 128], warmup: 1, runs: 3, weights: None }
+            LocalOptions {
+                batches,
+                contexts: vec![64, 256],
+                prompts: vec![16, 64, 128],
+                warmup: 1,
+                runs: 3,
+                weights: None,
+            }
         } else {
             LocalOptions {
                 batches,
@@ -55,7 +64,15 @@ pub enum LocalError {
     #[error(
         "shape {shape} needs about {need_gib:.1} GiB ({params} parameters as {dtype} plus KV cache and activations at batch {batch}, context {context}); {available_gib:.1} GiB of memory is available"
     )]
-    TooBig { shape: String, need_gib: f64, available_gib: f64, params: u64, dtype: String, batch: usize, context: usize },
+    TooBig {
+        shape: String,
+        need_gib: f64,
+        available_gib: f64,
+        params: u64,
+        dtype: String,
+        batch: usize,
+        context: usize,
+    },
     #[error("invalid shape: {0}")]
     Shape(String),
     #[error("weights: {0}")]
@@ -81,10 +98,22 @@ pub fn dtype_for(device: &Device) -> DType {
 }
 
 /// Refuses a plan whose model, cache and activations do not fit in memory.
-pub fn check_memory(spec: &ShapeSpec, opts: &LocalOptions, dtype: DType, available: Option<u64>) -> Result<(), LocalError> {
+pub fn check_memory(
+    spec: &ShapeSpec,
+    opts: &LocalOptions,
+    dtype: DType,
+    available: Option<u64>,
+) -> Result<(), LocalError> {
     spec.validate().map_err(LocalError::Shape)?;
     let batch = opts.batches.iter().copied().max().unwrap_or(1);
-    let context = opts.contexts.iter().copied().max().unwrap_or(0).max(opts.prompts.iter().copied().max().unwrap_or(0)) + 1;
+    let context = opts
+        .contexts
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(opts.prompts.iter().copied().max().unwrap_or(0))
+        + 1;
     let need = spec.memory_bytes(dtype, batch, context);
     match available {
         Some(avail) if need > avail => Err(LocalError::TooBig {
@@ -107,7 +136,10 @@ pub enum Step {
     Decode { batch: usize, context: usize },
 }
 
-fn time_ms(device: &Device, f: &mut dyn FnMut() -> candle_core::Result<()>) -> candle_core::Result<f64> {
+fn time_ms(
+    device: &Device,
+    f: &mut dyn FnMut() -> candle_core::Result<()>,
+) -> candle_core::Result<f64> {
     let start = Instant::now();
     f()?;
     device.synchronize()?;
@@ -147,9 +179,13 @@ pub fn measure(
     check_memory(spec, opts, dtype, if device.is_cpu() { available_memory_bytes() } else { None })?;
     let model = match &opts.weights {
         None => Transformer::random(spec, device, dtype)?,
-        Some(path) => Transformer::from_safetensors(spec, path, device, dtype).map_err(LocalError::Weights)?,
+        Some(path) => {
+            Transformer::from_safetensors(spec, path, device, dtype).map_err(LocalError::Weights)?
+        }
     };
-    let timed = |f: &mut dyn FnMut() -> candle_core::Result<()>, progress: &mut dyn FnMut(Option<&Step>)| -> candle_core::Result<Vec<f64>> {
+    let timed = |f: &mut dyn FnMut() -> candle_core::Result<()>,
+                 progress: &mut dyn FnMut(Option<&Step>)|
+     -> candle_core::Result<Vec<f64>> {
         for _ in 0..opts.warmup {
             time_ms(device, f)?;
             progress(None);
@@ -172,7 +208,11 @@ pub fn measure(
             },
             progress,
         )?;
-        prefill.push(PrefillPoint { prompt_tokens: tokens as u32, median_ms: median(&runs_ms), runs_ms });
+        prefill.push(PrefillPoint {
+            prompt_tokens: tokens as u32,
+            median_ms: median(&runs_ms),
+            runs_ms,
+        });
     }
     let mut decode = Vec::new();
     for &batch in &opts.batches {
@@ -187,7 +227,12 @@ pub fn measure(
                 },
                 progress,
             )?;
-            decode.push(DecodePoint { batch: batch as u32, context: context as u32, median_ms: median(&runs_ms), runs_ms });
+            decode.push(DecodePoint {
+                batch: batch as u32,
+                context: context as u32,
+                median_ms: median(&runs_ms),
+                runs_ms,
+            });
         }
     }
     let fit = fit_profile(&prefill, &decode);
@@ -218,7 +263,8 @@ pub fn measure(
 /// Fits `prefill = d + e·tokens` and `step = a + b·batch + (c + f·batch)·context` to the
 /// medians.
 pub fn fit_profile(prefill: &[PrefillPoint], decode: &[DecodePoint]) -> LocalFit {
-    let rows: Vec<Vec<f64>> = prefill.iter().map(|p| vec![1.0, f64::from(p.prompt_tokens)]).collect();
+    let rows: Vec<Vec<f64>> =
+        prefill.iter().map(|p| vec![1.0, f64::from(p.prompt_tokens)]).collect();
     let y: Vec<f64> = prefill.iter().map(|p| p.median_ms).collect();
     let pf = least_squares(&rows, &y);
     let rows: Vec<Vec<f64>> = decode
@@ -246,7 +292,12 @@ pub fn fit_profile(prefill: &[PrefillPoint], decode: &[DecodePoint]) -> LocalFit
 
 /// Times a whole request on `model`: prefill of `prompt` tokens, then `output` decode steps
 /// (batch 1). Median of `runs`, in ms. The direct measurement a profile is checked against.
-pub fn time_request(model: &Transformer, prompt: usize, output: usize, runs: usize) -> candle_core::Result<f64> {
+pub fn time_request(
+    model: &Transformer,
+    prompt: usize,
+    output: usize,
+    runs: usize,
+) -> candle_core::Result<f64> {
     let input = model.dummy_tokens(1, prompt)?;
     let next = model.dummy_tokens(1, 1)?;
     let mut request = || -> candle_core::Result<()> {
@@ -275,7 +326,18 @@ mod tests {
         let opts = LocalOptions::new(true, vec![1, 8]);
         let err = check_memory(&spec, &opts, DType::F32, Some(24 << 30)).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("llama3-8b") && msg.contains("GiB") && msg.contains("24.0 GiB"), "{msg}");
-        assert!(check_memory(&ShapeSpec::named("gpt2-small").unwrap(), &opts, DType::F32, Some(24 << 30)).is_ok());
+        assert!(
+            msg.contains("llama3-8b") && msg.contains("GiB") && msg.contains("24.0 GiB"),
+            "{msg}"
+        );
+        assert!(
+            check_memory(
+                &ShapeSpec::named("gpt2-small").unwrap(),
+                &opts,
+                DType::F32,
+                Some(24 << 30)
+            )
+            .is_ok()
+        );
     }
 }

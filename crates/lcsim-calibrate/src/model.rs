@@ -36,7 +36,16 @@ impl ShapeSpec {
             "tiny" => (2, 256, 4, 2, 1024, 2048, true),
             _ => return None,
         };
-        Some(ShapeSpec { name: name.to_string(), layers, d_model, heads, kv_heads, ffn, vocab, llama_style })
+        Some(ShapeSpec {
+            name: name.to_string(),
+            layers,
+            d_model,
+            heads,
+            kv_heads,
+            ffn,
+            vocab,
+            llama_style,
+        })
     }
 
     pub const NAMES: [&'static str; 4] = ["gpt2-small", "tinyllama-1.1b", "llama3-8b", "tiny"];
@@ -71,14 +80,25 @@ impl ShapeSpec {
     }
 
     pub fn validate(&self) -> std::result::Result<(), String> {
-        if self.layers == 0 || self.d_model == 0 || self.heads == 0 || self.ffn == 0 || self.vocab == 0 {
+        if self.layers == 0
+            || self.d_model == 0
+            || self.heads == 0
+            || self.ffn == 0
+            || self.vocab == 0
+        {
             return Err("every dimension must be positive".into());
         }
-        if self.d_model % self.heads != 0 {
-            return Err(format!("d_model {} is not a multiple of heads {}", self.d_model, self.heads));
+        if !self.d_model.is_multiple_of(self.heads) {
+            return Err(format!(
+                "d_model {} is not a multiple of heads {}",
+                self.d_model, self.heads
+            ));
         }
-        if self.kv_heads == 0 || self.heads % self.kv_heads != 0 {
-            return Err(format!("heads {} is not a multiple of kv_heads {}", self.heads, self.kv_heads));
+        if self.kv_heads == 0 || !self.heads.is_multiple_of(self.kv_heads) {
+            return Err(format!(
+                "heads {} is not a multiple of kv_heads {}",
+                self.heads, self.kv_heads
+            ));
         }
         Ok(())
     }
@@ -110,7 +130,10 @@ pub struct Transformer {
 
 impl std::fmt::Debug for Transformer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transformer").field("spec", &self.spec).field("dtype", &self.dtype).finish_non_exhaustive()
+        f.debug_struct("Transformer")
+            .field("spec", &self.spec)
+            .field("dtype", &self.dtype)
+            .finish_non_exhaustive()
     }
 }
 
@@ -166,17 +189,35 @@ impl Transformer {
     /// (`model.embed_tokens.weight`, `model.layers.{i}.self_attn.q_proj.weight`, …,
     /// `model.norm.weight`, `lm_head.weight`). Linear weights are stored `(out, in)` and are
     /// transposed here. Every tensor's shape is checked against `spec`.
-    pub fn from_safetensors(spec: &ShapeSpec, path: &Path, device: &Device, dtype: DType) -> std::result::Result<Self, String> {
+    pub fn from_safetensors(
+        spec: &ShapeSpec,
+        path: &Path,
+        device: &Device,
+        dtype: DType,
+    ) -> std::result::Result<Self, String> {
         if !spec.llama_style {
             return Err("safetensors loading supports Llama-style shapes (SwiGLU, RMSNorm)".into());
         }
         let mut tensors: HashMap<String, Tensor> = candle_core::safetensors::load(path, device)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let mut take = |name: String, shape: &[usize], transpose: bool| -> std::result::Result<Tensor, String> {
-            let t = tensors.remove(&name).ok_or_else(|| format!("{}: no tensor `{name}`", path.display()))?;
-            let t = if transpose { t.t().and_then(|t| t.contiguous()).map_err(|e| e.to_string())? } else { t };
+        let mut take = |name: String,
+                        shape: &[usize],
+                        transpose: bool|
+         -> std::result::Result<Tensor, String> {
+            let t = tensors
+                .remove(&name)
+                .ok_or_else(|| format!("{}: no tensor `{name}`", path.display()))?;
+            let t = if transpose {
+                t.t().and_then(|t| t.contiguous()).map_err(|e| e.to_string())?
+            } else {
+                t
+            };
             if t.dims() != shape {
-                return Err(format!("{}: `{name}` has shape {:?}, the shape needs {shape:?}", path.display(), t.dims()));
+                return Err(format!(
+                    "{}: `{name}` has shape {:?}, the shape needs {shape:?}",
+                    path.display(),
+                    t.dims()
+                ));
             }
             t.to_dtype(dtype).map_err(|e| e.to_string())
         };
@@ -199,7 +240,15 @@ impl Transformer {
         }
         let final_norm = take("model.norm.weight".into(), &[d], false)?;
         let lm_head = take("lm_head.weight".into(), &[d, spec.vocab], true)?;
-        Ok(Transformer { spec: spec.clone(), device: device.clone(), dtype, embedding, layers, final_norm, lm_head })
+        Ok(Transformer {
+            spec: spec.clone(),
+            device: device.clone(),
+            dtype,
+            embedding,
+            layers,
+            final_norm,
+            lm_head,
+        })
     }
 
     fn norm(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
@@ -249,11 +298,17 @@ impl Transformer {
         let (batch, new) = tokens.dims2()?;
         let (h, kvh, hd) = (self.spec.heads, self.spec.kv_heads, self.spec.head_dim());
         let past = cache.positions();
-        let mut x = self.embedding.index_select(&tokens.flatten_all()?, 0)?.reshape((batch, new, self.spec.d_model))?;
+        let mut x = self.embedding.index_select(&tokens.flatten_all()?, 0)?.reshape((
+            batch,
+            new,
+            self.spec.d_model,
+        ))?;
         let mask = if new > 1 {
             // Position i of the new tokens sees the past and new positions ≤ i.
             let m: Vec<f32> = (0..new)
-                .flat_map(|i| (0..past + new).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
+                .flat_map(|i| {
+                    (0..past + new).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
+                })
                 .collect();
             Some(Tensor::from_vec(m, (new, past + new), &self.device)?.to_dtype(self.dtype)?)
         } else {
@@ -261,9 +316,15 @@ impl Transformer {
         };
         for (layer, (k_cache, v_cache)) in self.layers.iter().zip(cache.layers.iter_mut()) {
             let y = self.norm(&x, &layer.norm1)?;
-            let q = y.broadcast_matmul(&layer.wq)?.reshape((batch, new, h, hd))?.transpose(1, 2)?.contiguous()?;
-            let k = y.broadcast_matmul(&layer.wk)?.reshape((batch, new, kvh, hd))?.transpose(1, 2)?;
-            let v = y.broadcast_matmul(&layer.wv)?.reshape((batch, new, kvh, hd))?.transpose(1, 2)?;
+            let q = y
+                .broadcast_matmul(&layer.wq)?
+                .reshape((batch, new, h, hd))?
+                .transpose(1, 2)?
+                .contiguous()?;
+            let k =
+                y.broadcast_matmul(&layer.wk)?.reshape((batch, new, kvh, hd))?.transpose(1, 2)?;
+            let v =
+                y.broadcast_matmul(&layer.wv)?.reshape((batch, new, kvh, hd))?.transpose(1, 2)?;
             *k_cache = Tensor::cat(&[&*k_cache, &k], 2)?.contiguous()?;
             *v_cache = Tensor::cat(&[&*v_cache, &v], 2)?.contiguous()?;
             let total = past + new;
@@ -272,7 +333,9 @@ impl Transformer {
                 if h == kvh {
                     return Ok(t.clone());
                 }
-                t.unsqueeze(2)?.expand((batch, kvh, h / kvh, total, hd))?.reshape((batch, h, total, hd))
+                t.unsqueeze(2)?
+                    .expand((batch, kvh, h / kvh, total, hd))?
+                    .reshape((batch, h, total, hd))
             };
             let (keys, values) = (repeat(k_cache)?, repeat(v_cache)?);
             let mut scores = (q.matmul(&keys.t()?.contiguous()?)? / (hd as f64).sqrt())?;
@@ -284,7 +347,9 @@ impl Transformer {
             x = (x + attention.broadcast_matmul(&layer.wo)?)?;
             let y = self.norm(&x, &layer.norm2)?;
             let hidden = match &layer.w_gate {
-                Some(gate) => (y.broadcast_matmul(gate)?.silu()? * y.broadcast_matmul(&layer.w_up)?)?,
+                Some(gate) => {
+                    (y.broadcast_matmul(gate)?.silu()? * y.broadcast_matmul(&layer.w_up)?)?
+                }
                 None => y.broadcast_matmul(&layer.w_up)?.gelu()?,
             };
             x = (x + hidden.broadcast_matmul(&layer.w_down)?)?;
@@ -360,8 +425,14 @@ mod tests {
         map.insert("model.embed_tokens.weight".into(), r((spec.vocab, d)));
         for i in 0..spec.layers {
             let p = format!("model.layers.{i}");
-            map.insert(format!("{p}.input_layernorm.weight"), Tensor::ones(d, DType::F32, &dev).unwrap());
-            map.insert(format!("{p}.post_attention_layernorm.weight"), Tensor::ones(d, DType::F32, &dev).unwrap());
+            map.insert(
+                format!("{p}.input_layernorm.weight"),
+                Tensor::ones(d, DType::F32, &dev).unwrap(),
+            );
+            map.insert(
+                format!("{p}.post_attention_layernorm.weight"),
+                Tensor::ones(d, DType::F32, &dev).unwrap(),
+            );
             map.insert(format!("{p}.self_attn.q_proj.weight"), r((d, d)));
             map.insert(format!("{p}.self_attn.k_proj.weight"), r((kv, d)));
             map.insert(format!("{p}.self_attn.v_proj.weight"), r((kv, d)));
@@ -375,7 +446,10 @@ mod tests {
         candle_core::safetensors::save(&map, &path).unwrap();
         let m = Transformer::from_safetensors(&spec, &path, &dev, DType::F32).unwrap();
         let mut cache = m.empty_cache(1).unwrap();
-        assert_eq!(m.forward(&m.dummy_tokens(1, 3).unwrap(), &mut cache).unwrap().dims(), &[1, spec.vocab]);
+        assert_eq!(
+            m.forward(&m.dummy_tokens(1, 3).unwrap(), &mut cache).unwrap().dims(),
+            &[1, spec.vocab]
+        );
         map.remove("lm_head.weight");
         candle_core::safetensors::save(&map, &path).unwrap();
         let err = Transformer::from_safetensors(&spec, &path, &dev, DType::F32).unwrap_err();

@@ -34,10 +34,14 @@ fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+            t.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())
+            })
         })
-        .map_or_else(|| std::env::consts::OS.to_string(), |n| format!("{n} ({})", std::env::consts::ARCH))
+        .map_or_else(
+            || std::env::consts::OS.to_string(),
+            |n| format!("{n} ({})", std::env::consts::ARCH),
+        )
 }
 
 /// Provenance of a measurement made now on this host.
@@ -83,7 +87,9 @@ mod tests {
 
     #[test]
     fn candle_version_matches_the_lock_file() {
-        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).unwrap();
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
+                .unwrap();
         let expected = format!("name = \"candle-core\"\nversion = \"{CANDLE_VERSION}\"");
         assert!(lock.contains(&expected), "update CANDLE_VERSION to the version in Cargo.lock");
     }

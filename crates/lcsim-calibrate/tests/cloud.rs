@@ -45,12 +45,20 @@ fn serve(requests: usize, respond: impl Fn(usize, &str, &mut TcpStream) + Send +
 }
 
 fn reply(stream: &mut TcpStream, status: &str, body: &str) {
-    let response = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     let _ = stream.write_all(response.as_bytes());
 }
 
 fn probe(port: u16, timeout_ms: u64) -> impl Fn() -> Box<dyn Probe + Send> + Sync {
-    move || Box::new(HttpProbe::new(&format!("http://127.0.0.1:{port}/ping"), Duration::from_millis(timeout_ms)))
+    move || {
+        Box::new(HttpProbe::new(
+            &format!("http://127.0.0.1:{port}/ping"),
+            Duration::from_millis(timeout_ms),
+        ))
+    }
 }
 
 /// Lognormal delays with median 40 ms (σ = 0.25) from a fixed seed: the fitted median must be
@@ -94,7 +102,13 @@ fn errors_are_counted_by_kind() {
     assert!(m.rtt_ms.is_none());
 
     // Every other request answers 500.
-    let port = serve(9, |i, _, s| if i % 2 == 1 { reply(s, "500 Internal Server Error", "no") } else { reply(s, "200 OK", "ok") });
+    let port = serve(9, |i, _, s| {
+        if i % 2 == 1 {
+            reply(s, "500 Internal Server Error", "no")
+        } else {
+            reply(s, "200 OK", "ok")
+        }
+    });
     let m = measure(&probe(port, 1000), 8, 1, &|| {});
     assert_eq!(m.errors.http_status.get("500"), Some(&4), "{:?}", m.errors);
     assert_eq!(m.rtt_ms.unwrap().count, 4);
@@ -126,7 +140,10 @@ fn openai_stream_gives_ttft_and_token_rate() {
             reply(s, "401 Unauthorized", "{}");
             return;
         }
-        let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+        );
         let _ = s.flush();
         std::thread::sleep(Duration::from_millis(60));
         for i in 0..30 {
@@ -147,4 +164,3 @@ fn openai_stream_gives_ttft_and_token_rate() {
     let rate = m.output_tokens_per_s.unwrap();
     assert!((70.0..105.0).contains(&rate), "rate {rate} tokens/s (sleeps of 10 ms give ≤ 100)");
 }
-

@@ -18,7 +18,16 @@ impl FileSource for Absolute {
 }
 
 fn shape() -> ShapeSpec {
-    ShapeSpec { name: "test-small".into(), layers: 4, d_model: 256, heads: 4, kv_heads: 2, ffn: 1024, vocab: 4096, llama_style: true }
+    ShapeSpec {
+        name: "test-small".into(),
+        layers: 4,
+        d_model: 256,
+        heads: 4,
+        kv_heads: 2,
+        ffn: 1024,
+        vocab: 4096,
+        llama_style: true,
+    }
 }
 
 struct Attempt {
@@ -39,7 +48,10 @@ fn calibrate_and_remeasure(dir: &Path, prompt: usize, output: usize) -> Attempt 
         weights: None,
     };
     let mut steps = 0;
-    let profile = measure(&spec, &Device::Cpu, &opts, measured_here("test", "cpu"), &mut |s| steps += usize::from(s.is_none())).unwrap();
+    let profile = measure(&spec, &Device::Cpu, &opts, measured_here("test", "cpu"), &mut |s| {
+        steps += usize::from(s.is_none())
+    })
+    .unwrap();
     assert_eq!(steps, opts.total_runs());
     let fit = profile.fit;
     assert!(fit.decode_base_ms > 0.0 && fit.prefill_ms_per_token > 0.0, "{fit:?}");
@@ -70,7 +82,8 @@ calibration = "{}"
 "#,
         path.display()
     );
-    let s = parse_scenario("calibrated.toml", &scenario, &Absolute).unwrap_or_else(|e| panic!("{e}"));
+    let s =
+        parse_scenario("calibrated.toml", &scenario, &Absolute).unwrap_or_else(|e| panic!("{e}"));
     let predicted_ms = s.mean_service_ms(&s.deployments[0]);
     let model = Transformer::random(&spec, &Device::Cpu, DType::F32).unwrap();
     let measured_ms = time_request(&model, prompt, output, 5).unwrap();
@@ -94,14 +107,22 @@ fn profile_predicts_a_directly_measured_request_within_10_percent() {
     for _ in 0..3 {
         let a = calibrate_and_remeasure(&dir, 96, 48);
         let error = a.predicted_ms / a.measured_ms - 1.0;
-        eprintln!("predicted {:.1} ms, measured {:.1} ms ({:+.1} %)", a.predicted_ms, a.measured_ms, 100.0 * error);
+        eprintln!(
+            "predicted {:.1} ms, measured {:.1} ms ({:+.1} %)",
+            a.predicted_ms,
+            a.measured_ms,
+            100.0 * error
+        );
         errors.push(error);
         if error.abs() < 0.10 {
             break;
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(errors.iter().any(|e| e.abs() < 0.10), "relative errors of the three attempts: {errors:?}");
+    assert!(
+        errors.iter().any(|e| e.abs() < 0.10),
+        "relative errors of the three attempts: {errors:?}"
+    );
 }
 
 #[test]
@@ -109,7 +130,8 @@ fn a_local_profile_is_refused_for_a_cloud_deployment() {
     let dir = std::env::temp_dir().join(format!("lcsim-cal2-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("box.toml");
-    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../calibration/reference-rtx4090-llama3-8b-q4.toml");
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../calibration/reference-rtx4090-llama3-8b-q4.toml");
     std::fs::copy(&bundled, &path).unwrap();
     let scenario = format!(
         "name = \"x\"\n[simulation]\nseed = 1\nreplications = 1\nduration_hours = 1\n[traffic]\npattern = \"poisson\"\nrate_per_s = 1\n[[deployment]]\nname = \"api\"\nkind = \"cloud\"\nservice_ms = {{ dist = \"fixed\", value = 5 }}\ncalibration = \"{}\"\n",

@@ -18,9 +18,11 @@ use crate::commands::CliError;
 fn bar(len: u64, what: &str) -> ProgressBar {
     let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     b.set_style(
-        ProgressStyle::with_template(&format!("{what} [{{bar:40}}] {{pos}}/{{len}} {{msg}} (eta {{eta}})"))
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(&format!(
+            "{what} [{{bar:40}}] {{pos}}/{{len}} {{msg}} (eta {{eta}})"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     b
 }
@@ -34,7 +36,11 @@ fn device(name: &str) -> Result<Device, CliError> {
         "cpu" => Ok(Device::Cpu),
         "cuda" => Device::new_cuda(0),
         "metal" => Device::new_metal(0),
-        other => return Err(CliError::Input(format!("unknown device `{other}`\nhint: cpu, cuda or metal"))),
+        other => {
+            return Err(CliError::Input(format!(
+                "unknown device `{other}`\nhint: cpu, cuda or metal"
+            )));
+        }
     };
     d.map_err(|e| {
         CliError::Input(format!(
@@ -99,22 +105,29 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
                 local::check_memory(&spec, &opts, local::dtype_for(&dev), local::available_memory_bytes())
                     .map_err(|e| CliError::Input(format!("{e}\nhint: a smaller shape, fewer/smaller batches or contexts, or a machine with more memory")))?;
             }
-            let out = out.unwrap_or_else(|| PathBuf::from(format!("calibration/{}-{device_name}.toml", spec.name)));
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(format!("calibration/{}-{device_name}.toml", spec.name))
+            });
             let progress = bar(opts.total_runs() as u64, "calibrating");
             let mut provenance = measured_here(&command_line(), &device_name);
             provenance.notes = Some(
                 "random weights unless shape.weights names a file: throughput depends on shapes, not values; rotary embeddings omitted (element-wise, < 1 % of FLOPs)".into(),
             );
             let profile = local::measure(&spec, &dev, &opts, provenance, &mut |step| match step {
-                Some(Step::Prefill { prompt_tokens }) => progress.set_message(format!("prefill {prompt_tokens} tokens")),
-                Some(Step::Decode { batch, context }) => progress.set_message(format!("decode batch {batch}, context {context}")),
+                Some(Step::Prefill { prompt_tokens }) => {
+                    progress.set_message(format!("prefill {prompt_tokens} tokens"))
+                }
+                Some(Step::Decode { batch, context }) => {
+                    progress.set_message(format!("decode batch {batch}, context {context}"))
+                }
                 None => progress.inc(1),
             });
             progress.finish_and_clear();
             let profile = profile.map_err(|e| match e {
-                LocalError::TooBig { .. } | LocalError::Shape(_) | LocalError::Weights(_) | LocalError::EmptyPlan(_) => {
-                    CliError::Input(e.to_string())
-                }
+                LocalError::TooBig { .. }
+                | LocalError::Shape(_)
+                | LocalError::Weights(_)
+                | LocalError::EmptyPlan(_) => CliError::Input(e.to_string()),
                 other => CliError::Other(anyhow::anyhow!(other)),
             })?;
             print_local(&profile);
@@ -124,24 +137,41 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
                 profile.provenance.date,
                 out.display()
             );
-            write_profile(&out, &Profile::Local(profile), &header)
-                .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write {}: {e}", out.display())))?;
+            write_profile(&out, &Profile::Local(profile), &header).map_err(|e| {
+                CliError::Other(anyhow::anyhow!("cannot write {}: {e}", out.display()))
+            })?;
             println!("written: {}", out.display());
             Ok(())
         }
-        Calibrate::Cloud { url, samples, concurrency, timeout_s, openai, model, api_key_env, max_tokens, out } => {
+        Calibrate::Cloud {
+            url,
+            samples,
+            concurrency,
+            timeout_s,
+            openai,
+            model,
+            api_key_env,
+            max_tokens,
+            out,
+        } => {
             if !(timeout_s > 0.0 && timeout_s.is_finite()) {
-                return Err(CliError::Input(format!("--timeout-s must be positive, got {timeout_s}")));
+                return Err(CliError::Input(format!(
+                    "--timeout-s must be positive, got {timeout_s}"
+                )));
             }
             if samples < 2 {
-                return Err(CliError::Input("--samples must be at least 2 (a distribution is fitted)".into()));
+                return Err(CliError::Input(
+                    "--samples must be at least 2 (a distribution is fitted)".into(),
+                ));
             }
             let timeout = Duration::from_secs_f64(timeout_s);
             let api_key = if openai {
                 match std::env::var(&api_key_env) {
                     Ok(k) if !k.is_empty() => Some(k),
                     _ => {
-                        eprintln!("warning: ${api_key_env} is not set; sending requests without an API key");
+                        eprintln!(
+                            "warning: ${api_key_env} is not set; sending requests without an API key"
+                        );
                         None
                     }
                 }
@@ -152,7 +182,13 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
                 let (url, model, api_key) = (url.clone(), model.clone(), api_key.clone());
                 move || -> Box<dyn Probe + Send> {
                     if openai {
-                        Box::new(OpenAiProbe::new(&url, api_key.clone(), &model, max_tokens, timeout))
+                        Box::new(OpenAiProbe::new(
+                            &url,
+                            api_key.clone(),
+                            &model,
+                            max_tokens,
+                            timeout,
+                        ))
                     } else {
                         Box::new(HttpProbe::new(&url, timeout))
                     }
@@ -190,15 +226,23 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
                 errors: m.errors,
             };
             print_cloud(&profile);
-            let host = url.split("://").nth(1).unwrap_or(&url).split(['/', ':']).next().unwrap_or("endpoint").to_string();
+            let host = url
+                .split("://")
+                .nth(1)
+                .unwrap_or(&url)
+                .split(['/', ':'])
+                .next()
+                .unwrap_or("endpoint")
+                .to_string();
             let out = out.unwrap_or_else(|| PathBuf::from(format!("calibration/{host}.toml")));
             let header = format!(
                 "lcsim cloud calibration profile: {url}, measured {}.\nUse it in a scenario: calibration = \"{}\" in a cloud [[deployment]] ([rtt_ms.fit] becomes network_rtt_ms).",
                 profile.provenance.date,
                 out.display()
             );
-            write_profile(&out, &Profile::Cloud(profile), &header)
-                .map_err(|e| CliError::Other(anyhow::anyhow!("cannot write {}: {e}", out.display())))?;
+            write_profile(&out, &Profile::Cloud(profile), &header).map_err(|e| {
+                CliError::Other(anyhow::anyhow!("cannot write {}: {e}", out.display()))
+            })?;
             println!("written: {}", out.display());
             Ok(())
         }
@@ -209,7 +253,13 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
 fn redact(command: &str) -> String {
     command
         .split(' ')
-        .map(|w| if w.starts_with("sk-") || w.to_ascii_lowercase().starts_with("bearer") { "<redacted>" } else { w })
+        .map(|w| {
+            if w.starts_with("sk-") || w.to_ascii_lowercase().starts_with("bearer") {
+                "<redacted>"
+            } else {
+                w
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -218,7 +268,15 @@ fn print_local(p: &LocalProfile) {
     let s = &p.shape;
     println!(
         "{}: {} layers, d_model {}, {} heads ({} kv), ffn {}, vocab {}, {:.1} M parameters, {}",
-        s.name, s.layers, s.d_model, s.heads, s.kv_heads, s.ffn, s.vocab, s.params as f64 / 1e6, s.dtype
+        s.name,
+        s.layers,
+        s.d_model,
+        s.heads,
+        s.kv_heads,
+        s.ffn,
+        s.vocab,
+        s.params as f64 / 1e6,
+        s.dtype
     );
     if let Some(g) = p.matmul_gflops {
         println!("f32 matmul 1024³: {g:.1} GFLOP/s");
@@ -231,21 +289,46 @@ fn print_local(p: &LocalProfile) {
         format!("{lo:.2}–{hi:.2}")
     };
     for pt in &p.prefill {
-        println!("{:<10} {:>8} {:>8} {:>11.2} {:>11}", "", pt.prompt_tokens, "", pt.median_ms, spread(&pt.runs_ms));
+        println!(
+            "{:<10} {:>8} {:>8} {:>11.2} {:>11}",
+            "",
+            pt.prompt_tokens,
+            "",
+            pt.median_ms,
+            spread(&pt.runs_ms)
+        );
     }
-    println!("{:<10} {:>8} {:>8} {:>11} {:>11}", "decode", "batch", "context", "median ms", "spread ms");
+    println!(
+        "{:<10} {:>8} {:>8} {:>11} {:>11}",
+        "decode", "batch", "context", "median ms", "spread ms"
+    );
     for pt in &p.decode {
-        println!("{:<10} {:>8} {:>8} {:>11.2} {:>11}", "", pt.batch, pt.context, pt.median_ms, spread(&pt.runs_ms));
+        println!(
+            "{:<10} {:>8} {:>8} {:>11.2} {:>11}",
+            "",
+            pt.batch,
+            pt.context,
+            pt.median_ms,
+            spread(&pt.runs_ms)
+        );
     }
     let f = &p.fit;
     println!();
     println!(
         "decode step = {:.4} + {:.4}·batch + ({:.6} + {:.6}·batch)·context ms   R² {:.3}, max relative residual {:.1} %",
-        f.decode_base_ms, f.decode_ms_per_batch, f.decode_ms_per_context, f.decode_ms_per_batch_context, f.decode_r2, 100.0 * f.decode_max_rel_residual
+        f.decode_base_ms,
+        f.decode_ms_per_batch,
+        f.decode_ms_per_context,
+        f.decode_ms_per_batch_context,
+        f.decode_r2,
+        100.0 * f.decode_max_rel_residual
     );
     println!(
         "prefill     = {:.4} + {:.5}·tokens ms   R² {:.3}, max relative residual {:.1} %",
-        f.prefill_base_ms, f.prefill_ms_per_token, f.prefill_r2, 100.0 * f.prefill_max_rel_residual
+        f.prefill_base_ms,
+        f.prefill_ms_per_token,
+        f.prefill_r2,
+        100.0 * f.prefill_max_rel_residual
     );
 }
 

@@ -208,3 +208,142 @@ fn init_prints_a_scenario_that_checks_and_runs() {
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     check_summary_shape(&run_to_json(&file, &dir.join("out"), &["--replications", "2"]));
 }
+
+#[test]
+fn calibrate_local_writes_a_profile_a_scenario_can_use() {
+    let dir = temp_dir("calibrate-local");
+    let profile = dir.join("tiny.toml");
+    let o = lcsim(&[
+        "calibrate",
+        "local",
+        "--shape",
+        "tiny",
+        "--quick",
+        "--batches",
+        "1,2",
+        "--out",
+        profile.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("decode step =") && stdout.contains("GFLOP/s"), "{stdout}");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    assert!(text.contains("method = \"measured\"") && text.contains("[fit]"));
+    let scenario = dir.join("s.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"cal\"\n[simulation]\nseed = 1\nreplications = 2\nduration_hours = 0.1\n[traffic]\npattern = \"poisson\"\nrate_per_s = 0.2\nprompt_tokens = { dist = \"fixed\", value = 50 }\noutput_tokens = { dist = \"fixed\", value = 20 }\n[[deployment]]\nname = \"box\"\nkind = \"local\"\nservers = 2\ncalibration = \"tiny.toml\"\n",
+    )
+    .unwrap();
+    check_summary_shape(&run_to_json(&scenario, &dir.join("out"), &[]));
+}
+
+#[test]
+fn calibrate_refuses_what_cannot_run() {
+    let o = lcsim(&[
+        "calibrate",
+        "local",
+        "--shape",
+        "llama3-8b",
+        "--batches",
+        "64",
+        "--contexts",
+        "100000",
+        "--out",
+        "/nonexistent/x.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("GiB") && e.contains("llama3-8b"), "{e}");
+    let o = lcsim(&["calibrate", "local", "--shape", "gpt3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("hint: one of gpt2-small"));
+}
+
+/// `lcsim calibrate cloud --openai` against a loopback server: the profile has the round trip,
+/// TTFT and token rate, and the API key (read from the environment) is nowhere in it.
+#[test]
+fn calibrate_cloud_against_a_loopback_endpoint() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(7) {
+            let Ok(mut s) = stream else { continue };
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let (mut length, mut authorized) = (0, false);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                authorized |= line.contains("Bearer sk-loopback-secret");
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            if !authorized {
+                let _ = s.write_all(
+                    b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            }
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n",
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            for i in 0..10 {
+                let _ =
+                    write!(s, "data: {{\"choices\":[{{\"delta\":{{\"content\":\"t{i}\"}}}}]}}\n\n");
+                let _ = s.flush();
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let _ = s.write_all(b"data: [DONE]\n\n");
+        }
+    });
+    let dir = temp_dir("calibrate-cloud");
+    let out = dir.join("endpoint.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_lcsim"))
+        .args([
+            "calibrate",
+            "cloud",
+            "--openai",
+            "--url",
+            &format!("http://127.0.0.1:{port}/v1"),
+            "--samples",
+            "6",
+        ])
+        .args(["--api-key-env", "LCSIM_TEST_KEY", "--out", out.to_str().unwrap()])
+        .env("LCSIM_TEST_KEY", "sk-loopback-secret")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(!text.contains("loopback-secret"), "the API key leaked into the profile");
+    let profile = lcsim_core::profile::parse_profile(&text).unwrap();
+    let lcsim_core::profile::Profile::Cloud(p) = profile else { panic!("a cloud profile") };
+    assert_eq!(p.rtt_ms.count, 6);
+    assert!(p.ttft_ms.is_some() && p.output_tokens_per_s.is_some());
+    assert_eq!(p.errors.total(), 0, "{:?}", p.errors);
+    // A dead port: every request fails, counted; no profile, exit code 1.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let o = lcsim(&[
+        "calibrate",
+        "cloud",
+        "--url",
+        &format!("http://127.0.0.1:{dead}/"),
+        "--samples",
+        "3",
+        "--out",
+        dir.join("dead.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("connect: 4"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!dir.join("dead.toml").exists());
+}

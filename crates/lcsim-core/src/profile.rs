@@ -52,6 +52,7 @@ pub struct Provenance {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant, reason = "read once per scenario; boxing would only add noise")]
 pub enum Profile {
     Local(LocalProfile),
     Cloud(CloudProfile),

@@ -18,8 +18,7 @@ use crate::error::{Locator, Problem, ScenarioError, closest};
 use crate::profile::{Profile, parse_profile};
 use crate::trace::{Trace, csv_column, parse_trace};
 use crate::wire::{
-    DeploymentKind, DeploymentWire, LinearWire, Pattern, ScenarioWire, TraceEnd,
-    TrafficWire,
+    DeploymentKind, DeploymentWire, LinearWire, Pattern, ScenarioWire, TraceEnd, TrafficWire,
 };
 
 pub const MS_PER_HOUR: f64 = 3_600_000.0;
@@ -788,10 +787,14 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
 }
 
 fn load_profile(key: &str, path: &str, files: &dyn FileSource) -> Result<Profile, Problem> {
-    let text = files.read_to_string(path).map_err(|e| Problem::new(format!("{key}.calibration"), e))?;
+    let text =
+        files.read_to_string(path).map_err(|e| Problem::new(format!("{key}.calibration"), e))?;
     parse_profile(&text).map_err(|e| {
-        Problem::new(format!("{key}.calibration"), format!("{path} is not a valid calibration profile: {}", e.trim()))
-            .hint("profiles are written by `lcsim calibrate local` and `lcsim calibrate cloud`")
+        Problem::new(
+            format!("{key}.calibration"),
+            format!("{path} is not a valid calibration profile: {}", e.trim()),
+        )
+        .hint("profiles are written by `lcsim calibrate local` and `lcsim calibrate cloud`")
     })
 }
 
@@ -803,7 +806,10 @@ fn linear(key: &str, w: LinearWire) -> Result<Linear, Problem> {
     if let LinearWire::Linear(t) = w {
         let context_keys = t.per_context.is_some() || t.per_batch_context.is_some();
         if context_keys && !key.ends_with("decode_ms_per_token") {
-            return Err(Problem::new(format!("{key}.per_context"), "`per_context` and `per_batch_context` apply to `decode_ms_per_token` only"));
+            return Err(Problem::new(
+                format!("{key}.per_context"),
+                "`per_context` and `per_batch_context` apply to `decode_ms_per_token` only",
+            ));
         }
     }
     non_negative(&format!("{key}.base"), l.base)?;
@@ -883,7 +889,12 @@ fn validate_deployment(
                 Some(path) => match load_profile(key, path, files)? {
                     Profile::Local(p) => Some(p),
                     Profile::Cloud(_) => {
-                        return Err(Problem::new(format!("{key}.calibration"), format!("{path} is a cloud profile; a local deployment needs a local one (`lcsim calibrate local`)")));
+                        return Err(Problem::new(
+                            format!("{key}.calibration"),
+                            format!(
+                                "{path} is a cloud profile; a local deployment needs a local one (`lcsim calibrate local`)"
+                            ),
+                        ));
                     }
                 },
             };
@@ -952,19 +963,32 @@ fn validate_deployment(
                 Some(path) => match load_profile(key, path, files)? {
                     Profile::Cloud(p) => Some(p),
                     Profile::Local(_) => {
-                        return Err(Problem::new(format!("{key}.calibration"), format!("{path} is a local profile; a cloud deployment needs a cloud one (`lcsim calibrate cloud`)")));
+                        return Err(Problem::new(
+                            format!("{key}.calibration"),
+                            format!(
+                                "{path} is a local profile; a cloud deployment needs a cloud one (`lcsim calibrate cloud`)"
+                            ),
+                        ));
                     }
                 },
             };
             if profile.is_some() && d.network_rtt_ms.is_some() {
-                return Err(Problem::new(format!("{key}.network_rtt_ms"), "the calibration profile supplies `network_rtt_ms` (its [rtt_ms.fit]); remove one of them"));
+                return Err(Problem::new(
+                    format!("{key}.network_rtt_ms"),
+                    "the calibration profile supplies `network_rtt_ms` (its [rtt_ms.fit]); remove one of them",
+                ));
             }
-            let measured_streaming = profile.as_ref().and_then(|p| Some((p.ttft_ms.as_ref()?.fit.clone(), p.output_tokens_per_s?)));
+            let measured_streaming = profile
+                .as_ref()
+                .and_then(|p| Some((p.ttft_ms.as_ref()?.fit.clone(), p.output_tokens_per_s?)));
             let provider = match (&d.service_ms, &d.ttft_ms) {
                 (None, None) if measured_streaming.is_some() => {
                     let (ttft, rate) = measured_streaming.expect("checked");
                     need_tokens("output_tokens_per_s", false)?;
-                    Provider::Streaming { ttft_ms: ttft.validate(&format!("{key}.calibration"), &files)?, output_tokens_per_s: positive(&format!("{key}.calibration"), rate)? }
+                    Provider::Streaming {
+                        ttft_ms: ttft.validate(&format!("{key}.calibration"), &files)?,
+                        output_tokens_per_s: positive(&format!("{key}.calibration"), rate)?,
+                    }
                 }
                 (Some(s), None) => {
                     if d.output_tokens_per_s.is_some() {
@@ -1015,7 +1039,11 @@ fn validate_deployment(
             }
             let network_rtt_ms = match &profile {
                 Some(p) => Some(p.rtt_ms.fit.validate(&format!("{key}.calibration"), &files)?),
-                None => d.network_rtt_ms.as_ref().map(|w| w.validate(&format!("{key}.network_rtt_ms"), &files)).transpose()?,
+                None => d
+                    .network_rtt_ms
+                    .as_ref()
+                    .map(|w| w.validate(&format!("{key}.network_rtt_ms"), &files))
+                    .transpose()?,
             };
             Model::Cloud(Cloud {
                 network_rtt_ms,

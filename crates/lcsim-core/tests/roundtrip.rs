@@ -60,8 +60,14 @@ fn deployment() -> impl Strategy<Value = DeploymentWire> {
             max_batch: n,
             batch_timeout_ms: Some(5.5),
             prefill_ms_per_token: Some(LinearWire::Constant(0.25)),
-            decode_ms_per_token: decode
-                .map(|(base, per_batch)| LinearWire::Linear(LinearTable { base, per_batch, per_context: None })),
+            decode_ms_per_token: decode.map(|(base, per_batch)| {
+                LinearWire::Linear(LinearTable {
+                    base,
+                    per_batch,
+                    per_context: Some(0.001),
+                    per_batch_context: None,
+                })
+            }),
             overhead_ms: None,
             queue_capacity: cap,
             service_ms: service,
