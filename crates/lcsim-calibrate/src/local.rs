@@ -2,8 +2,8 @@
 //! engine's latency model to them.
 //!
 //! Each point is measured `warmup` times untimed, then `runs` times timed (wall clock around
-//! a forward pass followed by a device synchronization); the point's value is the median, and
-//! every run is kept in the profile. Prefill: batch 1 over prompt lengths. Decode: one step
+//! a forward pass followed by a device synchronization), one point after the other; the
+//! point's value is the median, and every run is kept in the profile. Prefill: batch 1 over prompt lengths. Decode: one step
 //! over batch sizes × context lengths, with a KV cache pre-filled to that context. Fits:
 //! `step = a + b·batch + c·context` and `prefill = d + e·tokens` by least squares.
 
@@ -26,6 +26,13 @@ pub struct LocalOptions {
     pub warmup: usize,
     pub runs: usize,
     pub weights: Option<PathBuf>,
+    /// CPU threads for the forward passes (`None`: candle's default, one per core). One thread
+    /// leaves a core for everything else and gives steadier timings on a busy machine.
+    pub threads: Option<usize>,
+    /// Pin the measuring threads to CPU cores starting at this one. Cores of a virtual machine
+    /// can differ in speed (seen here: 15–20 % between the two vCPUs), so a thread that moves
+    /// between them adds that much noise; pinning removes it.
+    pub pin_core: Option<usize>,
 }
 
 impl LocalOptions {
@@ -40,6 +47,8 @@ impl LocalOptions {
                 warmup: 1,
                 runs: 3,
                 weights: None,
+                threads: None,
+                pin_core: None,
             }
         } else {
             LocalOptions {
@@ -49,6 +58,8 @@ impl LocalOptions {
                 warmup: 2,
                 runs: 7,
                 weights: None,
+                threads: None,
+                pin_core: None,
             }
         }
     }
@@ -167,7 +178,37 @@ pub fn measure(
     device: &Device,
     opts: &LocalOptions,
     provenance: Provenance,
-    progress: &mut dyn FnMut(Option<&Step>),
+    progress: &mut (dyn FnMut(Option<&Step>) + Send),
+) -> Result<LocalProfile, LocalError> {
+    in_threads(opts.threads, opts.pin_core, || measure_here(spec, device, opts, provenance, progress))
+}
+
+/// Runs `f` on a rayon pool of `threads` threads (candle's CPU kernels use the current pool),
+/// optionally pinned to cores `pin_core..pin_core + threads`.
+pub fn in_threads<T: Send>(threads: Option<usize>, pin_core: Option<usize>, f: impl FnOnce() -> T + Send) -> T {
+    if threads.is_none() && pin_core.is_none() {
+        return f();
+    }
+    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut builder = rayon::ThreadPoolBuilder::new().num_threads(n);
+    if let Some(first) = pin_core {
+        builder = builder.start_handler(move |i| {
+            // Best effort: a core that does not exist leaves the thread unpinned.
+            core_affinity::set_for_current(core_affinity::CoreId { id: first + i });
+        });
+    }
+    match builder.build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    }
+}
+
+fn measure_here(
+    spec: &ShapeSpec,
+    device: &Device,
+    opts: &LocalOptions,
+    provenance: Provenance,
+    progress: &mut (dyn FnMut(Option<&Step>) + Send),
 ) -> Result<LocalProfile, LocalError> {
     if opts.prompts.is_empty() {
         return Err(LocalError::EmptyPlan("prompt lengths"));
@@ -183,56 +224,68 @@ pub fn measure(
             Transformer::from_safetensors(spec, path, device, dtype).map_err(LocalError::Weights)?
         }
     };
-    let timed = |f: &mut dyn FnMut() -> candle_core::Result<()>,
-                 progress: &mut dyn FnMut(Option<&Step>)|
-     -> candle_core::Result<Vec<f64>> {
-        for _ in 0..opts.warmup {
-            time_ms(device, f)?;
-            progress(None);
-        }
-        let mut runs = Vec::with_capacity(opts.runs);
-        for _ in 0..opts.runs {
-            runs.push(time_ms(device, f)?);
-            progress(None);
-        }
-        Ok(runs)
-    };
-    let mut prefill = Vec::new();
-    for &tokens in &opts.prompts {
-        progress(Some(&Step::Prefill { prompt_tokens: tokens }));
-        let input = model.dummy_tokens(1, tokens)?;
-        let runs_ms = timed(
-            &mut || {
-                let mut cache = model.empty_cache(1)?;
-                model.forward(&input, &mut cache).map(|_| ())
-            },
-            progress,
-        )?;
-        prefill.push(PrefillPoint {
-            prompt_tokens: tokens as u32,
-            median_ms: median(&runs_ms),
-            runs_ms,
-        });
+    // Each point's runs follow one another, as the decode steps of a real request do: caches
+    // stay warm. (Round-robin over the points was tried: every run then starts cold, and the
+    // profile over-predicted real requests by 15–50 %.)
+    enum Point {
+        Prefill { tokens: usize, input: candle_core::Tensor },
+        Decode { batch: usize, context: usize, base: crate::model::KvCache, input: candle_core::Tensor },
     }
-    let mut decode = Vec::new();
+    let mut points = Vec::new();
+    for &tokens in &opts.prompts {
+        points.push(Point::Prefill { tokens, input: model.dummy_tokens(1, tokens)? });
+    }
     for &batch in &opts.batches {
         for &context in &opts.contexts {
-            progress(Some(&Step::Decode { batch, context }));
-            let base = model.filled_cache(batch, context)?;
-            let input = model.dummy_tokens(batch, 1)?;
-            let runs_ms = timed(
-                &mut || {
-                    let mut cache = base.clone();
-                    model.forward(&input, &mut cache).map(|_| ())
-                },
-                progress,
-            )?;
-            decode.push(DecodePoint {
-                batch: batch as u32,
-                context: context as u32,
+            points.push(Point::Decode {
+                batch,
+                context,
+                base: model.filled_cache(batch, context)?,
+                input: model.dummy_tokens(batch, 1)?,
+            });
+        }
+    }
+    let run_point = |point: &Point| -> candle_core::Result<f64> {
+        match point {
+            Point::Prefill { input, .. } => time_ms(device, &mut || {
+                let mut cache = model.empty_cache(1)?;
+                model.forward(input, &mut cache).map(|_| ())
+            }),
+            Point::Decode { base, input, .. } => time_ms(device, &mut || {
+                let mut cache = base.clone();
+                model.forward(input, &mut cache).map(|_| ())
+            }),
+        }
+    };
+    let mut runs: Vec<Vec<f64>> = Vec::with_capacity(points.len());
+    for point in &points {
+        progress(Some(&match point {
+            Point::Prefill { tokens, .. } => Step::Prefill { prompt_tokens: *tokens },
+            Point::Decode { batch, context, .. } => Step::Decode { batch: *batch, context: *context },
+        }));
+        let mut times = Vec::with_capacity(opts.runs);
+        for round in 0..opts.warmup + opts.runs {
+            let t = run_point(point)?;
+            if round >= opts.warmup {
+                times.push(t);
+            }
+            progress(None);
+        }
+        runs.push(times);
+    }
+    let mut prefill = Vec::new();
+    let mut decode = Vec::new();
+    for (point, runs_ms) in points.iter().zip(runs) {
+        match point {
+            Point::Prefill { tokens, .. } => {
+                prefill.push(PrefillPoint { prompt_tokens: *tokens as u32, median_ms: median(&runs_ms), runs_ms })
+            }
+            Point::Decode { batch, context, .. } => decode.push(DecodePoint {
+                batch: *batch as u32,
+                context: *context as u32,
                 median_ms: median(&runs_ms),
                 runs_ms,
-            });
+            }),
         }
     }
     let fit = fit_profile(&prefill, &decode);

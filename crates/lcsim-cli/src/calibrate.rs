@@ -66,6 +66,8 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
             vocab,
             gpt2_style,
             weights,
+            threads,
+            pin_core,
             device: device_name,
             out,
         } => {
@@ -99,6 +101,8 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
                 opts.runs = r.max(1);
             }
             opts.weights = weights;
+            opts.threads = threads.map(|n| n as usize);
+            opts.pin_core = pin_core;
             let dev = device(&device_name)?;
             // Refuse what cannot fit before allocating anything.
             if dev.is_cpu() {

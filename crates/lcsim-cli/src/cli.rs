@@ -97,6 +97,13 @@ pub enum Calibrate {
         /// Real weights from a safetensors file with Hugging Face Llama tensor names.
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
+        /// CPU threads for the forward passes [default: one per core].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        threads: Option<u32>,
+        /// Pin the measuring threads to cores from this one on (steadier timings on machines
+        /// whose cores differ in speed).
+        #[arg(long)]
+        pin_core: Option<usize>,
         /// cpu, cuda or metal (the last two need lcsim built with that feature).
         #[arg(long, default_value = "cpu")]
         device: String,
