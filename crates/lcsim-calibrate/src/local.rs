@@ -180,12 +180,18 @@ pub fn measure(
     provenance: Provenance,
     progress: &mut (dyn FnMut(Option<&Step>) + Send),
 ) -> Result<LocalProfile, LocalError> {
-    in_threads(opts.threads, opts.pin_core, || measure_here(spec, device, opts, provenance, progress))
+    in_threads(opts.threads, opts.pin_core, || {
+        measure_here(spec, device, opts, provenance, progress)
+    })
 }
 
 /// Runs `f` on a rayon pool of `threads` threads (candle's CPU kernels use the current pool),
 /// optionally pinned to cores `pin_core..pin_core + threads`.
-pub fn in_threads<T: Send>(threads: Option<usize>, pin_core: Option<usize>, f: impl FnOnce() -> T + Send) -> T {
+pub fn in_threads<T: Send>(
+    threads: Option<usize>,
+    pin_core: Option<usize>,
+    f: impl FnOnce() -> T + Send,
+) -> T {
     if threads.is_none() && pin_core.is_none() {
         return f();
     }
@@ -228,8 +234,16 @@ fn measure_here(
     // stay warm. (Round-robin over the points was tried: every run then starts cold, and the
     // profile over-predicted real requests by 15–50 %.)
     enum Point {
-        Prefill { tokens: usize, input: candle_core::Tensor },
-        Decode { batch: usize, context: usize, base: crate::model::KvCache, input: candle_core::Tensor },
+        Prefill {
+            tokens: usize,
+            input: candle_core::Tensor,
+        },
+        Decode {
+            batch: usize,
+            context: usize,
+            base: crate::model::KvCache,
+            input: candle_core::Tensor,
+        },
     }
     let mut points = Vec::new();
     for &tokens in &opts.prompts {
@@ -261,7 +275,9 @@ fn measure_here(
     for point in &points {
         progress(Some(&match point {
             Point::Prefill { tokens, .. } => Step::Prefill { prompt_tokens: *tokens },
-            Point::Decode { batch, context, .. } => Step::Decode { batch: *batch, context: *context },
+            Point::Decode { batch, context, .. } => {
+                Step::Decode { batch: *batch, context: *context }
+            }
         }));
         let mut times = Vec::with_capacity(opts.runs);
         for round in 0..opts.warmup + opts.runs {
@@ -277,9 +293,11 @@ fn measure_here(
     let mut decode = Vec::new();
     for (point, runs_ms) in points.iter().zip(runs) {
         match point {
-            Point::Prefill { tokens, .. } => {
-                prefill.push(PrefillPoint { prompt_tokens: *tokens as u32, median_ms: median(&runs_ms), runs_ms })
-            }
+            Point::Prefill { tokens, .. } => prefill.push(PrefillPoint {
+                prompt_tokens: *tokens as u32,
+                median_ms: median(&runs_ms),
+                runs_ms,
+            }),
             Point::Decode { batch, context, .. } => decode.push(DecodePoint {
                 batch: *batch as u32,
                 context: *context as u32,
