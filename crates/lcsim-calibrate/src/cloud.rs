@@ -198,15 +198,9 @@ pub fn latency_stats(samples: &[f64], first_ms: Option<f64>) -> Option<LatencySt
         p99: quantile_sorted(&sorted, 0.99),
         first_ms,
         fit: DistWire {
-            dist: DistKind::Lognormal,
-            value: None,
-            mean: None,
-            cv: None,
             median: Some(round(fit.median())),
             p95: Some(round(fit.p95())),
-            file: None,
-            column: None,
-            values: None,
+            ..DistWire::of(DistKind::Lognormal)
         },
         fit_mu: fit.mu,
         fit_sigma: fit.sigma,

@@ -108,6 +108,21 @@ fn positive(key: &str, name: &str, v: Option<f64>) -> Result<f64, Problem> {
 }
 
 impl DistWire {
+    /// A distribution of `kind` with no parameters set yet.
+    pub fn of(kind: DistKind) -> Self {
+        DistWire {
+            dist: kind,
+            value: None,
+            mean: None,
+            cv: None,
+            median: None,
+            p95: None,
+            file: None,
+            column: None,
+            values: None,
+        }
+    }
+
     /// Validates the wire form; `key` is the key path of this distribution, for messages.
     pub fn validate(&self, key: &str, columns: &dyn ColumnSource) -> Result<Dist, Problem> {
         let allowed: &[&str] = match self.dist {
@@ -226,23 +241,9 @@ mod tests {
         }
     }
 
-    fn wire(kind: DistKind) -> DistWire {
-        DistWire {
-            dist: kind,
-            value: None,
-            mean: None,
-            cv: None,
-            median: None,
-            p95: None,
-            file: None,
-            column: None,
-            values: None,
-        }
-    }
-
     #[test]
     fn lognormal_mean_cv_round_trips_its_moments() {
-        let w = DistWire { mean: Some(40.0), cv: Some(0.5), ..wire(DistKind::Lognormal) };
+        let w = DistWire { mean: Some(40.0), cv: Some(0.5), ..DistWire::of(DistKind::Lognormal) };
         let d = w.validate("x", &NoFiles).unwrap();
         assert!((d.mean() - 40.0).abs() < 1e-12);
         let var = d.second_moment() - d.mean().powi(2);
@@ -251,7 +252,8 @@ mod tests {
 
     #[test]
     fn lognormal_median_p95() {
-        let w = DistWire { median: Some(40.0), p95: Some(90.0), ..wire(DistKind::Lognormal) };
+        let w =
+            DistWire { median: Some(40.0), p95: Some(90.0), ..DistWire::of(DistKind::Lognormal) };
         let Dist::LogNormal { mu, sigma } = w.validate("x", &NoFiles).unwrap() else { panic!() };
         assert!((mu.exp() - 40.0).abs() < 1e-9);
         assert!(((mu + Z95 * sigma).exp() - 90.0).abs() < 1e-9);
@@ -259,7 +261,7 @@ mod tests {
 
     #[test]
     fn gamma_moments() {
-        let w = DistWire { mean: Some(200.0), cv: Some(1.5), ..wire(DistKind::Gamma) };
+        let w = DistWire { mean: Some(200.0), cv: Some(1.5), ..DistWire::of(DistKind::Gamma) };
         let d = w.validate("x", &NoFiles).unwrap();
         assert!((d.mean() - 200.0).abs() < 1e-9);
         let var = d.second_moment() - d.mean().powi(2);
@@ -268,15 +270,15 @@ mod tests {
 
     #[test]
     fn rejects_keys_of_other_kinds_and_bad_values() {
-        let w = DistWire { mean: Some(1.0), cv: Some(1.0), ..wire(DistKind::Exponential) };
+        let w = DistWire { mean: Some(1.0), cv: Some(1.0), ..DistWire::of(DistKind::Exponential) };
         let e = w.validate("svc", &NoFiles).unwrap_err();
         assert_eq!(e.key_path, "svc.cv");
-        let w = DistWire { mean: Some(-1.0), ..wire(DistKind::Exponential) };
+        let w = DistWire { mean: Some(-1.0), ..DistWire::of(DistKind::Exponential) };
         assert_eq!(w.validate("svc", &NoFiles).unwrap_err().key_path, "svc.mean");
         let w = DistWire {
             file: Some("a.csv".into()),
             column: Some("c".into()),
-            ..wire(DistKind::Empirical)
+            ..DistWire::of(DistKind::Empirical)
         };
         assert!(w.validate("svc", &NoFiles).unwrap_err().message.contains("no file"));
     }

@@ -30,6 +30,17 @@ pub trait FileSource {
     fn read_to_string(&self, path: &str) -> Result<String, String>;
 }
 
+/// For scenarios that refer to no file (tests, benchmarks, generated scenarios): every read
+/// fails with a message naming the path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFiles;
+
+impl FileSource for NoFiles {
+    fn read_to_string(&self, path: &str) -> Result<String, String> {
+        Err(format!("this scenario cannot read files ({path})"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
     pub name: String,

@@ -10,17 +10,7 @@ use lcsim_core::wire::{
 use proptest::prelude::*;
 
 fn dist() -> impl Strategy<Value = DistWire> {
-    let blank = DistWire {
-        dist: DistKind::Fixed,
-        value: None,
-        mean: None,
-        cv: None,
-        median: None,
-        p95: None,
-        file: None,
-        column: None,
-        values: None,
-    };
+    let blank = DistWire::of(DistKind::Fixed);
     prop_oneof![
         (0.0f64..1e6).prop_map({
             let b = blank.clone();

@@ -6,14 +6,7 @@
 //!   local server (token latency model) and a cloud endpoint with a concurrency cap.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lcsim_core::scenario::{FileSource, Scenario, parse_scenario};
-
-struct NoFiles;
-impl FileSource for NoFiles {
-    fn read_to_string(&self, path: &str) -> Result<String, String> {
-        Err(format!("benchmarks read no files ({path})"))
-    }
-}
+use lcsim_core::scenario::{NoFiles, Scenario, parse_scenario};
 
 const MMC4: &str = r#"
 name = "mmc4"

@@ -1,15 +1,8 @@
 //! Invariants that must hold for any scenario, checked on random small scenarios.
 
-use lcsim_core::scenario::{FileSource, parse_scenario};
+use lcsim_core::scenario::{NoFiles, parse_scenario};
 use lcsim_engine::run;
 use proptest::prelude::*;
-
-struct NoFiles;
-impl FileSource for NoFiles {
-    fn read_to_string(&self, path: &str) -> Result<String, String> {
-        Err(format!("no files in property tests ({path})"))
-    }
-}
 
 fn text(
     servers: u32,

@@ -1,15 +1,8 @@
 //! Total cost of ownership against the formulas of `lcsim_core::cost`, written out by hand.
 
-use lcsim_core::scenario::{FileSource, Scenario, parse_scenario};
+use lcsim_core::scenario::{NoFiles, Scenario, parse_scenario};
 use lcsim_core::summary::MonthBand;
 use lcsim_engine::run;
-
-struct NoFiles;
-impl FileSource for NoFiles {
-    fn read_to_string(&self, path: &str) -> Result<String, String> {
-        Err(format!("tests read no files ({path})"))
-    }
-}
 
 fn scenario(text: &str) -> Scenario {
     parse_scenario("tco.toml", text, &NoFiles).unwrap_or_else(|e| panic!("{e}"))

@@ -10,17 +10,10 @@
 //! Warm-up: each replication starts empty; the warm-up discards at least 20 relaxation times
 //! `1/(μ(1−√ρ)²)` (Kleinrock Vol. 2 §2.1), which leaves a bias far below one standard error.
 
-use lcsim_core::scenario::{FileSource, Scenario, parse_scenario};
+use lcsim_core::scenario::{NoFiles, Scenario, parse_scenario};
 use lcsim_core::theory;
 use lcsim_engine::histogram::RELATIVE_ERROR_BOUND;
 use lcsim_engine::{ReplicationStats, RunOutput, run};
-
-struct NoFiles;
-impl FileSource for NoFiles {
-    fn read_to_string(&self, path: &str) -> Result<String, String> {
-        Err(format!("tests read no files ({path})"))
-    }
-}
 
 fn scenario(text: &str) -> Scenario {
     parse_scenario("test.toml", text, &NoFiles).unwrap_or_else(|e| panic!("{e}"))
