@@ -62,8 +62,11 @@ proptest! {
         capacity in prop::option::of(1u32..20), seed in 0u64..1000,
     ) {
         let t = text(servers, rate, &svc, batch, capacity, seed);
-        // Overloaded scenarios without a waiting-room limit are rejected up front; skip them.
-        let Ok(s) = parse_scenario("p.toml", &t, &NoFiles) else { return Ok(()) };
+        // Overloaded scenarios without a waiting-room limit are rejected up front: proptest
+        // draws another case instead (a rejected case does not count as a pass).
+        let parsed = parse_scenario("p.toml", &t, &NoFiles);
+        prop_assume!(parsed.is_ok());
+        let s = parsed.expect("assumed");
         let out = run(&s, &|_| {});
         for d in &out.summary.deployments {
             for m in [&d.latency_ms, &d.wait_ms] {
@@ -82,7 +85,9 @@ proptest! {
     #[test]
     fn more_servers_never_wait_longer(servers in 1u32..5, rate in 1.0f64..20.0, svc in service(), seed in 0u64..1000) {
         let parse = |c| parse_scenario("p.toml", &text(c, rate, &svc, 1, None, seed), &NoFiles);
-        let (Ok(few), Ok(more)) = (parse(servers), parse(servers + 1)) else { return Ok(()) };
+        let (few, more) = (parse(servers), parse(servers + 1));
+        prop_assume!(few.is_ok() && more.is_ok());
+        let (few, more) = (few.expect("assumed"), more.expect("assumed"));
         let (a, b) = (run(&few, &|_| {}), run(&more, &|_| {}));
         for (x, y) in a.per_replication.iter().zip(&b.per_replication) {
             prop_assert!(y[0].mean_wait_ms <= x[0].mean_wait_ms + 1e-9);
