@@ -144,7 +144,7 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
             write_profile(&out, &Profile::Local(profile), &header).map_err(|e| {
                 CliError::Other(anyhow::anyhow!("cannot write {}: {e}", out.display()))
             })?;
-            println!("written: {}", out.display());
+            say!("written: {}", out.display());
             Ok(())
         }
         Calibrate::Cloud {
@@ -247,7 +247,7 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
             write_profile(&out, &Profile::Cloud(profile), &header).map_err(|e| {
                 CliError::Other(anyhow::anyhow!("cannot write {}: {e}", out.display()))
             })?;
-            println!("written: {}", out.display());
+            say!("written: {}", out.display());
             Ok(())
         }
     }
@@ -270,7 +270,7 @@ fn redact(command: &str) -> String {
 
 fn print_local(p: &LocalProfile) {
     let s = &p.shape;
-    println!(
+    say!(
         "{}: {} layers, d_model {}, {} heads ({} kv), ffn {}, vocab {}, {:.1} M parameters, {}",
         s.name,
         s.layers,
@@ -283,17 +283,17 @@ fn print_local(p: &LocalProfile) {
         s.dtype
     );
     if let Some(g) = p.matmul_gflops {
-        println!("f32 matmul 1024³: {g:.1} GFLOP/s");
+        say!("f32 matmul 1024³: {g:.1} GFLOP/s");
     }
-    println!();
-    println!("{:<10} {:>8} {:>8} {:>11} {:>11}", "prefill", "tokens", "", "median ms", "spread ms");
+    say!();
+    say!("{:<10} {:>8} {:>8} {:>11} {:>11}", "prefill", "tokens", "", "median ms", "spread ms");
     let spread = |runs: &[f64]| {
         let lo = runs.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = runs.iter().copied().fold(0.0, f64::max);
         format!("{lo:.2}–{hi:.2}")
     };
     for pt in &p.prefill {
-        println!(
+        say!(
             "{:<10} {:>8} {:>8} {:>11.2} {:>11}",
             "",
             pt.prompt_tokens,
@@ -302,12 +302,16 @@ fn print_local(p: &LocalProfile) {
             spread(&pt.runs_ms)
         );
     }
-    println!(
+    say!(
         "{:<10} {:>8} {:>8} {:>11} {:>11}",
-        "decode", "batch", "context", "median ms", "spread ms"
+        "decode",
+        "batch",
+        "context",
+        "median ms",
+        "spread ms"
     );
     for pt in &p.decode {
-        println!(
+        say!(
             "{:<10} {:>8} {:>8} {:>11.2} {:>11}",
             "",
             pt.batch,
@@ -317,8 +321,8 @@ fn print_local(p: &LocalProfile) {
         );
     }
     let f = &p.fit;
-    println!();
-    println!(
+    say!();
+    say!(
         "decode step = {:.4} + {:.4}·batch + ({:.6} + {:.6}·batch)·context ms   R² {:.3}, max relative residual {:.1} %",
         f.decode_base_ms,
         f.decode_ms_per_batch,
@@ -327,7 +331,7 @@ fn print_local(p: &LocalProfile) {
         f.decode_r2,
         100.0 * f.decode_max_rel_residual
     );
-    println!(
+    say!(
         "prefill     = {:.4} + {:.5}·tokens ms   R² {:.3}, max relative residual {:.1} %",
         f.prefill_base_ms,
         f.prefill_ms_per_token,
@@ -337,7 +341,7 @@ fn print_local(p: &LocalProfile) {
 }
 
 fn print_stats(name: &str, s: &LatencyStats) {
-    println!(
+    say!(
         "{name:<6} n {:>4}  mean {:>8.2}  p50 {:>8.2}  p95 {:>8.2}  p99 {:>8.2} ms  first {}  lognormal median {:.2}, p95 {:.2} (KS {:.3})",
         s.count,
         s.mean,
@@ -357,11 +361,15 @@ fn print_cloud(p: &CloudProfile) {
         print_stats("ttft", t);
     }
     if let Some(r) = p.output_tokens_per_s {
-        println!("output {r:.1} tokens/s (median over streams)");
+        say!("output {r:.1} tokens/s (median over streams)");
     }
     let e = &p.errors;
-    println!(
+    say!(
         "errors: dns {}, connect {}, timeout {}, http {:?}, other {}",
-        e.dns, e.connect, e.timeout, e.http_status, e.other
+        e.dns,
+        e.connect,
+        e.timeout,
+        e.http_status,
+        e.other
     );
 }

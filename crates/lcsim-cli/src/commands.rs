@@ -52,7 +52,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         Command::Check { scenario } => check(&scenario),
         Command::Init => {
-            print!("{}", init_scenario());
+            say!("{}", init_scenario().trim_end());
             Ok(())
         }
         Command::Calibrate(c) => crate::calibrate::calibrate(c),
@@ -155,12 +155,23 @@ fn simulate_with_progress(scenario: &Scenario) -> RunOutput {
 fn check(path: &Path) -> Result<(), CliError> {
     let scenario = load_scenario(path)?;
     let sim = &scenario.simulation;
-    println!(
-        "ok: {} — {} replication(s) × {} h (warm-up {} h), seed {}, mean arrival rate {:.4}/s",
+    let length = match sim.horizon {
+        Some(h) => format!(
+            "{} months, {} h simulated per month (after a {} h warm-up)",
+            h.months,
+            h.window_ms / MS_PER_HOUR,
+            sim.warmup_ms / MS_PER_HOUR
+        ),
+        None => format!(
+            "{} h (warm-up {} h)",
+            sim.duration_ms / MS_PER_HOUR,
+            sim.warmup_ms / MS_PER_HOUR
+        ),
+    };
+    say!(
+        "ok: {} — {} replication(s) × {length}, seed {}, mean arrival rate {:.4}/s",
         scenario.name,
         sim.replications,
-        sim.duration_ms / MS_PER_HOUR,
-        sim.warmup_ms / MS_PER_HOUR,
         sim.seed,
         scenario.traffic.arrivals.mean_rate_per_s()
     );
@@ -169,7 +180,7 @@ fn check(path: &Path) -> Result<(), CliError> {
             Some((mean, peak)) => format!("offered load {mean:.3} (peak {peak:.3})"),
             None => "unlimited concurrency".to_string(),
         };
-        println!("  {}: mean service {:.1} ms, {load}", d.name, scenario.mean_service_ms(d));
+        say!("  {}: mean service {:.1} ms, {load}", d.name, scenario.mean_service_ms(d));
     }
     for w in &scenario.warnings {
         eprintln!("warning: {w}");

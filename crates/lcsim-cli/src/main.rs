@@ -5,6 +5,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// `println!` that does not panic when stdout is closed early (`lcsim run x.toml | head`):
+/// results are in the output folder, and the rest of the table is simply not wanted.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod calibrate;
 mod cli;
 mod commands;

@@ -61,17 +61,19 @@ fn mean_ci(m: &Moments) -> String {
 }
 
 pub fn print_summary(s: &RunSummary, dir: &Path) {
-    println!(
-        "{} — {} replication(s) × {} h (warm-up {} h), seed {}: {} requests simulated in {:.2} s",
+    let length = match s.horizon_months {
+        Some(m) => format!("{m} months ({} h simulated)", s.duration_hours),
+        None => format!("{} h (warm-up {} h)", s.duration_hours, s.warmup_hours),
+    };
+    say!(
+        "{} — {} replication(s) × {length}, seed {}: {} requests simulated in {:.2} s",
         s.scenario,
         s.replications,
-        s.duration_hours,
-        s.warmup_hours,
         s.seed,
         s.requests_simulated,
         s.wall_seconds
     );
-    println!();
+    say!();
     let header = [
         "deployment",
         "kind",
@@ -111,7 +113,7 @@ pub fn print_summary(s: &RunSummary, dir: &Path) {
     let line = |cells: Vec<&str>| {
         let parts: Vec<String> =
             cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", parts.join("  ").trim_end());
+        say!("{}", parts.join("  ").trim_end());
     };
     line(header.to_vec());
     for r in &rows {
@@ -120,13 +122,13 @@ pub fn print_summary(s: &RunSummary, dir: &Path) {
     if let Some(months) = s.horizon_months {
         print_costs(s, months);
     }
-    println!();
+    say!();
     let files = if s.horizon_months.is_some() {
         "summary.json, monthly.parquet, monthly.csv"
     } else {
         "summary.json"
     };
-    println!("written: {} ({files})", dir.display());
+    say!("written: {} ({files})", dir.display());
 }
 
 fn usd(x: f64) -> String {
@@ -145,8 +147,8 @@ fn usd(x: f64) -> String {
 fn print_costs(s: &RunSummary, months: u32) {
     let marks: Vec<u32> =
         [12, 24, 36].into_iter().filter(|&m| m < months).chain([months]).collect();
-    println!();
-    println!("cumulative cost, cash basis: mean [p5, p95] across replications");
+    say!();
+    say!("cumulative cost, cash basis: mean [p5, p95] across replications");
     for d in &s.deployments {
         let Some(cost) = &d.cost_usd else { continue };
         let cells: Vec<String> = marks
@@ -156,11 +158,11 @@ fn print_costs(s: &RunSummary, months: u32) {
                 format!("month {m}: {} [{}, {}]", usd(b.mean), usd(b.p5), usd(b.p95))
             })
             .collect();
-        println!("  {:<16} {}", d.name, cells.join("   "));
+        say!("  {:<16} {}", d.name, cells.join("   "));
     }
     for b in s.break_even.iter().flatten() {
         match b.month {
-            Some(m) => println!(
+            Some(m) => say!(
                 "break-even {} vs {}: month {:.1} (p5 {:.1}, p95 {:.1}); never within {months} months in {:.0}% of replications",
                 b.local,
                 b.cloud,
@@ -169,7 +171,7 @@ fn print_costs(s: &RunSummary, months: u32) {
                 m.p95,
                 100.0 * b.never_fraction
             ),
-            None => println!("break-even {} vs {}: never within {months} months", b.local, b.cloud),
+            None => say!("break-even {} vs {}: never within {months} months", b.local, b.cloud),
         }
     }
 }
