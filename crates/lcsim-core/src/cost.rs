@@ -686,6 +686,17 @@ mod tests {
     }
 
     #[test]
+    fn power_follows_utilization() {
+        let p = Power::Linear { idle_w: 50.0, load_w: 350.0 };
+        assert_eq!(p.watts(0.0), 50.0);
+        assert_eq!(p.watts(0.5), 200.0);
+        assert_eq!(p.watts(1.0), 350.0);
+        assert_eq!(p.watts(1.7), 350.0);
+        assert_eq!(p.provisioned_watts(), 350.0);
+        assert_eq!(Power::Constant { watts: 90.0 }.watts(0.3), 90.0);
+    }
+
+    #[test]
     fn billing_rounds_up_with_minimum() {
         assert_eq!(InstanceBilling::billed_seconds(1.0, 60.0, 2.3), 60.0);
         assert_eq!(InstanceBilling::billed_seconds(1.0, 60.0, 61.2), 62.0);

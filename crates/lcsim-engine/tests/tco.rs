@@ -195,3 +195,35 @@ fn horizon_runs_are_thread_count_independent() {
     assert_eq!(a.summary, b.summary);
     assert_eq!(a.horizon.unwrap().monthly, b.horizon.unwrap().monthly);
 }
+
+mod monotone {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        /// More traffic never costs less in the cloud (its cost follows the exact expected
+        /// volume), and the local side, whose energy follows the simulated utilization, costs
+        /// at least its fixed part.
+        #[test]
+        fn cost_is_non_decreasing_in_request_rate(rate in 0.2f64..2.0, extra in 0.05f64..1.0, seed in 0u64..100) {
+            let text = |r: f64| BASE
+                .replace("rate_per_s = 2.0", &format!("rate_per_s = {r}"))
+                .replace("seed = 5", &format!("seed = {seed}"))
+                .replace("replications = 6", "replications = 2")
+                .replace("horizon_months = 36", "horizon_months = 3")
+                .replace("power_w = 350", "idle_w = 50\nload_w = 350");
+            let low = run(&scenario(&text(rate)), &|_| {});
+            let high = run(&scenario(&text(rate + extra)), &|_| {});
+            let cumulative = |out: &lcsim_engine::RunOutput, k: usize| {
+                at(&out.summary.deployments[k].cost_usd.as_ref().unwrap().cumulative, 3).mean
+            };
+            prop_assert!(cumulative(&high, 1) > cumulative(&low, 1));
+            let e = Expected::new();
+            let idle_energy = 2.0 * 50.0 * 730.0 / 1000.0 * 1.2 * 0.165;
+            let floor = e.capital + 3.0 * (e.local_running - (2.0 * 350.0 * 730.0 / 1000.0 * 1.2 * 0.165) + idle_energy);
+            prop_assert!(cumulative(&low, 0) > floor - 1e-9 * floor);
+        }
+    }
+}
