@@ -58,8 +58,6 @@ pub struct MonthRecord {
 pub struct HorizonOutput {
     pub monthly: Vec<MonthlyRow>,
     pub break_even: Vec<BreakEven>,
-    /// `months[i][k][m]`: replication `i`, deployment `k`, month `m` (0-based).
-    pub months: Vec<Vec<Vec<MonthRecord>>>,
 }
 
 fn billing_of(d: &Deployment, r: Recorder) -> Recorder {
@@ -356,5 +354,5 @@ pub(crate) fn summarize_horizon(
             });
         }
     }
-    HorizonOutput { monthly, break_even, months: months.to_vec() }
+    HorizonOutput { monthly, break_even }
 }
