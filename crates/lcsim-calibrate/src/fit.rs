@@ -130,21 +130,7 @@ pub fn fit_lognormal(samples: &[f64]) -> Option<LognormalFit> {
     Some(LognormalFit { mu, sigma, ks })
 }
 
-/// Quantile of sorted values, linear interpolation between order statistics.
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
-pub fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    quantile_sorted(&v, 0.5)
-}
+pub use lcsim_core::stats::{median, quantile_sorted};
 
 #[cfg(test)]
 mod tests {

@@ -100,6 +100,17 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
             if let Some(r) = runs {
                 opts.runs = r.max(1);
             }
+            for (flag, values) in [
+                ("--batches", &opts.batches),
+                ("--prompts", &opts.prompts),
+                ("--contexts", &opts.contexts),
+            ] {
+                if values.is_empty() || values.contains(&0) {
+                    return Err(CliError::Input(format!(
+                        "{flag} needs positive whole numbers, got {values:?}\nhint: e.g. {flag} 1,4,16"
+                    )));
+                }
+            }
             opts.weights = weights;
             opts.threads = threads.map(|n| n as usize);
             opts.pin_core = pin_core;
@@ -161,6 +172,11 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
             if !(timeout_s > 0.0 && timeout_s.is_finite()) {
                 return Err(CliError::Input(format!(
                     "--timeout-s must be positive, got {timeout_s}"
+                )));
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(CliError::Input(format!(
+                    "--url must be an http:// or https:// address, got `{url}`\nhint: e.g. --url https://my-endpoint/health"
                 )));
             }
             if samples < 2 {

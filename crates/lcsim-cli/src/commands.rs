@@ -86,6 +86,12 @@ fn run(
         eprintln!("warning: {w}");
     }
     let out_dir = out.unwrap_or_else(|| Path::new("output").join(&scenario.name));
+    if out_dir.file_name().is_none() {
+        return Err(CliError::Input(format!(
+            "--out {} names no folder of its own; the run folder replaces it whole\nhint: e.g. --out output/my-run",
+            out_dir.display()
+        )));
+    }
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = threads {
         pool = pool.num_threads(n as usize);

@@ -193,6 +193,8 @@ fn bad_arguments_exit_2() {
     );
     assert_eq!(lcsim(&["run", "no/such/file.toml"]).status.code(), Some(2));
     assert_eq!(lcsim(&["frobnicate"]).status.code(), Some(2));
+    let o = lcsim(&["run", "../../scenarios/mmc-check.toml", "--out", ".."]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]
@@ -255,6 +257,12 @@ fn calibrate_refuses_what_cannot_run() {
     assert_eq!(o.status.code(), Some(2));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("GiB") && e.contains("llama3-8b"), "{e}");
+    let o = lcsim(&["calibrate", "local", "--shape", "tiny", "--prompts", "0,16"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--prompts needs positive whole numbers"));
+    let o = lcsim(&["calibrate", "cloud", "--url", "localhost:80"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("http:// or https://"));
     let o = lcsim(&["calibrate", "local", "--shape", "gpt3"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("hint: one of gpt2-small"));

@@ -9,6 +9,7 @@ pub mod dist;
 pub mod error;
 pub mod profile;
 pub mod scenario;
+pub mod stats;
 pub mod summary;
 pub mod theory;
 pub mod trace;

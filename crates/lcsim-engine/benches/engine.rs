@@ -2,8 +2,8 @@
 //!
 //! `cargo bench -p lcsim-engine` — two scenarios, each at 1 and 2 rayon threads:
 //! * `mmc4`: the M/M/4 check scenario (Poisson arrivals, exponential service, 4 FIFO servers);
-//! * `diurnal_batching`: diurnal Poisson traffic with sampled token counts through a batching
-//!   local server (token latency model) and a cloud endpoint with a concurrency cap.
+//! * `diurnal_batching`: `scenarios/diurnal-batching.toml` — diurnal Poisson traffic with
+//!   sampled token counts through a batching local server and a capped cloud endpoint.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lcsim_core::scenario::{NoFiles, Scenario, parse_scenario};
@@ -24,35 +24,7 @@ servers = 4
 service_ms = { dist = "exponential", mean = 1000.0 }
 "#;
 
-const DIURNAL_BATCHING: &str = r#"
-name = "diurnal-batching"
-[simulation]
-seed = 7
-replications = 4
-duration_hours = 48
-[traffic]
-pattern = "diurnal"
-rate_per_s = 2.0
-peak_to_trough = 3.0
-peak_hour = 14
-prompt_tokens = { dist = "lognormal", mean = 160, cv = 1.0 }
-output_tokens = { dist = "lognormal", mean = 340, cv = 1.0 }
-[[deployment]]
-name = "gpu"
-kind = "local"
-servers = 2
-max_batch = 16
-batch_timeout_ms = 50
-prefill_ms_per_token = 0.05
-decode_ms_per_token = { base = 6.0, per_batch = 0.1 }
-[[deployment]]
-name = "api"
-kind = "cloud"
-network_rtt_ms = { dist = "lognormal", median = 15, p95 = 40 }
-ttft_ms = { dist = "lognormal", median = 450, p95 = 1200 }
-output_tokens_per_s = 100
-max_concurrency = 32
-"#;
+const DIURNAL_BATCHING: &str = include_str!("../../../scenarios/diurnal-batching.toml");
 
 fn scenario(text: &str) -> Scenario {
     parse_scenario("bench.toml", text, &NoFiles).unwrap_or_else(|e| panic!("{e}"))

@@ -24,6 +24,7 @@
 
 use lcsim_core::cost::{CostBreakdown, CostModel, InstanceBilling, break_even_month};
 use lcsim_core::scenario::{Deployment, Horizon, MS_PER_HOUR, Model, Scenario};
+use lcsim_core::stats::quantile_sorted;
 use lcsim_core::summary::{Band, BreakEven, CostSummary, DeploymentSummary, MonthBand, MonthlyRow};
 use rand::RngExt;
 use rand_distr::StandardNormal;
@@ -229,14 +230,6 @@ pub(crate) fn horizon_replication(
         .collect();
     let histograms = totals.iter().map(|r| (r.latency.clone(), r.wait.clone())).collect();
     Partial { generated, stats: vec![stats], histograms, months: vec![records], month_latency }
-}
-
-/// Quantile of sorted values by linear interpolation between order statistics (Hyndman & Fan
-/// type 7, the default of R and numpy).
-fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
 fn band(values: &[f64]) -> Band {

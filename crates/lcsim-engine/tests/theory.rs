@@ -377,37 +377,11 @@ service_ms = { dist = "fixed", value = 10.0 }
 
 #[test]
 fn same_output_at_one_and_two_threads() {
-    let text = r#"
-name = "det"
-[simulation]
-seed = 99
-replications = 6
-duration_hours = 3
-warmup_hours = 0.5
-[traffic]
-pattern = "diurnal"
-rate_per_s = 5
-peak_to_trough = 3
-peak_hour = 1
-prompt_tokens = { dist = "lognormal", median = 300, p95 = 1500 }
-output_tokens = { dist = "gamma", mean = 150, cv = 1.0 }
-[[deployment]]
-name = "gpu"
-kind = "local"
-servers = 4
-max_batch = 4
-batch_timeout_ms = 20
-decode_ms_per_token = { base = 8.0, per_batch = 1.0 }
-prefill_ms_per_token = 0.05
-[[deployment]]
-name = "api"
-kind = "cloud"
-network_rtt_ms = { dist = "lognormal", median = 30, p95 = 80 }
-ttft_ms = { dist = "lognormal", median = 400, p95 = 1200 }
-output_tokens_per_s = 80
-max_concurrency = 64
-"#;
-    let s = scenario(text);
+    // The bundled diurnal + batching scenario, shortened (every feature of it still runs).
+    let text = include_str!("../../../scenarios/diurnal-batching.toml")
+        .replace("duration_hours = 48", "duration_hours = 6")
+        .replace("replications = 4", "replications = 6");
+    let s = scenario(&text);
     let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
     let one = pool(1).install(|| run(&s, &|_| {}));
     let two = pool(2).install(|| run(&s, &|_| {}));
