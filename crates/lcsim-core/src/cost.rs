@@ -154,6 +154,13 @@ pub enum InstanceBilling {
         increment_s: f64,
         min_billed_s: f64,
     },
+    /// Autoscaled instances: each instance's lifetime (start to stop, cold start included) is
+    /// billed, rounded up to the increment, with a minimum.
+    Autoscaled {
+        usd_per_hour: f64,
+        increment_s: f64,
+        min_billed_s: f64,
+    },
 }
 
 impl InstanceBilling {
@@ -210,6 +217,8 @@ pub struct CostBreakdown {
     pub request_usd: f64,
     pub instance_usd: f64,
     pub egress_usd: f64,
+    /// Repairs and replacement devices after failures.
+    pub repair_usd: f64,
 }
 
 impl CostBreakdown {
@@ -226,6 +235,7 @@ impl CostBreakdown {
             + self.request_usd
             + self.instance_usd
             + self.egress_usd
+            + self.repair_usd
     }
 
     pub fn add(&mut self, o: &CostBreakdown) {
@@ -237,6 +247,7 @@ impl CostBreakdown {
         self.request_usd += o.request_usd;
         self.instance_usd += o.instance_usd;
         self.egress_usd += o.egress_usd;
+        self.repair_usd += o.repair_usd;
     }
 
     pub fn scaled(&self, f: f64) -> CostBreakdown {
@@ -249,6 +260,7 @@ impl CostBreakdown {
             request_usd: self.request_usd * f,
             instance_usd: self.instance_usd * f,
             egress_usd: self.egress_usd * f,
+            repair_usd: self.repair_usd * f,
         }
     }
 }
@@ -288,6 +300,8 @@ pub struct Volume {
     pub output_tokens: f64,
     /// Billed instance-seconds per request under per-request billing.
     pub billed_seconds_per_request: f64,
+    /// Billed instance-hours of the month under autoscaling.
+    pub instance_hours: f64,
 }
 
 impl CloudCost {
@@ -312,6 +326,9 @@ impl CloudCost {
             }
             Some(InstanceBilling::PerRequest { usd_per_hour, .. }) => {
                 volume.requests * volume.billed_seconds_per_request / 3600.0 * usd_per_hour
+            }
+            Some(InstanceBilling::Autoscaled { usd_per_hour, .. }) => {
+                volume.instance_hours * usd_per_hour
             }
         };
         CostBreakdown {
@@ -495,6 +512,7 @@ impl CostWire {
         &self,
         key: &str,
         max_concurrency: Option<u32>,
+        autoscaled: bool,
     ) -> Result<CloudCost, Problem> {
         let what = "the cost of a cloud deployment";
         self.only(
@@ -531,6 +549,23 @@ impl CostWire {
                     }
                 }
                 None
+            }
+            Some(p) if autoscaled => {
+                if self.instances.is_some() {
+                    return Err(Problem::new(
+                        format!("{key}.instances"),
+                        "an autoscaled deployment's instance count comes from [autoscale]",
+                    )
+                    .hint("remove `instances`"));
+                }
+                Some(InstanceBilling::Autoscaled {
+                    usd_per_hour: non_negative(&format!("{key}.usd_per_instance_hour"), Some(p))?,
+                    increment_s: non_negative(
+                        &format!("{key}.billing_increment_s"),
+                        self.billing_increment_s,
+                    )?,
+                    min_billed_s: non_negative(&format!("{key}.min_billed_s"), self.min_billed_s)?,
+                })
             }
             Some(p) => {
                 let usd_per_hour = non_negative(&format!("{key}.usd_per_instance_hour"), Some(p))?;

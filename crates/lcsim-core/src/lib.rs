@@ -8,6 +8,7 @@ pub mod cost;
 pub mod dist;
 pub mod error;
 pub mod profile;
+pub mod reliability;
 pub mod scenario;
 pub mod stats;
 pub mod summary;

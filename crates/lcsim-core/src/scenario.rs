@@ -16,6 +16,9 @@ use crate::cost::{CapacityPolicy, CostModel};
 use crate::dist::{ColumnSource, Dist, DistWire};
 use crate::error::{Locator, Problem, ScenarioError, closest};
 use crate::profile::{Profile, parse_profile};
+use crate::reliability::{
+    Autoscale, Failures, Hybrid, Policy, RateLimit, RerankOrder, Slo, validate_share,
+};
 use crate::trace::{Trace, csv_column, parse_trace};
 use crate::wire::{
     DeploymentKind, DeploymentWire, LinearWire, Pattern, ScenarioWire, TraceEnd, TrafficWire,
@@ -47,6 +50,7 @@ pub struct Scenario {
     pub simulation: Simulation,
     pub traffic: Traffic,
     pub deployments: Vec<Deployment>,
+    pub slo: Option<Slo>,
     /// Things that are legal but probably not what the user meant.
     pub warnings: Vec<String>,
 }
@@ -187,12 +191,26 @@ pub struct Deployment {
     pub cost: Option<CostModel>,
     /// Local only: buy devices as traffic grows.
     pub capacity_policy: Option<CapacityPolicy>,
+    /// A request not served within this long counts as failed; `None` = the client waits.
+    pub timeout_ms: Option<f64>,
+    pub failures: Option<Failures>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Model {
     Local(Local),
     Cloud(Cloud),
+    Hybrid(Hybrid),
+}
+
+impl Model {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Model::Local(_) => "local",
+            Model::Cloud(_) => "cloud",
+            Model::Hybrid(_) => "hybrid",
+        }
+    }
 }
 
 /// `servers` identical devices, each running batches of up to `max_batch` requests.
@@ -265,6 +283,9 @@ pub struct Cloud {
     /// `None` = unlimited concurrency (an M/G/∞ system: no queueing).
     pub max_concurrency: Option<u32>,
     pub queue_capacity: Option<u32>,
+    /// Instances started and stopped by load (instead of `max_concurrency`).
+    pub autoscale: Option<Autoscale>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -309,6 +330,7 @@ impl Scenario {
                     ttft_ms.mean() + output.unwrap_or(0.0) / output_tokens_per_s * 1000.0
                 }
             },
+            Model::Hybrid(_) => f64::NAN,
         }
     }
 
@@ -318,7 +340,11 @@ impl Scenario {
     pub fn offered_load(&self, deployment: &Deployment) -> Option<(f64, f64)> {
         let capacity = match &deployment.model {
             Model::Local(l) => f64::from(l.servers) * f64::from(l.max_batch),
-            Model::Cloud(c) => f64::from(c.max_concurrency?),
+            Model::Cloud(c) => match &c.autoscale {
+                Some(a) => f64::from(a.max_instances?) * f64::from(a.concurrency),
+                None => f64::from(c.max_concurrency?),
+            },
+            Model::Hybrid(_) => return None,
         };
         let rate_per_ms = self.traffic.arrivals.mean_rate_per_s() / 1000.0;
         let mean_load = rate_per_ms * self.mean_service_ms(deployment) / capacity;
@@ -583,6 +609,7 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
         return Err(Problem::new("deployment", "the scenario has no [[deployment]]"));
     }
     let mut deployments = Vec::new();
+    let names: Vec<&str> = wire.deployments.iter().map(|d| d.name.as_str()).collect();
     for (i, d) in wire.deployments.iter().enumerate() {
         let key = format!("deployment[{i}]");
         if let Some(j) = wire.deployments[..i].iter().position(|o| o.name == d.name) {
@@ -591,19 +618,24 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
                 format!("deployment name '{}' is already used by deployment[{j}]", d.name),
             ));
         }
-        deployments.push(validate_deployment(&key, d, &traffic, files)?);
+        deployments.push(validate_deployment(&key, d, &traffic, files, &names, &wire.deployments)?);
     }
+    check_routing_cycles(&deployments)?;
+    let slo = wire.slo.as_ref().map(|s| s.validate()).transpose()?;
     let mut scenario = Scenario {
         name: wire.name.clone(),
         simulation,
         traffic,
         deployments,
+        slo,
         warnings: Vec::new(),
     };
     for (i, d) in scenario.deployments.iter().enumerate() {
         let unlimited_queue = match &d.model {
             Model::Local(l) => l.queue_capacity.is_none(),
+            Model::Cloud(c) if c.autoscale.is_some() => d.timeout_ms.is_none(),
             Model::Cloud(c) => c.queue_capacity.is_none(),
+            Model::Hybrid(_) => false,
         };
         let Some((mean_load, peak_load)) = scenario.offered_load(d) else { continue };
         if mean_load >= 1.0 && unlimited_queue {
@@ -624,6 +656,127 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
         }
     }
     Ok(scenario)
+}
+
+/// A hybrid may route to another hybrid, but never (through any chain) back to itself.
+fn check_routing_cycles(deployments: &[Deployment]) -> Result<(), Problem> {
+    for (start, d) in deployments.iter().enumerate() {
+        let Model::Hybrid(_) = d.model else { continue };
+        // Depth-first walk of everything `start` routes to, remembering the path.
+        let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, vec![start])];
+        while let Some((k, path)) = stack.pop() {
+            let Model::Hybrid(h) = &deployments[k].model else { continue };
+            for (role, next) in [("local", h.local), ("cloud", h.cloud)] {
+                if next == start {
+                    let names: Vec<&str> = path
+                        .iter()
+                        .chain(std::iter::once(&start))
+                        .map(|&i| deployments[i].name.as_str())
+                        .collect();
+                    return Err(Problem::new(
+                        format!("deployment[{k}].{role}"),
+                        format!("routing cycle: {}", names.join(" → ")),
+                    )
+                    .hint("a hybrid must end in local and cloud deployments"));
+                }
+                if !path.contains(&next) {
+                    let mut p = path.clone();
+                    p.push(next);
+                    stack.push((next, p));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_hybrid(
+    key: &str,
+    d: &DeploymentWire,
+    names: &[&str],
+    all: &[DeploymentWire],
+) -> Result<Hybrid, Problem> {
+    let what = "a hybrid deployment";
+    let present = d.present_keys();
+    check_only(
+        key,
+        &present,
+        &[
+            "policy",
+            "local",
+            "cloud",
+            "overflow_queue_above",
+            "fallback_timeout_ms",
+            "order",
+            "data_must_stay_local",
+            "timeout_ms",
+        ],
+        what,
+    )?;
+    let policy = d.policy.ok_or_else(|| {
+        Problem::new(format!("{key}.policy"), "a hybrid deployment needs `policy`")
+            .hint("policy = \"overflow\", \"fallback\" or \"rerank\"")
+    })?;
+    let member = |role: &str,
+                  name: &Option<String>,
+                  kind: DeploymentKind|
+     -> Result<usize, Problem> {
+        let name = name.as_ref().ok_or_else(|| {
+            Problem::new(
+                format!("{key}.{role}"),
+                format!("a hybrid deployment needs `{role}`, the name of its {role} deployment"),
+            )
+        })?;
+        let Some(i) = names.iter().position(|n| n == name) else {
+            let p =
+                Problem::new(format!("{key}.{role}"), format!("no deployment is named '{name}'"));
+            return Err(match closest(name, names.iter().copied()) {
+                Some(c) => p.hint(format!("did you mean '{c}'?")),
+                None => p.hint(format!("deployments: {}", names.join(", "))),
+            });
+        };
+        if all[i].kind != kind && all[i].kind != DeploymentKind::Hybrid {
+            return Err(Problem::new(
+                format!("{key}.{role}"),
+                format!("'{name}' is a {:?} deployment; `{role}` must name a {role} (or hybrid) deployment", all[i].kind).to_lowercase(),
+            ));
+        }
+        Ok(i)
+    };
+    let local = member("local", &d.local, DeploymentKind::Local)?;
+    let cloud = member("cloud", &d.cloud, DeploymentKind::Cloud)?;
+    let allowed: &[&str] = match policy {
+        Policy::Overflow => &["overflow_queue_above"],
+        Policy::Fallback => &["fallback_timeout_ms"],
+        Policy::Rerank => &["order"],
+    };
+    for k in ["overflow_queue_above", "fallback_timeout_ms", "order"] {
+        if present.contains(&k) && !allowed.contains(&k) {
+            return Err(Problem::new(
+                format!("{key}.{k}"),
+                format!(
+                    "`{k}` does not apply to policy = \"{}\"",
+                    format!("{policy:?}").to_lowercase()
+                ),
+            ));
+        }
+    }
+    let fallback_timeout_ms = match d.fallback_timeout_ms {
+        None => f64::INFINITY,
+        Some(t) => positive(&format!("{key}.fallback_timeout_ms"), t)?,
+    };
+    Ok(Hybrid {
+        policy,
+        local,
+        cloud,
+        overflow_queue_above: d.overflow_queue_above.unwrap_or(0),
+        fallback_timeout_ms,
+        order: d.order.unwrap_or(RerankOrder::CloudFirst),
+        data_must_stay_local: validate_share(
+            &format!("{key}.data_must_stay_local"),
+            d.data_must_stay_local.unwrap_or(0.0),
+        )?,
+    })
 }
 
 fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, Problem> {
@@ -833,9 +986,22 @@ fn validate_deployment(
     d: &DeploymentWire,
     traffic: &Traffic,
     files: &dyn FileSource,
+    names: &[&str],
+    all: &[DeploymentWire],
 ) -> Result<Deployment, Problem> {
     if d.name.trim().is_empty() {
         return Err(Problem::new(format!("{key}.name"), "the deployment name must not be empty"));
+    }
+    let timeout_ms = d.timeout_ms.map(|t| positive(&format!("{key}.timeout_ms"), t)).transpose()?;
+    if d.kind == DeploymentKind::Hybrid {
+        return Ok(Deployment {
+            name: d.name.clone(),
+            model: Model::Hybrid(validate_hybrid(key, d, names, all)?),
+            cost: None,
+            capacity_policy: None,
+            timeout_ms,
+            failures: None,
+        });
     }
     let present = d.present_keys();
     let need_tokens = |what: &str, prompt: bool| -> Result<(), Problem> {
@@ -865,6 +1031,9 @@ fn validate_deployment(
                     "decode_ms_per_token",
                     "overhead_ms",
                     "capacity_policy",
+                    "cost",
+                    "timeout_ms",
+                    "failures",
                 ],
                 what,
             )?;
@@ -966,6 +1135,11 @@ fn validate_deployment(
                     "output_tokens_per_s",
                     "max_concurrency",
                     "queue_capacity",
+                    "cost",
+                    "timeout_ms",
+                    "autoscale",
+                    "rate_limit",
+                    "failures",
                 ],
                 what,
             )?;
@@ -1056,34 +1230,61 @@ fn validate_deployment(
                     .map(|w| w.validate(&format!("{key}.network_rtt_ms"), &files))
                     .transpose()?,
             };
+            let autoscale = match &d.autoscale {
+                None => None,
+                Some(a) => {
+                    for k in ["max_concurrency", "queue_capacity"] {
+                        if present.contains(&k) {
+                            return Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to an autoscaled deployment"))
+                                .hint("capacity comes from [autoscale]: max_instances × concurrency_per_instance; use `timeout_ms` to give up on waiting requests"));
+                        }
+                    }
+                    Some(a.validate(&format!("{key}.autoscale"), &files)?)
+                }
+            };
             Model::Cloud(Cloud {
                 network_rtt_ms,
                 provider,
                 max_concurrency: d.max_concurrency,
                 queue_capacity: d.queue_capacity,
+                autoscale,
+                rate_limit: d
+                    .rate_limit
+                    .as_ref()
+                    .map(|r| r.validate(&format!("{key}.rate_limit")))
+                    .transpose()?,
             })
         }
+        DeploymentKind::Hybrid => unreachable!("hybrids are validated above"),
     };
     let cost = match (&d.cost, &model) {
         (None, _) => None,
         (Some(c), Model::Local(_)) => {
             Some(CostModel::Local(c.validate_local(&format!("{key}.cost"))?))
         }
-        (Some(c), Model::Cloud(cloud)) => {
-            Some(CostModel::Cloud(c.validate_cloud(&format!("{key}.cost"), cloud.max_concurrency)?))
-        }
+        (Some(c), Model::Cloud(cloud)) => Some(CostModel::Cloud(c.validate_cloud(
+            &format!("{key}.cost"),
+            cloud.max_concurrency,
+            cloud.autoscale.is_some(),
+        )?)),
+        (Some(_), Model::Hybrid(_)) => unreachable!("hybrids are validated above"),
     };
     let capacity_policy = match (&d.capacity_policy, &model) {
         (None, _) => None,
         (Some(p), Model::Local(local)) => {
             Some(p.validate(&format!("{key}.capacity_policy"), local.servers)?)
         }
-        (Some(_), Model::Cloud(_)) => {
+        (Some(_), _) => {
             return Err(Problem::new(
                 format!("{key}.capacity_policy"),
                 "a capacity policy buys devices; it applies to local deployments",
             ));
         }
     };
-    Ok(Deployment { name: d.name.clone(), model, cost, capacity_policy })
+    let failures = match (&d.failures, &model) {
+        (None, _) => None,
+        (Some(f), Model::Local(_)) => Some(f.validate_local(&format!("{key}.failures"), &files)?),
+        (Some(f), _) => Some(f.validate_cloud(&format!("{key}.failures"), &files)?),
+    };
+    Ok(Deployment { name: d.name.clone(), model, cost, capacity_policy, timeout_ms, failures })
 }

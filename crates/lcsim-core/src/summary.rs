@@ -105,6 +105,22 @@ pub struct MonthlyRow {
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
     pub latency_p99_ms: f64,
+    /// Repairs and replacements after device failures (included in the cost columns).
+    pub repair_usd: f64,
+    /// Share of the window's requests served within the timeout (mean across replications).
+    pub availability: f64,
+    /// Minutes in the month the deployment refused every request (exact, from the
+    /// replication's failure timeline; mean across replications).
+    pub downtime_minutes: f64,
+    /// Failed requests in the month: the window's error share × the month's requests.
+    pub errors: f64,
+    /// Share of replications in which the month met every `[slo]` target.
+    pub slo_attainment: Option<f64>,
+    /// Share of served requests that used a local / cloud deployment (a rerank uses both).
+    pub local_share: f64,
+    pub cloud_share: f64,
+    /// Autoscaled: time-average instances in the window.
+    pub instances: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -129,9 +145,67 @@ pub struct DeploymentSummary {
     pub latency_ms: Moments,
     /// Time a served request waited for a server (for batching: until its batch started).
     pub wait_ms: Moments,
-    /// Present for runs with a horizon and a `[deployment.cost]`.
+    /// Present for runs with a horizon and a `[deployment.cost]` (hybrids: their members').
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<CostSummary>,
+    /// Share of requests served within the timeout, with its 95 % CI across replications.
+    pub availability: Share,
+    /// Requests served within the timeout (and the SLO latency target, if any) per second.
+    pub goodput_per_s: f64,
+    /// Failed requests by cause, over all replications (counted like `requests`).
+    pub errors: ErrorCounts,
+    /// Mean minutes per replication during which the deployment refused every request
+    /// (all devices down, endpoint outage or failover), over the measured time; for a horizon
+    /// run, over the whole horizon.
+    pub downtime_minutes: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloSummary>,
+    /// Hybrids: share of served requests by the deployments that served them
+    /// (`"a+b"`: both stages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routes: Option<std::collections::BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingSummary>,
+}
+
+/// A share with its 95 % confidence interval across replications.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Share {
+    pub mean: f64,
+    pub mean_ci95: Option<[f64; 2]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct ErrorCounts {
+    /// Turned away by a full waiting room.
+    pub queue_full: u64,
+    /// Arrived while the deployment was down.
+    pub unavailable: u64,
+    /// Not served within `timeout_ms`.
+    pub timed_out: u64,
+    /// Gave up after `max_retries` 429 responses.
+    pub rate_limited: u64,
+    /// 429 responses that were retried (not errors by themselves).
+    pub retries: u64,
+}
+
+/// How often the `[slo]` held: per replication (stationary run) or per replication and month.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SloSummary {
+    pub latency_p95_ms: Option<f64>,
+    pub availability: Option<f64>,
+    /// Share of periods in which every target held.
+    pub attainment: f64,
+    /// Share of all requests served within the latency target (and the timeout).
+    pub within_latency_target: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AutoscalingSummary {
+    /// Time-average number of instances (starting, busy or idle).
+    pub mean_instances: f64,
+    /// Share of served requests that waited for an instance's cold start.
+    pub cold_start_share: f64,
 }
 
 /// Mean with its 95 % confidence interval across replications, and quantiles of all served

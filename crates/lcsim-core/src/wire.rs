@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cost::{CapacityPolicyWire, CostWire};
 use crate::dist::DistWire;
+use crate::reliability::{
+    AutoscaleWire, FailuresWire, Policy, RateLimitWire, RerankOrder, SloWire,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +24,9 @@ pub struct ScenarioWire {
     pub traffic: TrafficWire,
     #[serde(rename = "deployment")]
     pub deployments: Vec<DeploymentWire>,
+    /// Service-level objectives every deployment is measured against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloWire>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +110,8 @@ pub struct TrafficWire {
 pub enum DeploymentKind {
     Local,
     Cloud,
+    /// Routes between two named deployments.
+    Hybrid,
 }
 
 /// `base + per_batch · batch`, in milliseconds; a bare number means a constant.
@@ -166,6 +174,31 @@ pub struct DeploymentWire {
     pub cost: Option<CostWire>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_policy: Option<CapacityPolicyWire>,
+    // reliability and scaling
+    /// A request not served within this long counts as failed (the client gives up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<FailuresWire>,
+    // hybrid
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow_queue_above: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_timeout_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<RerankOrder>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_must_stay_local: Option<f64>,
 }
 
 impl DeploymentWire {
@@ -186,6 +219,18 @@ impl DeploymentWire {
             ("output_tokens_per_s", self.output_tokens_per_s.is_some()),
             ("max_concurrency", self.max_concurrency.is_some()),
             ("capacity_policy", self.capacity_policy.is_some()),
+            ("cost", self.cost.is_some()),
+            ("timeout_ms", self.timeout_ms.is_some()),
+            ("autoscale", self.autoscale.is_some()),
+            ("rate_limit", self.rate_limit.is_some()),
+            ("failures", self.failures.is_some()),
+            ("policy", self.policy.is_some()),
+            ("local", self.local.is_some()),
+            ("cloud", self.cloud.is_some()),
+            ("overflow_queue_above", self.overflow_queue_above.is_some()),
+            ("fallback_timeout_ms", self.fallback_timeout_ms.is_some()),
+            ("order", self.order.is_some()),
+            ("data_must_stay_local", self.data_must_stay_local.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, p)| p.then_some(k))

@@ -2,6 +2,9 @@
 
 use lcsim_core::cost::CostWire;
 use lcsim_core::dist::{DistKind, DistWire};
+use lcsim_core::reliability::{
+    AutoscaleWire, FailuresWire, LifetimeKind, Policy, RateLimitWire, RerankOrder, SloWire,
+};
 use lcsim_core::scenario::parse_wire;
 use lcsim_core::wire::{
     DeploymentKind, DeploymentWire, LinearTable, LinearWire, Pattern, ScenarioWire, SimulationWire,
@@ -71,6 +74,29 @@ fn deployment() -> impl Strategy<Value = DeploymentWire> {
                 ..CostWire::default()
             }),
             capacity_policy: None,
+            timeout_ms: Some(30_000.0),
+            autoscale: (!local).then(|| AutoscaleWire {
+                min_instances: Some(0),
+                max_instances: n,
+                cold_start_s: Some(DistWire { value: Some(8.0), ..DistWire::of(DistKind::Fixed) }),
+                ..AutoscaleWire::default()
+            }),
+            rate_limit: (!local).then(|| RateLimitWire {
+                tokens_per_min: Some(90_000.0),
+                ..RateLimitWire::default()
+            }),
+            failures: Some(FailuresWire {
+                mtbf_hours: Some(8760.0),
+                time_to_failure: Some(LifetimeKind::Weibull),
+                ..FailuresWire::default()
+            }),
+            policy: Some(Policy::Rerank),
+            local: Some("edge".into()),
+            cloud: None,
+            overflow_queue_above: cap,
+            fallback_timeout_ms: None,
+            order: Some(RerankOrder::LocalFirst),
+            data_must_stay_local: Some(0.25),
         })
 }
 
@@ -92,6 +118,7 @@ fn scenario() -> impl Strategy<Value = ScenarioWire> {
         .prop_map(|(seed, reps, hours, pattern, weights, tokens, deployments)| ScenarioWire {
             name: "round-trip".into(),
             description: Some("a \"quoted\" description\nwith two lines".into()),
+            slo: Some(SloWire { latency_p95_ms: Some(2000.0), availability: None }),
             simulation: SimulationWire {
                 seed,
                 replications: reps,

@@ -21,9 +21,22 @@ use crate::random::{Sampler, SimRng, token_count};
 /// (0 when the scenario configures none).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Request {
+    /// When it reaches the station (a retry: when it is sent again).
     pub t_ms: f64,
+    /// When the client first sent it here; latency is measured from this time.
+    pub sent_ms: f64,
     pub prompt_tokens: u32,
     pub output_tokens: u32,
+    /// Set by a hybrid deployment: which of its requests this is.
+    pub tag: u32,
+    /// Must not leave the premises (PII): hybrids never route it to the cloud.
+    pub private: bool,
+}
+
+impl Request {
+    pub fn new(t_ms: f64, prompt_tokens: u32, output_tokens: u32) -> Self {
+        Request { t_ms, sent_ms: t_ms, prompt_tokens, output_tokens, tag: 0, private: false }
+    }
 }
 
 #[derive(Debug)]
@@ -247,7 +260,7 @@ impl ArrivalStream {
             }
             let (prompt_tokens, output_tokens) =
                 if has_tokens { (self.tokens(false, row), self.tokens(true, row)) } else { (0, 0) };
-            buf.push(Request { t_ms, prompt_tokens, output_tokens });
+            buf.push(Request::new(t_ms, prompt_tokens, output_tokens));
         }
         !self.done
     }

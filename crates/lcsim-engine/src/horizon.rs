@@ -23,7 +23,8 @@
 //! pool the windows of all replications.
 
 use lcsim_core::cost::{CostBreakdown, CostModel, InstanceBilling, break_even_month};
-use lcsim_core::scenario::{Deployment, Horizon, MS_PER_HOUR, Model, Scenario};
+use lcsim_core::reliability::Failures;
+use lcsim_core::scenario::{Deployment, HOURS_PER_MONTH, Horizon, MS_PER_HOUR, Model, Scenario};
 use lcsim_core::stats::quantile_sorted;
 use lcsim_core::summary::{Band, BreakEven, CostSummary, DeploymentSummary, MonthBand, MonthlyRow};
 use rand::RngExt;
@@ -31,9 +32,13 @@ use rand_distr::StandardNormal;
 
 use crate::arrivals::Window;
 use crate::histogram::LogHistogram;
+use crate::outages::{Timeline, measure};
 use crate::random::stream;
-use crate::run::{Partial, capacity, replication_stats, simulate_window};
-use crate::station::Recorder;
+use crate::run::{
+    Partial, availability, capacity, down_sets, draw_timelines, in_service_ms, replication_stats,
+    simulate_window, slo_met, window_outages,
+};
+use crate::station::{DeploymentSim, Recorder};
 
 /// Stream of a replication's traffic levels and price drifts (distinct from every window's).
 const NOISE_STREAM: u64 = u64::MAX;
@@ -52,6 +57,15 @@ pub struct MonthRecord {
     /// Mean utilization in the month's window; NaN for unlimited concurrency.
     pub utilization: f64,
     pub peak_hour_utilization: f64,
+    pub availability: f64,
+    pub downtime_ms: f64,
+    /// Failed requests in the month (window error share × month requests).
+    pub errors: f64,
+    /// Served requests that used a local / a cloud deployment, as shares of served.
+    pub local_share: f64,
+    pub cloud_share: f64,
+    /// Autoscaled: mean instances in the window; NaN otherwise.
+    pub instances: f64,
 }
 
 /// The monthly table and the break-even distributions of a horizon run.
@@ -68,9 +82,77 @@ fn billing_of(d: &Deployment, r: Recorder) -> Recorder {
             Some(InstanceBilling::PerRequest { increment_s, min_billed_s, .. }) => {
                 r.bill_requests(increment_s * 1000.0, min_billed_s * 1000.0)
             }
+            Some(InstanceBilling::Autoscaled { increment_s, min_billed_s, .. }) => {
+                r.bill_instances(increment_s * 1000.0, min_billed_s * 1000.0)
+            }
             _ => r,
         },
         _ => r,
+    }
+}
+
+/// What one single deployment (stand-alone or inside a hybrid) costs in a month.
+struct MonthContext<'a> {
+    scenario: &'a Scenario,
+    month: usize,
+    window_ms: f64,
+    /// Expected requests of the month at this replication's level.
+    requests: f64,
+    /// Counted arrivals of the window at the top-level deployment.
+    arrived: u64,
+    servers: &'a [u32],
+    purchases: &'a [Vec<u32>],
+    price_change: &'a [f64],
+    timelines: &'a [Option<Timeline>],
+}
+
+impl MonthContext<'_> {
+    /// `(cash, amortized)` cost of single deployment `leaf` serving its share of the month.
+    fn cost(&self, leaf: &DeploymentSim) -> (CostBreakdown, f64) {
+        let k = leaf.index;
+        let d = &self.scenario.deployments[k];
+        let r = &leaf.recorder;
+        let (mut cash, mut amortized) = match &d.cost {
+            None => (CostBreakdown::default(), 0.0),
+            Some(CostModel::Local(lc)) => {
+                let utilization = r.busy_ms / (self.window_ms * f64::from(self.servers[k]));
+                let mut cash = lc.running(self.servers[k], utilization);
+                let (capital_cash, capital_amortized) =
+                    lc.capital(&self.purchases[k], self.month + 1);
+                let amortized = cash.running() + capital_amortized;
+                cash.capex_usd = capital_cash;
+                (cash, amortized)
+            }
+            Some(CostModel::Cloud(cc)) => {
+                // The leaf's share of the top-level deployment's arrivals.
+                let share = |x: f64| if self.arrived > 0 { x / self.arrived as f64 } else { 0.0 };
+                let served = self.requests * share(r.served as f64);
+                let volume = lcsim_core::cost::Volume {
+                    requests: served,
+                    prompt_tokens: self.requests * share(r.prompt_tokens),
+                    output_tokens: self.requests * share(r.output_tokens),
+                    billed_seconds_per_request: if r.served > 0 {
+                        r.billed_ms / 1000.0 / r.served as f64
+                    } else {
+                        0.0
+                    },
+                    instance_hours: r.billed_ms / MS_PER_HOUR * HOURS_PER_MONTH * MS_PER_HOUR
+                        / self.window_ms,
+                };
+                let cash = cc.month(&volume, self.month + 1, self.price_change[k]);
+                (cash, cash.total())
+            }
+        };
+        if let (Some(Failures::Local { devices: Some(f), .. }), Some(t)) =
+            (&d.failures, &self.timelines[k])
+        {
+            let from = self.month as f64 * HOURS_PER_MONTH * MS_PER_HOUR;
+            let n =
+                t.failures_in(self.servers[k] as usize, from, from + HOURS_PER_MONTH * MS_PER_HOUR);
+            cash.repair_usd = n as f64 * f.repair_usd;
+            amortized += cash.repair_usd;
+        }
+        (cash, amortized)
     }
 }
 
@@ -102,7 +184,7 @@ pub(crate) fn horizon_replication(
         .iter()
         .map(|d| match &d.model {
             Model::Local(l) => l.servers,
-            Model::Cloud(_) => 0,
+            _ => 0,
         })
         .collect();
     let mut purchases: Vec<Vec<u32>> = servers
@@ -116,6 +198,11 @@ pub(crate) fn horizon_replication(
     let mut pending: Vec<(usize, usize)> = Vec::new(); // (arrival month, deployment)
     let cv = scenario.traffic.level_noise_cv;
     let sigma = (1.0 + cv * cv).ln().sqrt();
+    let horizon_ms = months as f64 * HOURS_PER_MONTH * MS_PER_HOUR;
+    let timelines = draw_timelines(scenario, index, horizon_ms);
+    let mut downtime_total = vec![0.0; n];
+    let mut in_service_total = vec![0.0; n];
+    let mut month_slo: Vec<Vec<bool>> = vec![Vec::new(); n];
     let mut totals: Vec<Recorder> = (0..n).map(|_| Recorder::new(0.0, 0.0)).collect();
     let mut utilization_sum = vec![0.0; n];
     let mut records: Vec<Vec<MonthRecord>> = vec![Vec::with_capacity(months); n];
@@ -152,6 +239,9 @@ pub(crate) fn horizon_replication(
             level,
             end_ms: sim.warmup_ms + h.window_ms,
         };
+        let downs = down_sets(&deployments, &timelines, &servers);
+        let offset = window.start_hour as f64 * MS_PER_HOUR - sim.warmup_ms;
+        let outages = window_outages(&deployments, &timelines, &downs, offset);
         let w = simulate_window(
             scenario,
             &deployments,
@@ -160,6 +250,7 @@ pub(crate) fn horizon_replication(
             index,
             (m as u64 + 1) << 32,
             billing_of,
+            &outages,
             progress,
         );
         generated += w.generated;
@@ -167,36 +258,35 @@ pub(crate) fn horizon_replication(
         let per_request = |x: f64| if w.counted > 0 { x / w.counted as f64 } else { 0.0 };
         let (prompt_per_request, output_per_request) =
             (per_request(w.prompt_tokens), per_request(w.output_tokens));
-        for (k, (d, r)) in deployments.iter().zip(&w.recorders).enumerate() {
+        let month_start = m as f64 * HOURS_PER_MONTH * MS_PER_HOUR;
+        for (k, (d, node)) in deployments.iter().zip(&w.nodes).enumerate() {
+            let r = node.recorder();
             let cap = capacity(d);
             let utilization = r.busy_ms / (h.window_ms * cap);
             let peak = r.busy_by_hour_ms.iter().copied().fold(0.0, f64::max) / (MS_PER_HOUR * cap);
-            let served_share = if r.arrived > 0 { r.served as f64 / r.arrived as f64 } else { 1.0 };
-            let (cash, amortized_usd) = match &d.cost {
-                None => (CostBreakdown::default(), 0.0),
-                Some(CostModel::Local(lc)) => {
-                    let mut cash = lc.running(servers[k], utilization);
-                    let (capital_cash, capital_amortized) = lc.capital(&purchases[k], m + 1);
-                    let amortized = cash.running() + capital_amortized;
-                    cash.capex_usd = capital_cash;
-                    (cash, amortized)
-                }
-                Some(CostModel::Cloud(cc)) => {
-                    let served = requests * served_share;
-                    let volume = lcsim_core::cost::Volume {
-                        requests: served,
-                        prompt_tokens: served * prompt_per_request,
-                        output_tokens: served * output_per_request,
-                        billed_seconds_per_request: if r.served > 0 {
-                            r.billed_ms / 1000.0 / r.served as f64
-                        } else {
-                            0.0
-                        },
-                    };
-                    let cash = cc.month(&volume, m + 1, price_change[k]);
-                    (cash, cash.total())
-                }
+            let context = MonthContext {
+                scenario,
+                month: m,
+                window_ms: h.window_ms,
+                requests,
+                arrived: r.arrived,
+                servers: &servers,
+                purchases: &purchases,
+                price_change: &price_change,
+                timelines: &timelines,
             };
+            let mut leaves = Vec::new();
+            node.leaves(&mut leaves);
+            let (mut cash, mut amortized_usd) = (CostBreakdown::default(), 0.0);
+            for leaf in &leaves {
+                let (c, a) = context.cost(leaf);
+                cash.add(&c);
+                amortized_usd += a;
+            }
+            let (local_share, cloud_share) = route_shares(scenario, d, r);
+            let downtime_ms =
+                measure(&downs[k], month_start, month_start + HOURS_PER_MONTH * MS_PER_HOUR);
+            let arrived = r.arrived.max(1) as f64;
             records[k].push(MonthRecord {
                 cash,
                 amortized_usd,
@@ -206,7 +296,22 @@ pub(crate) fn horizon_replication(
                 servers: servers[k],
                 utilization,
                 peak_hour_utilization: peak,
+                availability: availability(r),
+                downtime_ms,
+                errors: requests * r.errors() as f64 / arrived,
+                local_share,
+                cloud_share,
+                instances: if matches!(&d.model, Model::Cloud(c) if c.autoscale.is_some()) {
+                    r.instance_ms / h.window_ms
+                } else {
+                    f64::NAN
+                },
             });
+            if let Some(met) = slo_met(scenario.slo, r) {
+                month_slo[k].push(met);
+            }
+            downtime_total[k] += downtime_ms;
+            in_service_total[k] += in_service_ms(node);
             if let Some(p) = d.capacity_policy {
                 let ordered = pending.iter().filter(|&&(_, j)| j == k).count() as u32;
                 let due = m + 1 + p.lead_time_months as usize;
@@ -223,13 +328,67 @@ pub(crate) fn horizon_replication(
         }
     }
     let measured_ms = months as f64 * h.window_ms;
-    let stats = totals
-        .iter()
-        .zip(&utilization_sum)
-        .map(|(r, u)| replication_stats(r, measured_ms, u / months as f64))
+    let stats = (0..n)
+        .map(|k| {
+            let mut s = replication_stats(
+                &totals[k],
+                measured_ms,
+                utilization_sum[k] / months as f64,
+                in_service_total[k],
+                downtime_total[k],
+                None,
+            );
+            // Judged month by month (see `month_slo`).
+            s.slo_met = None;
+            s
+        })
         .collect();
     let histograms = totals.iter().map(|r| (r.latency.clone(), r.wait.clone())).collect();
-    Partial { generated, stats: vec![stats], histograms, months: vec![records], month_latency }
+    Partial {
+        generated,
+        stats: vec![stats],
+        histograms,
+        months: vec![records],
+        month_latency,
+        month_slo: scenario.slo.map(|_| vec![month_slo]),
+    }
+}
+
+/// Shares of served requests that used a local and a cloud deployment.
+fn route_shares(scenario: &Scenario, d: &Deployment, r: &Recorder) -> (f64, f64) {
+    match &d.model {
+        Model::Local(_) => (1.0, 0.0),
+        Model::Cloud(_) => (0.0, 1.0),
+        Model::Hybrid(_) => {
+            let served = r.served.max(1) as f64;
+            let share = |kind: &str| {
+                r.routes
+                    .iter()
+                    .filter(|(mask, _)| {
+                        scenario
+                            .deployments
+                            .iter()
+                            .enumerate()
+                            .any(|(b, dep)| *mask & (1 << b) != 0 && dep.model.kind() == kind)
+                    })
+                    .map(|(_, c)| *c as f64)
+                    .sum::<f64>()
+                    / served
+            };
+            (share("local"), share("cloud"))
+        }
+    }
+}
+
+/// A deployment with a cost model, or a hybrid with a member that has one.
+fn has_cost(scenario: &Scenario, d: &Deployment) -> bool {
+    match &d.model {
+        Model::Hybrid(h) => {
+            has_cost(scenario, &scenario.deployments[h.local])
+                || has_cost(scenario, &scenario.deployments[h.cloud])
+        }
+        _ => d.cost.is_some(),
+    }
 }
 
 fn band(values: &[f64]) -> Band {
@@ -253,6 +412,7 @@ pub(crate) fn summarize_horizon(
     scenario: &Scenario,
     months: &[Vec<Vec<MonthRecord>>],
     month_latency: &[Vec<LogHistogram>],
+    month_slo: Option<&Vec<Vec<Vec<bool>>>>,
     deployments: &mut [DeploymentSummary],
 ) -> HorizonOutput {
     let n_months = months[0][0].len();
@@ -314,12 +474,21 @@ pub(crate) fn summarize_horizon(
                 latency_p50_ms: latency.quantile(0.5).unwrap_or(0.0),
                 latency_p95_ms: latency.quantile(0.95).unwrap_or(0.0),
                 latency_p99_ms: latency.quantile(0.99).unwrap_or(0.0),
+                repair_usd: components.repair_usd,
+                availability: mean(&|r| r.availability),
+                downtime_minutes: mean(&|r| r.downtime_ms) / 60_000.0,
+                errors: mean(&|r| r.errors),
+                slo_attainment: month_slo
+                    .map(|s| s.iter().filter(|rep| rep[k][m]).count() as f64 / s.len() as f64),
+                local_share: mean(&|r| r.local_share),
+                cloud_share: mean(&|r| r.cloud_share),
+                instances: (!months[0][k][m].instances.is_nan()).then(|| mean(&|r| r.instances)),
             });
             cost.monthly.push(b_month);
             cost.cumulative.push(b_cum);
             cost.cumulative_amortized.push(b_amortized);
         }
-        if d.cost.is_some() {
+        if has_cost(scenario, d) {
             summary.cost_usd = Some(cost);
         }
     }

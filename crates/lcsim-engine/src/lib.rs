@@ -12,6 +12,8 @@ pub mod arrivals;
 pub mod ci;
 pub mod histogram;
 pub mod horizon;
+pub mod hybrid;
+pub mod outages;
 pub mod random;
 pub mod run;
 pub mod station;

@@ -7,16 +7,23 @@
 //! month, and prices the month from the expected volume × level and the window's simulated
 //! utilization, token counts and billed time. See [`crate::horizon`] for the month step.
 
+use std::collections::BTreeMap;
+
+use lcsim_core::reliability::{Policy, Slo};
 use lcsim_core::scenario::{Deployment, MS_PER_HOUR, Model, Scenario};
-use lcsim_core::summary::{DeploymentSummary, Moments, RunSummary};
+use lcsim_core::summary::{
+    AutoscalingSummary, DeploymentSummary, ErrorCounts, Moments, RunSummary, Share, SloSummary,
+};
 use rayon::prelude::*;
 
 use crate::arrivals::{ArrivalStream, Request, Window};
 use crate::ci::mean_ci95;
 use crate::histogram::LogHistogram;
 use crate::horizon::{HorizonOutput, MonthRecord, horizon_replication, summarize_horizon};
+use crate::hybrid::{HybridSim, Node};
+use crate::outages::{Intervals, Timeline, intersection, measure, union};
 use crate::random::stream;
-use crate::station::{DeploymentSim, Recorder};
+use crate::station::{DeploymentSim, Recorder, WindowOutages};
 
 /// Arrivals are generated and fed to every deployment in chunks of this many requests, so
 /// memory does not grow with the length of a run.
@@ -28,6 +35,23 @@ pub struct ReplicationStats {
     pub arrived: u64,
     pub served: u64,
     pub dropped: u64,
+    pub unavailable: u64,
+    pub timed_out: u64,
+    pub rate_limited: u64,
+    pub retries: u64,
+    /// Share of arrived requests served within the timeout.
+    pub availability: f64,
+    /// Served within the SLO latency target (all served without one).
+    pub within_slo: u64,
+    /// Whether every `[slo]` target held (`None` without an `[slo]`).
+    pub slo_met: Option<bool>,
+    /// Time the deployment refused every request, inside the measured time.
+    pub downtime_ms: f64,
+    pub cold_starts: u64,
+    /// Autoscaled: time-average instances.
+    pub mean_instances: f64,
+    /// Hybrids: served requests by route mask.
+    pub routes: BTreeMap<u64, u64>,
     /// Share of served requests that waited at all.
     pub waited_fraction: f64,
     pub mean_latency_ms: f64,
@@ -53,12 +77,96 @@ pub struct RunOutput {
 
 /// What one window of traffic did to each deployment.
 pub(crate) struct WindowResult {
-    pub recorders: Vec<Recorder>,
+    pub nodes: Vec<Node>,
     pub generated: u64,
     /// Counted arrivals (after the warm-up) and their token sums.
     pub counted: u64,
     pub prompt_tokens: f64,
     pub output_tokens: f64,
+}
+
+/// Stream of deployment `k`'s failure timeline in a replication (distinct from every
+/// window's streams and from the horizon's noise stream).
+fn failure_stream(k: usize) -> u64 {
+    u64::MAX - 1 - k as u64
+}
+
+/// Draws the failure timeline of every deployment with `[deployment.failures]` over
+/// `[0, horizon_ms)`, for as many devices as it can ever have.
+pub(crate) fn draw_timelines(
+    scenario: &Scenario,
+    replication: u64,
+    horizon_ms: f64,
+) -> Vec<Option<Timeline>> {
+    scenario
+        .deployments
+        .iter()
+        .enumerate()
+        .map(|(k, d)| {
+            let f = d.failures.as_ref()?;
+            let devices = match &d.model {
+                Model::Local(l) => {
+                    d.capacity_policy.map_or(l.servers, |p| p.max_servers.max(l.servers))
+                }
+                _ => 0,
+            };
+            let mut rng = stream(scenario.simulation.seed, replication, failure_stream(k));
+            Some(crate::outages::draw(f, devices, horizon_ms, &mut rng))
+        })
+        .collect()
+}
+
+/// When each deployment refuses every request, given each local deployment's device count:
+/// a hybrid of two members is down when both are (overflow, fallback) or either is (rerank).
+pub(crate) fn down_sets(
+    deployments: &[Deployment],
+    timelines: &[Option<Timeline>],
+    devices: &[u32],
+) -> Vec<Intervals> {
+    fn down(k: usize, ds: &[Deployment], tl: &[Option<Timeline>], dev: &[u32]) -> Intervals {
+        match &ds[k].model {
+            Model::Hybrid(h) => {
+                let (a, b) = (down(h.local, ds, tl, dev), down(h.cloud, ds, tl, dev));
+                match h.policy {
+                    Policy::Rerank => union(&a, &b),
+                    _ => intersection(&a, &b),
+                }
+            }
+            _ => tl[k].as_ref().map_or_else(Vec::new, |t| t.down(dev[k] as usize)),
+        }
+    }
+    (0..deployments.len()).map(|k| down(k, deployments, timelines, devices)).collect()
+}
+
+/// The failure intervals of each deployment in a window that starts `offset_ms` into the
+/// replication's timeline.
+pub(crate) fn window_outages(
+    deployments: &[Deployment],
+    timelines: &[Option<Timeline>],
+    downs: &[Intervals],
+    offset_ms: f64,
+) -> Vec<WindowOutages> {
+    deployments
+        .iter()
+        .zip(timelines)
+        .zip(downs)
+        .map(|((d, t), down)| match (t, &d.model) {
+            (Some(t), Model::Local(l)) => WindowOutages {
+                devices: t
+                    .devices
+                    .iter()
+                    .take(l.servers as usize)
+                    .map(|iv| crate::outages::shifted(iv, offset_ms))
+                    .collect(),
+                down: crate::outages::shifted(down, offset_ms),
+            },
+            (Some(_), _) => WindowOutages {
+                devices: Vec::new(),
+                down: crate::outages::shifted(down, offset_ms),
+            },
+            (None, _) => WindowOutages::default(),
+        })
+        .collect()
 }
 
 /// Simulates one window of traffic through `deployments`. Arrivals draw from stream
@@ -72,26 +180,59 @@ pub(crate) fn simulate_window(
     replication: u64,
     stream_base: u64,
     detail: impl Fn(&Deployment, Recorder) -> Recorder,
+    outages: &[WindowOutages],
     progress: &(dyn Fn(u64) + Sync),
 ) -> WindowResult {
     let seed = scenario.simulation.seed;
     let mut arrivals =
         ArrivalStream::new(&scenario.traffic, window, stream(seed, replication, stream_base));
-    let mut sims: Vec<DeploymentSim> = deployments
-        .iter()
-        .enumerate()
-        .map(|(k, d)| {
-            let recorder = detail(d, Recorder::new(warmup_ms, window.end_ms));
-            DeploymentSim::new(d, recorder, stream(seed, replication, stream_base + 1 + k as u64))
-        })
-        .collect();
+    let slo_latency = scenario.slo.and_then(|s| s.latency_p95_ms);
+    let build = |k: usize, member: bool| -> Node {
+        fn node(
+            k: usize,
+            member: bool,
+            make: &dyn Fn(usize, bool) -> (Recorder, crate::random::SimRng),
+            deployments: &[Deployment],
+            outages: &[WindowOutages],
+        ) -> Node {
+            let (recorder, rng) = make(k, member);
+            match &deployments[k].model {
+                Model::Hybrid(h) => Node::Hybrid(Box::new(HybridSim::new(
+                    k,
+                    h.clone(),
+                    node(h.local, true, make, deployments, outages),
+                    node(h.cloud, true, make, deployments, outages),
+                    rng,
+                    recorder,
+                ))),
+                _ => Node::Leaf(Box::new(DeploymentSim::new(
+                    k,
+                    &deployments[k],
+                    recorder,
+                    rng,
+                    outages[k].clone(),
+                ))),
+            }
+        }
+        let make = |k: usize, member: bool| {
+            let d = &deployments[k];
+            let mut r = detail(d, Recorder::new(warmup_ms, window.end_ms))
+                .limits(d.timeout_ms, slo_latency);
+            if member {
+                r = r.reporting(1 << k);
+            }
+            (r, stream(seed, replication, stream_base + 1 + k as u64))
+        };
+        node(k, member, &make, deployments, outages)
+    };
+    let mut nodes: Vec<Node> = (0..deployments.len()).map(|k| build(k, false)).collect();
     let mut buf: Vec<Request> = Vec::with_capacity(CHUNK);
     let (mut generated, mut counted) = (0u64, 0u64);
     let (mut prompt_tokens, mut output_tokens) = (0.0, 0.0);
     loop {
         buf.clear();
         let more = arrivals.fill(&mut buf, CHUNK);
-        for d in &mut sims {
+        for d in &mut nodes {
             d.process(&buf);
         }
         for r in buf.iter().filter(|r| r.t_ms >= warmup_ms) {
@@ -105,34 +246,69 @@ pub(crate) fn simulate_window(
             break;
         }
     }
-    let recorders = sims
-        .into_iter()
-        .map(|mut d| {
-            d.finish();
-            d.recorder
-        })
-        .collect();
-    WindowResult { recorders, generated, counted, prompt_tokens, output_tokens }
+    for n in &mut nodes {
+        n.finish();
+    }
+    WindowResult { nodes, generated, counted, prompt_tokens, output_tokens }
 }
 
-/// Servers (or concurrency slots) of a deployment; NaN for unlimited concurrency.
+/// Servers (or concurrency slots) of a deployment; NaN for unlimited or autoscaled
+/// concurrency and for hybrids (their members have their own).
 pub(crate) fn capacity(d: &Deployment) -> f64 {
     match &d.model {
         Model::Local(l) => f64::from(l.servers),
+        Model::Cloud(c) if c.autoscale.is_some() => f64::NAN,
         Model::Cloud(c) => c.max_concurrency.map_or(f64::NAN, f64::from),
+        Model::Hybrid(_) => f64::NAN,
     }
 }
 
+/// Request-time in service, summed over a node's single deployments.
+pub(crate) fn in_service_ms(node: &Node) -> f64 {
+    let mut leaves = Vec::new();
+    node.leaves(&mut leaves);
+    leaves.iter().map(|l| l.recorder.in_service_ms).sum()
+}
+
+/// Whether the `[slo]` held for the requests in `r`.
+pub(crate) fn slo_met(slo: Option<Slo>, r: &Recorder) -> Option<bool> {
+    let slo = slo?;
+    let p95 = r.latency.quantile(0.95).unwrap_or(0.0);
+    Some(
+        slo.latency_p95_ms.is_none_or(|t| p95 <= t)
+            && slo.availability.is_none_or(|a| availability(r) >= a),
+    )
+}
+
+pub(crate) fn availability(r: &Recorder) -> f64 {
+    if r.arrived > 0 { r.served as f64 / r.arrived as f64 } else { 1.0 }
+}
+
+#[allow(clippy::too_many_arguments, reason = "the figures of one window, all named")]
 pub(crate) fn replication_stats(
     r: &Recorder,
     window_ms: f64,
     utilization: f64,
+    in_service_ms: f64,
+    downtime_ms: f64,
+    slo: Option<Slo>,
 ) -> ReplicationStats {
     let per = |sum: f64| if r.served > 0 { sum / r.served as f64 } else { 0.0 };
     ReplicationStats {
         arrived: r.arrived,
         served: r.served,
         dropped: r.dropped,
+        unavailable: r.unavailable,
+        timed_out: r.timed_out,
+        rate_limited: r.rate_limited,
+        retries: r.retries,
+        availability: availability(r),
+        within_slo: r.within_slo,
+        slo_met: slo_met(slo, r),
+        downtime_ms,
+        cold_starts: r.cold_starts,
+        mean_instances: r.instance_ms / window_ms,
+        routes: r.routes.clone(),
         waited_fraction: per(r.waited as f64),
         mean_latency_ms: per(r.sum_latency_ms),
         mean_wait_ms: per(r.sum_wait_ms),
@@ -141,7 +317,7 @@ pub(crate) fn replication_stats(
         latency_p99_ms: r.latency.quantile(0.99).unwrap_or(0.0),
         wait_p95_ms: r.wait.quantile(0.95).unwrap_or(0.0),
         utilization,
-        mean_concurrency: r.in_service_ms / window_ms,
+        mean_concurrency: in_service_ms / window_ms,
         batches: r.batches,
     }
 }
@@ -155,6 +331,8 @@ pub(crate) struct Partial {
     pub months: Vec<Vec<Vec<MonthRecord>>>,
     /// Horizon runs: latency histogram of deployment `k` in month `m`, `[k][m]`.
     pub month_latency: Vec<Vec<LogHistogram>>,
+    /// Horizon runs with an `[slo]`: whether replication `i`'s month `m` met it, `[i][k][m]`.
+    pub month_slo: Option<Vec<Vec<Vec<bool>>>>,
 }
 
 fn stationary_replication(
@@ -164,6 +342,17 @@ fn stationary_replication(
 ) -> Partial {
     let sim = &scenario.simulation;
     let window = Window { start_hour: 0, level: 1.0, end_ms: sim.duration_ms };
+    let timelines = draw_timelines(scenario, index, sim.duration_ms);
+    let devices: Vec<u32> = scenario
+        .deployments
+        .iter()
+        .map(|d| match &d.model {
+            Model::Local(l) => l.servers,
+            _ => 0,
+        })
+        .collect();
+    let downs = down_sets(&scenario.deployments, &timelines, &devices);
+    let outages = window_outages(&scenario.deployments, &timelines, &downs, 0.0);
     let w = simulate_window(
         scenario,
         &scenario.deployments,
@@ -172,22 +361,36 @@ fn stationary_replication(
         index,
         0,
         |_, r| r,
+        &outages,
         progress,
     );
     let window_ms = sim.duration_ms - sim.warmup_ms;
     let stats = w
-        .recorders
+        .nodes
         .iter()
         .zip(&scenario.deployments)
-        .map(|(r, d)| replication_stats(r, window_ms, r.busy_ms / (window_ms * capacity(d))))
+        .zip(&downs)
+        .map(|((n, d), down)| {
+            let r = n.recorder();
+            replication_stats(
+                r,
+                window_ms,
+                r.busy_ms / (window_ms * capacity(d)),
+                in_service_ms(n),
+                measure(down, sim.warmup_ms, sim.duration_ms),
+                scenario.slo,
+            )
+        })
         .collect();
-    let histograms = w.recorders.iter().map(|r| (r.latency.clone(), r.wait.clone())).collect();
+    let histograms =
+        w.nodes.iter().map(|n| (n.recorder().latency.clone(), n.recorder().wait.clone())).collect();
     Partial {
         generated: w.generated,
         stats: vec![stats],
         histograms,
         months: Vec::new(),
         month_latency: Vec::new(),
+        month_slo: None,
     }
 }
 
@@ -195,6 +398,9 @@ fn merge(mut a: Partial, b: Partial) -> Partial {
     a.generated += b.generated;
     a.stats.extend(b.stats);
     a.months.extend(b.months);
+    if let (Some(x), Some(y)) = (&mut a.month_slo, b.month_slo) {
+        x.extend(y);
+    }
     for ((la, wa), (lb, wb)) in a.histograms.iter_mut().zip(&b.histograms) {
         la.merge(lb);
         wa.merge(wb);
@@ -249,13 +455,50 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
             let served: u64 = reps.iter().map(|r| r.served).sum();
             let dropped: u64 = reps.iter().map(|r| r.dropped).sum();
             let batches: u64 = reps.iter().map(|r| r.batches).sum();
-            let unlimited = matches!(&d.model, Model::Cloud(c) if c.max_concurrency.is_none());
+            let unlimited = capacity(d).is_nan();
+            let sum = |f: &dyn Fn(&ReplicationStats) -> u64| reps.iter().map(|r| f(r)).sum::<u64>();
+            let within_slo = sum(&|r| r.within_slo);
+            let (availability, _, availability_ci) =
+                mean_ci95(&reps.iter().map(|r| r.availability).collect::<Vec<_>>());
+            let slo = scenario.slo.map(|s| {
+                let periods: Vec<bool> = match &partial.month_slo {
+                    Some(m) => m.iter().flat_map(|rep| rep[k].iter().copied()).collect(),
+                    None => reps.iter().filter_map(|r| r.slo_met).collect(),
+                };
+                SloSummary {
+                    latency_p95_ms: s.latency_p95_ms,
+                    availability: s.availability,
+                    attainment: periods.iter().filter(|&&m| m).count() as f64
+                        / periods.len().max(1) as f64,
+                    within_latency_target: if arrived > 0 {
+                        within_slo as f64 / arrived as f64
+                    } else {
+                        0.0
+                    },
+                }
+            });
+            let routes = matches!(d.model, Model::Hybrid(_)).then(|| {
+                let mut by_mask: BTreeMap<u64, u64> = BTreeMap::new();
+                for r in &reps {
+                    for (m, c) in &r.routes {
+                        *by_mask.entry(*m).or_default() += c;
+                    }
+                }
+                by_mask
+                    .into_iter()
+                    .map(|(mask, c)| {
+                        let names: Vec<&str> = (0..64)
+                            .filter(|b| mask & (1 << b) != 0)
+                            .map(|b| scenario.deployments[b].name.as_str())
+                            .collect();
+                        (names.join("+"), c as f64 / served.max(1) as f64)
+                    })
+                    .collect()
+            });
+            let autoscaled = matches!(&d.model, Model::Cloud(c) if c.autoscale.is_some());
             DeploymentSummary {
                 name: d.name.clone(),
-                kind: match d.model {
-                    Model::Local(_) => "local",
-                    Model::Cloud(_) => "cloud",
-                },
+                kind: d.model.kind(),
                 requests: arrived,
                 served,
                 dropped_fraction: if arrived > 0 { dropped as f64 / arrived as f64 } else { 0.0 },
@@ -267,6 +510,24 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
                 latency_ms: moments(reps.iter().map(|r| r.mean_latency_ms).collect(), latency_hist),
                 wait_ms: moments(reps.iter().map(|r| r.mean_wait_ms).collect(), wait_hist),
                 cost_usd: None,
+                availability: Share { mean: availability, mean_ci95: availability_ci },
+                goodput_per_s: within_slo as f64 / n_reps / measured_s,
+                errors: ErrorCounts {
+                    queue_full: dropped,
+                    unavailable: sum(&|r| r.unavailable),
+                    timed_out: sum(&|r| r.timed_out),
+                    rate_limited: sum(&|r| r.rate_limited),
+                    retries: sum(&|r| r.retries),
+                },
+                downtime_minutes: reps.iter().map(|r| r.downtime_ms).sum::<f64>()
+                    / n_reps
+                    / 60_000.0,
+                slo,
+                routes,
+                autoscaling: autoscaled.then(|| AutoscalingSummary {
+                    mean_instances: reps.iter().map(|r| r.mean_instances).sum::<f64>() / n_reps,
+                    cold_start_share: sum(&|r| r.cold_starts) as f64 / served.max(1) as f64,
+                }),
             }
         })
         .collect();
@@ -277,6 +538,7 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
                 scenario,
                 &partial.months,
                 &partial.month_latency,
+                partial.month_slo.as_ref(),
                 &mut deployments,
             );
             let break_even = out.break_even.clone();

@@ -1,4 +1,4 @@
-//! Serving models: how one deployment turns arrivals into waits and latencies.
+//! Serving models: how one deployment turns arrivals into waits, latencies and errors.
 //!
 //! * **FIFO servers** (`local` with `max_batch = 1`, `cloud` with `max_concurrency`): `c`
 //!   identical servers and one first-come-first-served queue. Arrivals are handled in time
@@ -10,49 +10,67 @@
 //!   when its oldest request has waited `batch_timeout_ms`, and starts when it is closed and a
 //!   server is free, taking every waiting request up to `max_batch` at that moment.
 //! * **Unlimited** (`cloud` without `max_concurrency`): M/G/∞, no waiting.
+//! * **Autoscaled** (`cloud` with `[autoscale]`): instances of `concurrency` slots each. On
+//!   each arrival the autoscaler first stops instances idle for `scale_down_after_idle` (never
+//!   below `min_instances`), then starts as many as its target asks for (up to
+//!   `max_instances`); a new instance serves after the scale-up delay and its cold start. The
+//!   request takes the slot that can start it first, which may be on a starting instance.
 //!
-//! End-to-end latency = network round trip (cloud) + wait + service. A request is counted when
-//! it arrives after the warm-up; all requests are simulated.
+//! End-to-end latency = network round trip (cloud) + wait + service, measured from when the
+//! client sent the request. A request is counted when it was sent after the warm-up; all
+//! requests are simulated.
+//!
+//! **Errors.** A request fails when the deployment is down as it arrives (`unavailable`:
+//! every device down, or the cloud endpoint in an outage or failover), when the waiting room
+//! is full (`queue_full`), when it would start later than `timeout_ms` after it was sent (it is
+//! abandoned before it takes a server) or finishes later than that (`timed_out`), or when a
+//! rate limit turned it away more than `max_retries` times (`rate_limited`). Availability is
+//! the share of requests served within the timeout.
+//!
+//! **Failures.** A device that is down starts no work; work in progress when it fails is
+//! finished (the error is at most one service time per failure, against MTBFs of hours).
+//! Queued requests wait for a device to come back, or time out.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use lcsim_core::cost::InstanceBilling;
+use lcsim_core::reliability::{Autoscale, RateLimit, ScaleTarget};
 use lcsim_core::scenario::{Deployment, LocalService, MS_PER_HOUR, Model, Provider, TokenLatency};
+use rand::RngExt;
 
 use crate::arrivals::Request;
 use crate::histogram::LogHistogram;
+use crate::outages::{Intervals, contains, next_up};
 use crate::random::{Sampler, SimRng};
 
 /// Free times of `c` servers; the earliest is found by a scan for small `c`, a heap otherwise.
+/// Servers with failures keep their down intervals and are scanned.
 #[derive(Debug)]
 enum ServerPool {
     Few(Vec<f64>),
     /// Free times as bit patterns: for non-negative floats these order like the floats.
     Many(BinaryHeap<Reverse<u64>>),
+    Failing {
+        free: Vec<f64>,
+        down: Vec<Intervals>,
+    },
 }
 
 impl ServerPool {
-    fn new(servers: u32) -> Self {
-        if servers <= 16 {
-            ServerPool::Few(vec![0.0; servers as usize])
-        } else {
-            ServerPool::Many((0..servers).map(|_| Reverse(0f64.to_bits())).collect())
+    fn new(servers: u32, down: Option<Vec<Intervals>>) -> Self {
+        match down {
+            Some(down) if down.iter().any(|d| !d.is_empty()) => {
+                ServerPool::Failing { free: vec![0.0; servers as usize], down }
+            }
+            _ if servers <= 16 => ServerPool::Few(vec![0.0; servers as usize]),
+            _ => ServerPool::Many((0..servers).map(|_| Reverse(0f64.to_bits())).collect()),
         }
     }
 
+    /// The server that can start a job arriving at `t` first, and when.
     #[inline]
-    fn earliest(&self) -> f64 {
-        match self {
-            ServerPool::Few(free) => free.iter().copied().fold(f64::INFINITY, f64::min),
-            ServerPool::Many(heap) => heap.peek().map_or(f64::INFINITY, |r| f64::from_bits(r.0)),
-        }
-    }
-
-    /// Serves a job arriving at `t` for `service` on the earliest-free server: returns its
-    /// start time, `max(t, earliest free time)`, and marks that server busy until it ends.
-    #[inline]
-    fn serve(&mut self, t: f64, service: impl FnOnce(f64) -> f64) -> f64 {
+    fn next_start(&self, t: f64) -> (usize, f64) {
         match self {
             ServerPool::Few(free) => {
                 let mut best = 0;
@@ -61,18 +79,53 @@ impl ServerPool {
                         best = i;
                     }
                 }
-                let start = free[best].max(t);
-                free[best] = start + service(start);
-                start
+                (best, free[best].max(t))
             }
             ServerPool::Many(heap) => {
-                let mut top = heap.peek_mut().expect("at least one server");
-                let start = f64::from_bits(top.0).max(t);
-                *top = Reverse((start + service(start)).to_bits());
-                start
+                (0, heap.peek().map_or(f64::INFINITY, |r| f64::from_bits(r.0)).max(t))
+            }
+            ServerPool::Failing { free, down } => {
+                let mut best = (0, f64::INFINITY);
+                for (i, (f, d)) in free.iter().zip(down).enumerate() {
+                    let s = next_up(d, f.max(t));
+                    if s < best.1 {
+                        best = (i, s);
+                    }
+                }
+                best
             }
         }
     }
+
+    /// Marks server `i` (from the last [`ServerPool::next_start`]) busy until `until`.
+    #[inline]
+    fn occupy(&mut self, i: usize, until: f64) {
+        match self {
+            ServerPool::Few(free) | ServerPool::Failing { free, .. } => free[i] = until,
+            ServerPool::Many(heap) => {
+                *heap.peek_mut().expect("at least one server") = Reverse(until.to_bits());
+            }
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    QueueFull,
+    Unavailable,
+    TimedOut,
+    RateLimited,
+}
+
+/// What became of a request, for the hybrid deployment that sent it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    pub req: Request,
+    /// When the client has its answer (or its error).
+    pub end_ms: f64,
+    /// Served: a bit mask of the deployments (by index) that did the work.
+    pub result: Result<u64, ErrorKind>,
 }
 
 /// Statistics of one deployment in one replication.
@@ -80,15 +133,35 @@ impl ServerPool {
 pub struct Recorder {
     warmup_ms: f64,
     end_ms: f64,
+    timeout_ms: f64,
+    /// Served requests at most this slow count towards goodput (the SLO latency target).
+    slo_latency_ms: f64,
+    /// This deployment's bit in route masks.
+    mask: u64,
+    /// Inside a hybrid: every outcome, for the hybrid to route on.
+    sink: Option<Vec<Outcome>>,
     pub latency: LogHistogram,
     pub wait: LogHistogram,
     pub arrived: u64,
     pub served: u64,
+    /// Queue full.
     pub dropped: u64,
+    pub unavailable: u64,
+    pub timed_out: u64,
+    pub rate_limited: u64,
+    /// 429 responses that were retried.
+    pub retries: u64,
+    /// Served requests that waited for an instance's cold start.
+    pub cold_starts: u64,
+    /// Served within the SLO latency target.
+    pub within_slo: u64,
     /// Served requests that waited at all (wait > 0).
     pub waited: u64,
     pub sum_latency_ms: f64,
     pub sum_wait_ms: f64,
+    /// Tokens of the served requests (what a per-token provider bills).
+    pub prompt_tokens: f64,
+    pub output_tokens: f64,
     /// Server-time spent serving inside the measurement window (once per batch).
     pub busy_ms: f64,
     /// Request-time spent in service inside the measurement window (for mean concurrency).
@@ -98,8 +171,13 @@ pub struct Recorder {
     pub busy_by_hour_ms: Vec<f64>,
     /// Per-request billing `(increment, minimum)` in ms, for serverless instance costs.
     billing_ms: Option<(f64, f64)>,
-    /// Billed instance time of the counted requests.
+    /// Billed instance time of the counted requests (serverless) or of the autoscaled
+    /// instances inside the window.
     pub billed_ms: f64,
+    /// Autoscaled: instance time inside the window (mean instances = this / window).
+    pub instance_ms: f64,
+    /// Hybrids: served requests by the set of deployments that served them.
+    pub routes: BTreeMap<u64, u64>,
 }
 
 impl Recorder {
@@ -107,20 +185,34 @@ impl Recorder {
         Recorder {
             warmup_ms,
             end_ms,
+            timeout_ms: f64::INFINITY,
+            slo_latency_ms: f64::INFINITY,
+            mask: 0,
+            sink: None,
             latency: LogHistogram::new(),
             wait: LogHistogram::new(),
             arrived: 0,
             served: 0,
             dropped: 0,
+            unavailable: 0,
+            timed_out: 0,
+            rate_limited: 0,
+            retries: 0,
+            cold_starts: 0,
+            within_slo: 0,
             waited: 0,
             sum_latency_ms: 0.0,
             sum_wait_ms: 0.0,
+            prompt_tokens: 0.0,
+            output_tokens: 0.0,
             busy_ms: 0.0,
             in_service_ms: 0.0,
             batches: 0,
             busy_by_hour_ms: Vec::new(),
             billing_ms: None,
             billed_ms: 0.0,
+            instance_ms: 0.0,
+            routes: BTreeMap::new(),
         }
     }
 
@@ -138,6 +230,33 @@ impl Recorder {
         self
     }
 
+    /// Bills autoscaled instances' lifetimes with this `(increment, minimum)`.
+    pub fn bill_instances(mut self, increment_ms: f64, min_ms: f64) -> Self {
+        self.billing_ms = Some((increment_ms, min_ms));
+        self
+    }
+
+    /// Requests not served within `timeout_ms` of being sent fail; served ones within
+    /// `slo_latency_ms` count as goodput.
+    pub fn limits(mut self, timeout_ms: Option<f64>, slo_latency_ms: Option<f64>) -> Self {
+        self.timeout_ms = timeout_ms.unwrap_or(f64::INFINITY);
+        self.slo_latency_ms = slo_latency_ms.unwrap_or(f64::INFINITY);
+        self
+    }
+
+    /// Part of a hybrid: report every outcome, with route bit `mask`.
+    pub fn reporting(mut self, mask: u64) -> Self {
+        self.mask = mask;
+        self.sink = Some(Vec::new());
+        self
+    }
+
+    pub fn take_outcomes(&mut self, into: &mut Vec<Outcome>) {
+        if let Some(sink) = &mut self.sink {
+            into.append(sink);
+        }
+    }
+
     #[inline]
     fn bill(&mut self, service_ms: f64) {
         if let Some((increment, min)) = self.billing_ms {
@@ -152,13 +271,30 @@ impl Recorder {
         self.arrived += o.arrived;
         self.served += o.served;
         self.dropped += o.dropped;
+        self.unavailable += o.unavailable;
+        self.timed_out += o.timed_out;
+        self.rate_limited += o.rate_limited;
+        self.retries += o.retries;
+        self.cold_starts += o.cold_starts;
+        self.within_slo += o.within_slo;
         self.waited += o.waited;
         self.sum_latency_ms += o.sum_latency_ms;
         self.sum_wait_ms += o.sum_wait_ms;
+        self.prompt_tokens += o.prompt_tokens;
+        self.output_tokens += o.output_tokens;
         self.busy_ms += o.busy_ms;
         self.in_service_ms += o.in_service_ms;
         self.batches += o.batches;
         self.billed_ms += o.billed_ms;
+        self.instance_ms += o.instance_ms;
+        for (k, v) in &o.routes {
+            *self.routes.entry(*k).or_default() += v;
+        }
+    }
+
+    /// Failed requests of every kind.
+    pub fn errors(&self) -> u64 {
+        self.dropped + self.unavailable + self.timed_out + self.rate_limited
     }
 
     #[inline]
@@ -189,21 +325,58 @@ impl Recorder {
         }
     }
 
+    /// A request finished `latency_ms` after it was sent, having waited `wait_ms`; served
+    /// with route `mask` unless it took longer than the timeout.
     #[inline]
-    fn served(&mut self, wait_ms: f64, latency_ms: f64) {
-        self.arrived += 1;
-        self.served += 1;
-        self.waited += u64::from(wait_ms > 0.0);
-        self.sum_wait_ms += wait_ms;
-        self.sum_latency_ms += latency_ms;
-        self.wait.record(wait_ms);
-        self.latency.record(latency_ms);
+    pub(crate) fn done(&mut self, req: &Request, wait_ms: f64, latency_ms: f64, mask: u64) {
+        if latency_ms > self.timeout_ms {
+            self.fail(req, ErrorKind::TimedOut, req.sent_ms + self.timeout_ms);
+            return;
+        }
+        if self.counts(req.sent_ms) {
+            self.arrived += 1;
+            self.served += 1;
+            self.waited += u64::from(wait_ms > 0.0);
+            self.within_slo += u64::from(latency_ms <= self.slo_latency_ms);
+            self.sum_wait_ms += wait_ms;
+            self.sum_latency_ms += latency_ms;
+            self.prompt_tokens += f64::from(req.prompt_tokens);
+            self.output_tokens += f64::from(req.output_tokens);
+            self.wait.record(wait_ms);
+            self.latency.record(latency_ms);
+            if self.mask != mask {
+                *self.routes.entry(mask).or_default() += 1;
+            }
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.push(Outcome { req: *req, end_ms: req.sent_ms + latency_ms, result: Ok(mask) });
+        }
     }
 
     #[inline]
-    fn dropped(&mut self) {
-        self.arrived += 1;
-        self.dropped += 1;
+    pub(crate) fn fail(&mut self, req: &Request, kind: ErrorKind, at_ms: f64) {
+        if self.counts(req.sent_ms) {
+            self.arrived += 1;
+            match kind {
+                ErrorKind::QueueFull => self.dropped += 1,
+                ErrorKind::Unavailable => self.unavailable += 1,
+                ErrorKind::TimedOut => self.timed_out += 1,
+                ErrorKind::RateLimited => self.rate_limited += 1,
+            }
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.push(Outcome { req: *req, end_ms: at_ms, result: Err(kind) });
+        }
+    }
+
+    /// An autoscaled instance ran over `[from, to)`: bills its part inside the window.
+    fn instance(&mut self, from: f64, to: f64) {
+        let overlap = (to.min(self.end_ms) - from.max(self.warmup_ms)).max(0.0);
+        if overlap > 0.0 {
+            self.instance_ms += overlap;
+            let (increment, min) = self.billing_ms.unwrap_or((0.0, 0.0));
+            self.billed_ms += InstanceBilling::billed_seconds(increment, min, overlap);
+        }
     }
 }
 
@@ -235,7 +408,9 @@ enum BatchService {
 struct Fifo {
     pool: ServerPool,
     capacity: Option<usize>,
+    /// Start times of requests still waiting (kept with a waiting room or inside a hybrid).
     waiting_starts: VecDeque<f64>,
+    track_waiting: bool,
     service: RequestService,
 }
 
@@ -250,17 +425,131 @@ struct Batcher {
 }
 
 #[derive(Debug)]
+struct Instance {
+    launched: f64,
+    ready: f64,
+    /// Free time of each slot.
+    slots: Vec<f64>,
+    /// When its last job ends (its ready time before any).
+    last_end: f64,
+}
+
+#[derive(Debug)]
+struct Autoscaler {
+    config: Autoscale,
+    cold_start: Sampler,
+    service: RequestService,
+    instances: Vec<Instance>,
+    /// End times of requests assigned and not yet finished, as bit patterns.
+    ends: BinaryHeap<Reverse<u64>>,
+    /// Start times of requests assigned and not yet started.
+    starts: BinaryHeap<Reverse<u64>>,
+}
+
+#[derive(Debug)]
 enum Station {
     Fifo(Fifo),
     Batcher(Batcher),
     Unlimited(RequestService),
+    Autoscaled(Autoscaler),
+}
+
+/// A request turned away by a rate limit, waiting to be sent again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Retry {
+    at_ms: f64,
+    seq: u64,
+    attempt: u32,
+    req: Request,
+}
+
+impl Eq for Retry {}
+
+impl Ord for Retry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Earliest first in a max-heap.
+        other.at_ms.total_cmp(&self.at_ms).then(other.seq.cmp(&self.seq))
+    }
+}
+
+impl PartialOrd for Retry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Debug)]
+struct Limiter {
+    limit: RateLimit,
+    request_bucket: f64,
+    token_bucket: f64,
+    last_ms: f64,
+    retries: BinaryHeap<Retry>,
+    seq: u64,
+}
+
+impl Limiter {
+    fn new(limit: RateLimit) -> Self {
+        Limiter {
+            request_bucket: limit.requests.map_or(0.0, |r| r.1),
+            token_bucket: limit.tokens.map_or(0.0, |t| t.1),
+            limit,
+            last_ms: 0.0,
+            retries: BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+
+    /// Refills both buckets to time `t` and takes what `req` needs, if they hold it.
+    fn admit(&mut self, t: f64, req: &Request) -> bool {
+        let dt = (t - self.last_ms).max(0.0);
+        self.last_ms = self.last_ms.max(t);
+        if let Some((rate, size)) = self.limit.requests {
+            self.request_bucket = (self.request_bucket + rate * dt).min(size);
+        }
+        let tokens = f64::from(req.prompt_tokens) + f64::from(req.output_tokens);
+        if let Some((rate, size)) = self.limit.tokens {
+            self.token_bucket = (self.token_bucket + rate * dt).min(size);
+        }
+        let ok = self.limit.requests.is_none_or(|_| self.request_bucket >= 1.0)
+            && self.limit.tokens.is_none_or(|_| self.token_bucket >= tokens);
+        if ok {
+            if self.limit.requests.is_some() {
+                self.request_bucket -= 1.0;
+            }
+            if self.limit.tokens.is_some() {
+                self.token_bucket -= tokens;
+            }
+        }
+        ok
+    }
+
+    /// Backoff before retry `attempt` (1-based): full jitter.
+    fn backoff(&self, attempt: u32, rng: &mut SimRng) -> f64 {
+        let cap = (self.limit.backoff_base_ms * 2f64.powi(attempt as i32 - 1))
+            .min(self.limit.backoff_max_ms);
+        rng.random::<f64>() * cap
+    }
+}
+
+/// Failure intervals of one deployment in a window's clock.
+#[derive(Debug, Clone, Default)]
+pub struct WindowOutages {
+    /// Local: each device's down intervals.
+    pub devices: Vec<Intervals>,
+    /// When the deployment refuses requests.
+    pub down: Intervals,
 }
 
 /// One deployment being simulated in one replication.
 #[derive(Debug)]
 pub struct DeploymentSim {
+    /// The deployment's index in the scenario.
+    pub index: usize,
     station: Station,
     network_rtt: Option<Sampler>,
+    down: Intervals,
+    limiter: Option<Limiter>,
     rng: SimRng,
     pub recorder: Recorder,
 }
@@ -276,159 +565,376 @@ fn request_service(provider: &Provider) -> RequestService {
 }
 
 impl DeploymentSim {
-    pub fn new(deployment: &Deployment, recorder: Recorder, rng: SimRng) -> Self {
-        let (station, network_rtt) = match &deployment.model {
+    /// A local or cloud deployment (not a hybrid: see [`crate::hybrid`]).
+    pub fn new(
+        index: usize,
+        deployment: &Deployment,
+        recorder: Recorder,
+        rng: SimRng,
+        outages: WindowOutages,
+    ) -> Self {
+        let track_waiting = recorder.sink.is_some();
+        let WindowOutages { devices, down } = outages;
+        let (station, network_rtt, limiter) = match &deployment.model {
             Model::Local(local) => {
                 let capacity = local.queue_capacity.map(|c| c as usize);
-                let station = if local.max_batch == 1 {
-                    let service = match &local.service {
-                        LocalService::Dist(d) => RequestService::Dist(Sampler::new(d)),
-                        LocalService::Tokens(tl) => {
-                            return Self::batcher(
-                                local.servers,
-                                capacity,
-                                1,
-                                0.0,
-                                BatchService::Tokens(*tl),
-                                recorder,
-                                rng,
-                            );
-                        }
-                    };
-                    Station::Fifo(Fifo {
-                        pool: ServerPool::new(local.servers),
+                let devices = (!devices.is_empty()).then(|| {
+                    let mut d = devices;
+                    d.resize(local.servers as usize, Vec::new());
+                    d
+                });
+                let pool = ServerPool::new(local.servers, devices);
+                let station = match (&local.service, local.max_batch) {
+                    (LocalService::Dist(d), 1) => Station::Fifo(Fifo {
+                        pool,
                         capacity,
                         waiting_starts: VecDeque::new(),
-                        service,
-                    })
-                } else {
-                    let service = match &local.service {
-                        LocalService::Dist(d) => BatchService::Dist(Sampler::new(d)),
-                        LocalService::Tokens(tl) => BatchService::Tokens(*tl),
-                    };
-                    return Self::batcher(
-                        local.servers,
+                        track_waiting,
+                        service: RequestService::Dist(Sampler::new(d)),
+                    }),
+                    (service, max_batch) => Station::Batcher(Batcher {
+                        pool,
                         capacity,
-                        local.max_batch as usize,
-                        local.batch_timeout_ms,
-                        service,
-                        recorder,
-                        rng,
-                    );
+                        max_batch: max_batch as usize,
+                        timeout_ms: local.batch_timeout_ms,
+                        queue: VecDeque::new(),
+                        service: match service {
+                            LocalService::Dist(d) => BatchService::Dist(Sampler::new(d)),
+                            LocalService::Tokens(tl) => BatchService::Tokens(*tl),
+                        },
+                    }),
                 };
-                (station, None)
+                (station, None, None)
             }
             Model::Cloud(cloud) => {
                 let service = request_service(&cloud.provider);
-                let station = match cloud.max_concurrency {
-                    Some(c) => Station::Fifo(Fifo {
-                        pool: ServerPool::new(c),
+                let station = match (&cloud.autoscale, cloud.max_concurrency) {
+                    (Some(a), _) => Station::Autoscaled(Autoscaler::new(a.clone(), service)),
+                    (None, Some(c)) => Station::Fifo(Fifo {
+                        pool: ServerPool::new(c, None),
                         capacity: cloud.queue_capacity.map(|c| c as usize),
                         waiting_starts: VecDeque::new(),
+                        track_waiting,
                         service,
                     }),
-                    None => Station::Unlimited(service),
+                    (None, None) => Station::Unlimited(service),
                 };
-                (station, cloud.network_rtt_ms.as_ref().map(Sampler::new))
+                (
+                    station,
+                    cloud.network_rtt_ms.as_ref().map(Sampler::new),
+                    cloud.rate_limit.map(Limiter::new),
+                )
             }
+            Model::Hybrid(_) => unreachable!("hybrids are built by crate::hybrid"),
         };
-        DeploymentSim { station, network_rtt, rng, recorder }
-    }
-
-    fn batcher(
-        servers: u32,
-        capacity: Option<usize>,
-        max_batch: usize,
-        timeout_ms: f64,
-        service: BatchService,
-        recorder: Recorder,
-        rng: SimRng,
-    ) -> Self {
-        DeploymentSim {
-            station: Station::Batcher(Batcher {
-                pool: ServerPool::new(servers),
-                capacity,
-                max_batch,
-                timeout_ms,
-                queue: VecDeque::new(),
-                service,
-            }),
-            network_rtt: None,
-            rng,
-            recorder,
-        }
+        DeploymentSim { index, station, network_rtt, down, limiter, rng, recorder }
     }
 
     /// Feeds a chunk of arrivals, in time order.
     pub fn process(&mut self, requests: &[Request]) {
-        let rng = &mut self.rng;
-        let rec = &mut self.recorder;
+        for req in requests {
+            self.offer(*req);
+        }
+    }
+
+    /// One arrival; arrivals must come in time order.
+    #[inline]
+    pub fn offer(&mut self, req: Request) {
+        if self.limiter.is_some() {
+            self.release_retries(req.t_ms);
+            self.attempt(req, 0);
+        } else {
+            self.serve(req);
+        }
+    }
+
+    /// Settles everything decided by time `t` (retries due, batches that start before `t`).
+    pub fn advance(&mut self, t: f64) {
+        self.release_retries(t);
+        if let Station::Batcher(b) = &mut self.station {
+            b.dispatch_ready(t, &mut self.rng, &mut self.recorder);
+        }
+    }
+
+    /// Requests waiting (not yet in service) at `t`.
+    pub fn queue_len(&mut self, t: f64) -> usize {
+        self.advance(t);
         match &mut self.station {
-            Station::Fifo(fifo) => {
-                for req in requests {
-                    let t = req.t_ms;
-                    if let Some(cap) = fifo.capacity {
-                        while fifo.waiting_starts.front().is_some_and(|&s| s <= t) {
-                            fifo.waiting_starts.pop_front();
-                        }
-                        // Only a request that must wait needs a place in the waiting room.
-                        if fifo.waiting_starts.len() >= cap && fifo.pool.earliest() > t {
-                            if rec.counts(t) {
-                                rec.dropped();
-                            }
-                            continue;
-                        }
-                    }
-                    let mut service = 0.0;
-                    let start = fifo.pool.serve(t, |_| {
-                        service = fifo.service.sample(rng, req);
-                        service
-                    });
-                    if fifo.capacity.is_some() && start > t {
-                        fifo.waiting_starts.push_back(start);
-                    }
-                    rec.busy(start, service, 1);
-                    if rec.counts(t) {
-                        let rtt = self.network_rtt.as_ref().map_or(0.0, |s| s.sample(rng));
-                        let wait = start - t;
-                        rec.batches += 1;
-                        rec.served(wait, rtt + wait + service);
-                        rec.bill(service);
-                    }
+            Station::Fifo(f) => {
+                while f.waiting_starts.front().is_some_and(|&s| s <= t) {
+                    f.waiting_starts.pop_front();
                 }
+                f.waiting_starts.len()
             }
-            Station::Unlimited(service) => {
-                for req in requests {
-                    let s = service.sample(rng, req);
-                    rec.busy(req.t_ms, s, 1);
-                    if rec.counts(req.t_ms) {
-                        let rtt = self.network_rtt.as_ref().map_or(0.0, |n| n.sample(rng));
-                        rec.batches += 1;
-                        rec.served(0.0, rtt + s);
-                        rec.bill(s);
-                    }
-                }
-            }
-            Station::Batcher(b) => {
-                for req in requests {
-                    b.dispatch_ready(req.t_ms, rng, rec);
-                    if b.capacity.is_some_and(|cap| b.queue.len() >= cap) {
-                        if rec.counts(req.t_ms) {
-                            rec.dropped();
-                        }
-                        continue;
-                    }
-                    b.queue.push_back(*req);
-                }
+            Station::Batcher(b) => b.queue.len(),
+            Station::Unlimited(_) => 0,
+            Station::Autoscaled(a) => {
+                pop_until(&mut a.starts, t);
+                a.starts.len()
             }
         }
     }
 
+    /// Whether the deployment refuses requests at `t`.
+    pub fn is_down(&self, t: f64) -> bool {
+        contains(&self.down, t)
+    }
+
     /// Serves what is still queued after the last arrival.
     pub fn finish(&mut self) {
-        if let Station::Batcher(b) = &mut self.station {
-            b.dispatch_ready(f64::INFINITY, &mut self.rng, &mut self.recorder);
+        self.release_retries(f64::INFINITY);
+        match &mut self.station {
+            Station::Batcher(b) => {
+                b.dispatch_ready(f64::INFINITY, &mut self.rng, &mut self.recorder)
+            }
+            Station::Autoscaled(a) => a.close(&mut self.recorder),
+            _ => {}
         }
+    }
+
+    fn release_retries(&mut self, t: f64) {
+        while let Some(l) = &mut self.limiter {
+            if l.retries.peek().is_none_or(|r| r.at_ms > t) {
+                return;
+            }
+            let r = l.retries.pop().expect("peeked");
+            self.attempt(Request { t_ms: r.at_ms, ..r.req }, r.attempt);
+        }
+    }
+
+    fn attempt(&mut self, req: Request, attempt: u32) {
+        let Some(l) = &mut self.limiter else { return self.serve(req) };
+        if l.admit(req.t_ms, &req) {
+            return self.serve(req);
+        }
+        if attempt < l.limit.max_retries {
+            let at_ms = req.t_ms + l.backoff(attempt + 1, &mut self.rng);
+            l.seq += 1;
+            l.retries.push(Retry { at_ms, seq: l.seq, attempt: attempt + 1, req });
+            if self.recorder.counts(req.sent_ms) {
+                self.recorder.retries += 1;
+            }
+        } else {
+            self.recorder.fail(&req, ErrorKind::RateLimited, req.t_ms);
+        }
+    }
+
+    #[inline]
+    fn serve(&mut self, req: Request) {
+        let rng = &mut self.rng;
+        let rec = &mut self.recorder;
+        let t = req.t_ms;
+        if let Station::Batcher(b) = &mut self.station {
+            b.dispatch_ready(t, rng, rec);
+        }
+        if contains(&self.down, t) {
+            rec.fail(&req, ErrorKind::Unavailable, t);
+            return;
+        }
+        let mask = rec.mask;
+        match &mut self.station {
+            Station::Fifo(fifo) => {
+                if fifo.capacity.is_some() || fifo.track_waiting {
+                    while fifo.waiting_starts.front().is_some_and(|&s| s <= t) {
+                        fifo.waiting_starts.pop_front();
+                    }
+                }
+                if let Some(cap) = fifo.capacity {
+                    // Only a request that must wait needs a place in the waiting room.
+                    if fifo.waiting_starts.len() >= cap && fifo.pool.next_start(t).1 > t {
+                        rec.fail(&req, ErrorKind::QueueFull, t);
+                        return;
+                    }
+                }
+                let (server, start) = fifo.pool.next_start(t);
+                if start - req.sent_ms > rec.timeout_ms {
+                    // The client gives up before a server takes the request.
+                    rec.fail(&req, ErrorKind::TimedOut, req.sent_ms + rec.timeout_ms);
+                    return;
+                }
+                let service = fifo.service.sample(rng, &req);
+                fifo.pool.occupy(server, start + service);
+                if (fifo.capacity.is_some() || fifo.track_waiting) && start > t {
+                    fifo.waiting_starts.push_back(start);
+                }
+                rec.busy(start, service, 1);
+                let rtt = self.network_rtt.as_ref().map_or(0.0, |s| s.sample(rng));
+                if rec.counts(req.sent_ms) {
+                    rec.batches += 1;
+                    rec.bill(service);
+                }
+                let wait = start - req.sent_ms;
+                rec.done(&req, wait, rtt + wait + service, mask);
+            }
+            Station::Unlimited(service) => {
+                let s = service.sample(rng, &req);
+                rec.busy(t, s, 1);
+                let rtt = self.network_rtt.as_ref().map_or(0.0, |n| n.sample(rng));
+                if rec.counts(req.sent_ms) {
+                    rec.batches += 1;
+                    rec.bill(s);
+                }
+                let wait = t - req.sent_ms;
+                rec.done(&req, wait, rtt + wait + s, mask);
+            }
+            Station::Batcher(b) => {
+                if b.capacity.is_some_and(|cap| b.queue.len() >= cap) {
+                    rec.fail(&req, ErrorKind::QueueFull, t);
+                    return;
+                }
+                b.queue.push_back(req);
+            }
+            Station::Autoscaled(a) => {
+                let rtt = self.network_rtt.as_ref();
+                a.handle(req, rng, rec, rtt);
+            }
+        }
+    }
+}
+
+fn pop_until(heap: &mut BinaryHeap<Reverse<u64>>, t: f64) {
+    while heap.peek().is_some_and(|r| f64::from_bits(r.0) <= t) {
+        heap.pop();
+    }
+}
+
+impl Autoscaler {
+    fn new(config: Autoscale, service: RequestService) -> Self {
+        let instances = (0..config.min_instances)
+            .map(|_| Instance {
+                launched: 0.0,
+                ready: 0.0,
+                slots: vec![0.0; config.concurrency as usize],
+                last_end: 0.0,
+            })
+            .collect();
+        Autoscaler {
+            cold_start: Sampler::new(&config.cold_start_ms),
+            config,
+            service,
+            instances,
+            ends: BinaryHeap::new(),
+            starts: BinaryHeap::new(),
+        }
+    }
+
+    /// The slot that can start a request arriving at `t` first: `(instance, slot, start)`.
+    fn best_slot(&self, t: f64) -> Option<(usize, usize, f64)> {
+        let mut best: Option<(usize, usize, f64)> = None;
+        for (i, inst) in self.instances.iter().enumerate() {
+            for (j, &free) in inst.slots.iter().enumerate() {
+                let s = free.max(t);
+                if best.is_none_or(|b| s < b.2) {
+                    best = Some((i, j, s));
+                }
+            }
+        }
+        best
+    }
+
+    /// Stops instances idle for the scale-down time by `t`, longest idle first, keeping
+    /// `min_instances`.
+    fn scale_down(&mut self, t: f64, rec: &mut Recorder) {
+        let keep = self.config.min_instances as usize;
+        if self.instances.len() <= keep {
+            return;
+        }
+        let idle = self.config.scale_down_after_idle_ms;
+        let mut expired: Vec<(f64, usize)> = self
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| (inst.last_end + idle, i))
+            .filter(|&(at, _)| at <= t)
+            .collect();
+        if expired.is_empty() {
+            return;
+        }
+        expired.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        expired.truncate(self.instances.len() - keep);
+        let mut remove: Vec<usize> = expired.iter().map(|&(_, i)| i).collect();
+        for &(at, i) in &expired {
+            rec.instance(self.instances[i].launched, at);
+        }
+        remove.sort_unstable();
+        for i in remove.into_iter().rev() {
+            self.instances.swap_remove(i);
+        }
+    }
+
+    fn handle(
+        &mut self,
+        req: Request,
+        rng: &mut SimRng,
+        rec: &mut Recorder,
+        rtt: Option<&Sampler>,
+    ) {
+        let t = req.t_ms;
+        self.scale_down(t, rec);
+        pop_until(&mut self.ends, t);
+        pop_until(&mut self.starts, t);
+        let mut best = self.best_slot(t);
+        let must_wait = best.is_none_or(|b| b.2 > t);
+        let conc = f64::from(self.config.concurrency);
+        let desired = match self.config.target {
+            ScaleTarget::Utilization(u) => ((self.ends.len() + 1) as f64 / (conc * u)).ceil(),
+            ScaleTarget::QueuePerInstance(q) if must_wait => {
+                ((self.starts.len() + 1) as f64 / q).ceil()
+            }
+            ScaleTarget::QueuePerInstance(_) => 0.0,
+        } as usize;
+        let desired = desired.min(self.config.max_instances.map_or(usize::MAX, |m| m as usize));
+        if desired > self.instances.len() {
+            for _ in self.instances.len()..desired {
+                let ready = t + self.config.scale_up_delay_ms + self.cold_start.sample(rng);
+                self.instances.push(Instance {
+                    launched: t,
+                    ready,
+                    slots: vec![ready; self.config.concurrency as usize],
+                    last_end: ready,
+                });
+            }
+            best = self.best_slot(t);
+        }
+        let Some((i, j, start)) = best else {
+            rec.fail(&req, ErrorKind::Unavailable, t);
+            return;
+        };
+        if start - req.sent_ms > rec.timeout_ms {
+            rec.fail(&req, ErrorKind::TimedOut, req.sent_ms + rec.timeout_ms);
+            return;
+        }
+        let service = self.service.sample(rng, &req);
+        let inst = &mut self.instances[i];
+        inst.slots[j] = start + service;
+        inst.last_end = inst.last_end.max(start + service);
+        self.ends.push(Reverse((start + service).to_bits()));
+        if start > t {
+            self.starts.push(Reverse(start.to_bits()));
+        }
+        let cold = start == inst.ready && inst.ready > t;
+        rec.busy(start, service, 1);
+        let rtt = rtt.map_or(0.0, |s| s.sample(rng));
+        if rec.counts(req.sent_ms) {
+            rec.batches += 1;
+            rec.cold_starts += u64::from(cold);
+        }
+        let wait = start - req.sent_ms;
+        rec.done(&req, wait, rtt + wait + service, rec.mask);
+    }
+
+    /// Bills the instances still running after the last arrival: each stops when its idle
+    /// time runs out, except the `min_instances` that would stop last, which run on.
+    fn close(&mut self, rec: &mut Recorder) {
+        let idle = self.config.scale_down_after_idle_ms;
+        let mut stops: Vec<(f64, f64)> =
+            self.instances.iter().map(|i| (i.last_end + idle, i.launched)).collect();
+        stops.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let stopping = stops.len().saturating_sub(self.config.min_instances as usize);
+        for (k, &(stop, launched)) in stops.iter().enumerate() {
+            rec.instance(launched, if k < stopping { stop } else { f64::INFINITY });
+        }
+        self.instances.clear();
     }
 }
 
@@ -436,14 +942,13 @@ impl Batcher {
     /// Dispatches every batch whose start is decided by time `now` (the next arrival).
     fn dispatch_ready(&mut self, now: f64, rng: &mut SimRng, rec: &mut Recorder) {
         while let Some(first) = self.queue.front() {
-            let free = self.pool.earliest();
             let full = self.queue.len() >= self.max_batch;
             let close = if full {
                 self.queue[self.max_batch - 1].t_ms
             } else {
                 first.t_ms + self.timeout_ms
             };
-            let start = free.max(close);
+            let (server, start) = self.pool.next_start(close);
             // Until it starts, a batch that is not full can still grow, and its requests
             // still take up waiting room.
             if start >= now {
@@ -460,16 +965,15 @@ impl Batcher {
                     tl.batch_ms(size as u32, prompt_sum, max_output)
                 }
             };
-            self.pool.serve(start, |_| service);
+            self.pool.occupy(server, start + service);
             rec.busy(start, service, size);
             if rec.counts(start) {
                 rec.batches += 1;
             }
+            let mask = rec.mask;
             for req in self.queue.drain(..size) {
-                if rec.counts(req.t_ms) {
-                    let wait = start - req.t_ms;
-                    rec.served(wait, wait + service);
-                }
+                let wait = start - req.sent_ms;
+                rec.done(&req, wait, wait + service, mask);
             }
         }
     }
@@ -488,7 +992,7 @@ mod tests {
         (0..n)
             .map(|_| {
                 t += mean_gap * -(1.0 - rng.random::<f64>()).ln();
-                Request { t_ms: t, prompt_tokens: 0, output_tokens: 0 }
+                Request::new(t, 0, 0)
             })
             .collect()
     }
@@ -500,26 +1004,30 @@ mod tests {
         for (servers, capacity) in [(1, None), (3, Some(2)), (20, Some(5))] {
             let reqs = requests(20_000, 10.0, servers as u64);
             let service = Dist::Exponential { mean: 9.0 * servers as f64 };
-            let mut fifo = DeploymentSim {
-                station: Station::Fifo(Fifo {
-                    pool: ServerPool::new(servers),
-                    capacity,
-                    waiting_starts: VecDeque::new(),
-                    service: RequestService::Dist(Sampler::new(&service)),
-                }),
+            let sim = |station| DeploymentSim {
+                index: 0,
+                station,
                 network_rtt: None,
+                down: Vec::new(),
+                limiter: None,
                 rng: stream(5, 0, 1),
                 recorder: Recorder::new(0.0, f64::INFINITY),
             };
-            let mut batch = DeploymentSim::batcher(
-                servers,
+            let mut fifo = sim(Station::Fifo(Fifo {
+                pool: ServerPool::new(servers, None),
                 capacity,
-                1,
-                0.0,
-                BatchService::Dist(Sampler::new(&service)),
-                Recorder::new(0.0, f64::INFINITY),
-                stream(5, 0, 1),
-            );
+                waiting_starts: VecDeque::new(),
+                track_waiting: false,
+                service: RequestService::Dist(Sampler::new(&service)),
+            }));
+            let mut batch = sim(Station::Batcher(Batcher {
+                pool: ServerPool::new(servers, None),
+                capacity,
+                max_batch: 1,
+                timeout_ms: 0.0,
+                queue: VecDeque::new(),
+                service: BatchService::Dist(Sampler::new(&service)),
+            }));
             for chunk in reqs.chunks(777) {
                 fifo.process(chunk);
                 batch.process(chunk);

@@ -2,7 +2,7 @@
 //!
 //! `monthly.parquet` and `monthly.csv` hold the same columns, one row per deployment × month,
 //! with plain types (strings, unsigned month, 64-bit floats, nulls for "not applicable") so that
-//! pandas, polars and DuckDB read them unchanged.
+//! pandas, polars and DuckDB read them unchanged. Column meanings: [`MonthlyRow`].
 
 use std::fs::File;
 use std::path::Path;
@@ -21,7 +21,7 @@ pub enum ReportError {
 type Field = (&'static str, fn(&MonthlyRow) -> f64);
 
 /// The numeric columns, in order, after `deployment`, `kind` and `month`.
-const NUMERIC: [Field; 23] = [
+const NUMERIC: [Field; 24] = [
     ("requests", |r| r.requests),
     ("prompt_tokens", |r| r.prompt_tokens),
     ("output_tokens", |r| r.output_tokens),
@@ -34,6 +34,7 @@ const NUMERIC: [Field; 23] = [
     ("request_usd", |r| r.request_usd),
     ("instance_usd", |r| r.instance_usd),
     ("egress_usd", |r| r.egress_usd),
+    ("repair_usd", |r| r.repair_usd),
     ("cost_mean_usd", |r| r.cost_mean_usd),
     ("cost_p5_usd", |r| r.cost_p5_usd),
     ("cost_p50_usd", |r| r.cost_p50_usd),
@@ -71,6 +72,24 @@ pub fn monthly_frame(rows: &[MonthlyRow]) -> Result<DataFrame, ReportError> {
     columns.push(Column::new(
         "peak_hour_utilization".into(),
         rows.iter().map(|r| r.peak_hour_utilization).collect::<Vec<Option<f64>>>(),
+    ));
+    let reliability: [Field; 5] = [
+        ("availability", |r| r.availability),
+        ("downtime_minutes", |r| r.downtime_minutes),
+        ("errors", |r| r.errors),
+        ("local_share", |r| r.local_share),
+        ("cloud_share", |r| r.cloud_share),
+    ];
+    for (name, get) in reliability {
+        columns.push(Column::new(name.into(), rows.iter().map(get).collect::<Vec<f64>>()));
+    }
+    columns.push(Column::new(
+        "slo_attainment".into(),
+        rows.iter().map(|r| r.slo_attainment).collect::<Vec<Option<f64>>>(),
+    ));
+    columns.push(Column::new(
+        "instances".into(),
+        rows.iter().map(|r| r.instances).collect::<Vec<Option<f64>>>(),
     ));
     Ok(DataFrame::new(rows.len(), columns)?)
 }
@@ -123,6 +142,14 @@ mod tests {
             latency_p50_ms: 1.0,
             latency_p95_ms: 2.0,
             latency_p99_ms: 3.0,
+            repair_usd: 0.0,
+            availability: 1.0,
+            downtime_minutes: 0.0,
+            errors: 0.0,
+            slo_attainment: None,
+            local_share: 1.0,
+            cloud_share: 0.0,
+            instances: None,
         }
     }
 
@@ -134,7 +161,7 @@ mod tests {
         write_monthly(&dir, &rows).unwrap();
         let back =
             ParquetReader::new(File::open(dir.join("monthly.parquet")).unwrap()).finish().unwrap();
-        assert_eq!(back.shape(), (3, 29));
+        assert_eq!(back.shape(), (3, 37));
         assert!(back.equals_missing(&monthly_frame(&rows).unwrap()));
         let csv = std::fs::read_to_string(dir.join("monthly.csv")).unwrap();
         let mut lines = csv.lines();
