@@ -78,7 +78,7 @@ pub fn print_summary(s: &RunSummary, dir: &Path) {
         "deployment",
         "kind",
         "util",
-        "dropped",
+        "available",
         "wait mean [95% CI] ms",
         "latency mean [95% CI] ms",
         "p50",
@@ -96,7 +96,7 @@ pub fn print_summary(s: &RunSummary, dir: &Path) {
                     || format!("{:.1} busy", d.mean_concurrency),
                     |u| format!("{u:.3}"),
                 ),
-                format!("{:.2}%", 100.0 * d.dropped_fraction),
+                format!("{:.3}%", 100.0 * d.availability.mean),
                 mean_ci(&d.wait_ms),
                 mean_ci(&d.latency_ms),
                 ms(d.latency_ms.p50),
@@ -119,6 +119,7 @@ pub fn print_summary(s: &RunSummary, dir: &Path) {
     for r in &rows {
         line(r.iter().map(String::as_str).collect());
     }
+    print_reliability(s);
     if let Some(months) = s.horizon_months {
         print_costs(s, months);
     }
@@ -129,6 +130,57 @@ pub fn print_summary(s: &RunSummary, dir: &Path) {
         "summary.json"
     };
     say!("written: {} ({files})", dir.display());
+}
+
+/// Errors, downtime, SLO attainment, hybrid routes and autoscaling, where there are any.
+fn print_reliability(s: &RunSummary) {
+    let mut lines = Vec::new();
+    for d in &s.deployments {
+        let mut parts = Vec::new();
+        let e = &d.errors;
+        let kinds = [
+            ("queue full", e.queue_full),
+            ("unavailable", e.unavailable),
+            ("timed out", e.timed_out),
+            ("rate-limited", e.rate_limited),
+        ];
+        let errors: Vec<String> =
+            kinds.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+        if !errors.is_empty() {
+            parts.push(format!("errors: {}", errors.join(", ")));
+        }
+        if e.retries > 0 {
+            parts.push(format!("{} retries after 429", e.retries));
+        }
+        if d.downtime_minutes > 0.0 {
+            parts.push(format!("down {:.1} min per replication", d.downtime_minutes));
+        }
+        if let Some(slo) = &d.slo {
+            parts.push(format!("SLO met in {:.1}% of periods", 100.0 * slo.attainment));
+        }
+        if let Some(routes) = &d.routes {
+            let r: Vec<String> =
+                routes.iter().map(|(k, v)| format!("{k} {:.1}%", 100.0 * v)).collect();
+            parts.push(format!("served by {}", r.join(", ")));
+        }
+        if let Some(a) = &d.autoscaling {
+            parts.push(format!(
+                "{:.2} instances on average, {:.2}% of requests waited for a cold start",
+                a.mean_instances,
+                100.0 * a.cold_start_share
+            ));
+        }
+        if !parts.is_empty() {
+            lines.push(format!("  {:<16} {}", d.name, parts.join("; ")));
+        }
+    }
+    if !lines.is_empty() {
+        say!();
+        say!("reliability and routing:");
+        for l in lines {
+            say!("{l}");
+        }
+    }
 }
 
 fn usd(x: f64) -> String {

@@ -1,8 +1,10 @@
 //! Failure timelines: when each device, site, zone or provider is down.
 //!
 //! A replication draws one timeline per deployment with `[deployment.failures]`, covering the
-//! whole run (every month of a horizon), from its own random stream, so outages fall where they
-//! fall and the months' windows, downtime and repair costs all see the same events. Every
+//! whole run (every month of a horizon), so outages fall where they fall and the months'
+//! windows, downtime and repair costs all see the same events. Each component (site power,
+//! provider, device `i`, zone `z`) draws from its own stream, shared across deployments
+//! ([`Component`]). Every
 //! component is an alternating renewal process, started in equilibrium: down at time 0 with
 //! its long-run probability `mean_down / (mean_up + mean_down)`, the first period drawn afresh
 //! (exact for exponential periods).
@@ -81,7 +83,7 @@ pub fn intersection(a: &[(f64, f64)], b: &[(f64, f64)]) -> Intervals {
 
 /// Total length of `iv` inside `[from, to)`.
 pub fn measure(iv: &[(f64, f64)], from: f64, to: f64) -> f64 {
-    iv.iter().map(|&(a, b)| (b.min(to) - a.max(from)).max(0.0)).sum()
+    iv.iter().fold(0.0, |sum, &(a, b)| sum + (b.min(to) - a.max(from)).max(0.0))
 }
 
 /// `iv` moved by `-offset` (into a window's clock), dropping intervals that end before 0.
@@ -173,22 +175,54 @@ fn outage_process(rng: &mut SimRng, horizon: f64, o: &Outage) -> Intervals {
     .0
 }
 
-/// Draws the timeline of a deployment with `devices` devices (the most it will ever have).
-pub fn draw(failures: &Failures, devices: u32, horizon: f64, rng: &mut SimRng) -> Timeline {
+/// Which random stream each failure process draws from: one per component, shared by every
+/// deployment of the scenario (common random numbers). Two deployments with the same failure
+/// settings see the same outages, so "with and without a UPS" or "one zone or three" differ
+/// only by what the option changes, not by luck.
+#[derive(Debug, Clone, Copy)]
+pub enum Component {
+    SitePower,
+    Provider,
+    /// Device `i` of a local deployment.
+    Device(u32),
+    /// Zone `z` of a cloud deployment.
+    Zone(u32),
+}
+
+impl Component {
+    pub fn stream(self) -> u64 {
+        const BASE: u64 = u64::MAX - 16;
+        match self {
+            Component::SitePower => BASE - 1,
+            Component::Provider => BASE - 2,
+            Component::Device(i) => BASE - (1 << 20) - u64::from(i),
+            Component::Zone(z) => BASE - (2 << 20) - u64::from(z),
+        }
+    }
+}
+
+/// Draws the timeline of a deployment with `devices` devices (the most it will ever have);
+/// `rng` gives each component's generator.
+pub fn draw(
+    failures: &Failures,
+    devices: u32,
+    horizon: f64,
+    rng: impl Fn(Component) -> SimRng,
+) -> Timeline {
     match failures {
         Failures::Local { devices: device_failures, power, ups_runtime_ms } => {
-            // Site power first, so adding devices does not change the power timeline.
             let site: Intervals = match power {
                 None => Vec::new(),
                 Some(o) => normalize(
-                    outage_process(rng, horizon, o)
+                    outage_process(&mut rng(Component::SitePower), horizon, o)
                         .into_iter()
                         .map(|(a, b)| (a + ups_runtime_ms, b))
                         .collect(),
                 ),
             };
             let mut timeline = Timeline::default();
-            for _ in 0..devices {
+            for i in 0..devices {
+                let rng = &mut rng(Component::Device(i));
                 let (down, failed) = match device_failures {
                     None => (Vec::new(), Vec::new()),
                     Some(f) => {
@@ -227,10 +261,15 @@ pub fn draw(failures: &Failures, devices: u32, horizon: f64, rng: &mut SimRng) -
         }
         Failures::Cloud { zones, zone, failover_delay_ms, provider } => {
             let zone_down: Vec<Intervals> = (0..*zones)
-                .map(|_| zone.as_ref().map_or_else(Vec::new, |o| outage_process(rng, horizon, o)))
+                .map(|z| {
+                    zone.as_ref().map_or_else(Vec::new, |o| {
+                        outage_process(&mut rng(Component::Zone(z)), horizon, o)
+                    })
+                })
                 .collect();
-            let provider_down =
-                provider.as_ref().map_or_else(Vec::new, |o| outage_process(rng, horizon, o));
+            let provider_down = provider.as_ref().map_or_else(Vec::new, |o| {
+                outage_process(&mut rng(Component::Provider), horizon, o)
+            });
             let endpoint =
                 union(&serving_down(&zone_down, *failover_delay_ms, horizon), &provider_down);
             Timeline { devices: Vec::new(), failures: Vec::new(), endpoint }

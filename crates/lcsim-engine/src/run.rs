@@ -85,12 +85,6 @@ pub(crate) struct WindowResult {
     pub output_tokens: f64,
 }
 
-/// Stream of deployment `k`'s failure timeline in a replication (distinct from every
-/// window's streams and from the horizon's noise stream).
-fn failure_stream(k: usize) -> u64 {
-    u64::MAX - 1 - k as u64
-}
-
 /// Draws the failure timeline of every deployment with `[deployment.failures]` over
 /// `[0, horizon_ms)`, for as many devices as it can ever have.
 pub(crate) fn draw_timelines(
@@ -101,8 +95,7 @@ pub(crate) fn draw_timelines(
     scenario
         .deployments
         .iter()
-        .enumerate()
-        .map(|(k, d)| {
+        .map(|d| {
             let f = d.failures.as_ref()?;
             let devices = match &d.model {
                 Model::Local(l) => {
@@ -110,8 +103,10 @@ pub(crate) fn draw_timelines(
                 }
                 _ => 0,
             };
-            let mut rng = stream(scenario.simulation.seed, replication, failure_stream(k));
-            Some(crate::outages::draw(f, devices, horizon_ms, &mut rng))
+            let seed = scenario.simulation.seed;
+            Some(crate::outages::draw(f, devices, horizon_ms, |c| {
+                stream(seed, replication, c.stream())
+            }))
         })
         .collect()
 }
