@@ -145,6 +145,23 @@ fn identical_output_at_one_and_two_threads() {
     assert_ne!(a, c);
 }
 
+/// Failures, retries with jittered backoff and hybrid hand-offs are deterministic too.
+#[test]
+fn reliability_and_routing_are_identical_at_one_and_two_threads() {
+    let out = temp_dir("threads-hybrid");
+    let scenario = repo_root().join("scenarios/hybrid-fallback.toml");
+    let args = |t: &'static str| ["--threads", t, "--replications", "3"];
+    let mut a = run_to_json(&scenario, &out.join("t1"), &args("1"));
+    let mut b = run_to_json(&scenario, &out.join("t2"), &args("2"));
+    a["wall_seconds"] = Value::Null;
+    b["wall_seconds"] = Value::Null;
+    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    let api = &a["deployments"]["api"];
+    assert!(api["errors"]["retries"].as_u64().unwrap() > 0);
+    assert!(api["downtime_minutes"].as_f64().unwrap() > 0.0);
+    assert!(a["deployments"]["api-with-fallback"]["routes"]["laptop"].as_f64().unwrap() > 0.0);
+}
+
 #[test]
 fn output_folder_is_replaced_whole() {
     let out = temp_dir("replace").join("run");
