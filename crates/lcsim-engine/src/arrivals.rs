@@ -18,24 +18,37 @@ use rand_distr::{Distribution, Exp1, Gamma};
 use crate::random::{Sampler, SimRng, token_count};
 
 /// One request: arrival time (ms since the start of the replication) and token counts
-/// (0 when the scenario configures none).
+/// (0 when the scenario configures none). 24 bytes: the engine moves billions of these.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Request {
     /// When it reaches the station (a retry: when it is sent again).
     pub t_ms: f64,
-    /// When the client first sent it here; latency is measured from this time.
-    pub sent_ms: f64,
     pub prompt_tokens: u32,
     pub output_tokens: u32,
-    /// Set by a hybrid deployment: which of its requests this is.
+    /// Set by a hybrid deployment: which of its requests this is (low 31 bits) and whether it
+    /// must not leave the premises (top bit).
     pub tag: u32,
-    /// Must not leave the premises (PII): hybrids never route it to the cloud.
-    pub private: bool,
 }
 
 impl Request {
+    const PRIVATE: u32 = 1 << 31;
+
     pub fn new(t_ms: f64, prompt_tokens: u32, output_tokens: u32) -> Self {
-        Request { t_ms, sent_ms: t_ms, prompt_tokens, output_tokens, tag: 0, private: false }
+        Request { t_ms, prompt_tokens, output_tokens, tag: 0 }
+    }
+
+    /// Carries personal data: hybrids never route it to the cloud.
+    pub fn private(&self) -> bool {
+        self.tag & Self::PRIVATE != 0
+    }
+
+    /// The hybrid job number set by [`Request::tagged`].
+    pub fn job(&self) -> u32 {
+        self.tag & !Self::PRIVATE
+    }
+
+    pub fn tagged(self, t_ms: f64, job: u32, private: bool) -> Self {
+        Request { t_ms, tag: job | if private { Self::PRIVATE } else { 0 }, ..self }
     }
 }
 

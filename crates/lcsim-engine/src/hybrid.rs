@@ -37,8 +37,10 @@ pub enum Node {
 
 #[derive(Debug, Clone, Copy)]
 struct Job {
-    /// The request as the hybrid received it.
+    /// The request as the hybrid received it (arrival time = when the client sent it here).
     req: Request,
+    /// Its tag from the parent hybrid, if this hybrid is a member of another.
+    parent_tag: u32,
     /// Route bits of the stages done so far.
     mask: u64,
     /// The next outcome is the final one.
@@ -223,7 +225,7 @@ impl HybridSim {
 
     fn send(&mut self, m: Member, job: u32, at_ms: f64) {
         let j = self.jobs[job as usize];
-        let req = Request { t_ms: at_ms, sent_ms: at_ms, tag: job, ..j.req };
+        let req = j.req.tagged(at_ms, job, j.req.private());
         self.node(m).offer(req);
         self.collect(m);
     }
@@ -247,8 +249,9 @@ impl HybridSim {
         let t = req.t_ms;
         self.advance(t);
         let share = self.policy.data_must_stay_local;
-        let private = req.private || (share > 0.0 && self.rng.random::<f64>() < share);
-        let job = Job { req: Request { private, ..req }, mask: 0, last: true };
+        let private = req.private() || (share > 0.0 && self.rng.random::<f64>() < share);
+        // The request as a member sees it: tagged with this hybrid's job number on sending.
+        let job = Job { req: req.tagged(t, 0, private), parent_tag: req.tag, mask: 0, last: true };
         let id = match self.free.pop() {
             Some(id) => {
                 self.jobs[id as usize] = job;
@@ -285,7 +288,7 @@ impl HybridSim {
     }
 
     fn handle(&mut self, _from: Member, o: Outcome) {
-        let id = o.req.tag;
+        let id = o.req.job();
         let job = &mut self.jobs[id as usize];
         if let Ok(mask) = o.result {
             job.mask |= mask;
@@ -317,10 +320,12 @@ impl HybridSim {
         }
         let job = *job;
         self.free.push(id);
-        let latency = o.end_ms - job.req.sent_ms;
+        let latency = o.end_ms - job.req.t_ms;
+        // Reported to a parent hybrid with the parent's tag.
+        let req = Request { tag: job.parent_tag, ..job.req };
         match o.result {
-            Ok(_) => self.recorder.done(&job.req, 0.0, latency, job.mask),
-            Err(kind) => self.recorder.fail(&job.req, kind, o.end_ms),
+            Ok(_) => self.recorder.done(&req, req.t_ms, 0.0, latency, job.mask),
+            Err(kind) => self.recorder.fail(&req, req.t_ms, kind, o.end_ms),
         }
     }
 

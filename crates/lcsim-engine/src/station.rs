@@ -69,7 +69,7 @@ impl ServerPool {
     }
 
     /// The server that can start a job arriving at `t` first, and when.
-    #[inline]
+    #[inline(always)]
     fn next_start(&self, t: f64) -> (usize, f64) {
         match self {
             ServerPool::Few(free) => {
@@ -84,17 +84,20 @@ impl ServerPool {
             ServerPool::Many(heap) => {
                 (0, heap.peek().map_or(f64::INFINITY, |r| f64::from_bits(r.0)).max(t))
             }
-            ServerPool::Failing { free, down } => {
-                let mut best = (0, f64::INFINITY);
-                for (i, (f, d)) in free.iter().zip(down).enumerate() {
-                    let s = next_up(d, f.max(t));
-                    if s < best.1 {
-                        best = (i, s);
-                    }
-                }
-                best
+            ServerPool::Failing { free, down } => Self::next_start_failing(free, down, t),
+        }
+    }
+
+    #[inline(never)]
+    fn next_start_failing(free: &[f64], down: &[Intervals], t: f64) -> (usize, f64) {
+        let mut best = (0, f64::INFINITY);
+        for (i, (f, d)) in free.iter().zip(down).enumerate() {
+            let s = next_up(d, f.max(t));
+            if s < best.1 {
+                best = (i, s);
             }
         }
+        best
     }
 
     /// Marks server `i` (from the last [`ServerPool::next_start`]) busy until `until`.
@@ -325,15 +328,22 @@ impl Recorder {
         }
     }
 
-    /// A request finished `latency_ms` after it was sent, having waited `wait_ms`; served
-    /// with route `mask` unless it took longer than the timeout.
-    #[inline]
-    pub(crate) fn done(&mut self, req: &Request, wait_ms: f64, latency_ms: f64, mask: u64) {
+    /// A request sent at `sent_ms` finished `latency_ms` later, having waited `wait_ms`;
+    /// served with route `mask` unless it took longer than the timeout.
+    #[inline(always)]
+    pub(crate) fn done(
+        &mut self,
+        req: &Request,
+        sent_ms: f64,
+        wait_ms: f64,
+        latency_ms: f64,
+        mask: u64,
+    ) {
         if latency_ms > self.timeout_ms {
-            self.fail(req, ErrorKind::TimedOut, req.sent_ms + self.timeout_ms);
+            self.fail(req, sent_ms, ErrorKind::TimedOut, sent_ms + self.timeout_ms);
             return;
         }
-        if self.counts(req.sent_ms) {
+        if self.counts(sent_ms) {
             self.arrived += 1;
             self.served += 1;
             self.waited += u64::from(wait_ms > 0.0);
@@ -345,17 +355,29 @@ impl Recorder {
             self.wait.record(wait_ms);
             self.latency.record(latency_ms);
             if self.mask != mask {
-                *self.routes.entry(mask).or_default() += 1;
+                self.route(mask);
             }
         }
-        if let Some(sink) = &mut self.sink {
-            sink.push(Outcome { req: *req, end_ms: req.sent_ms + latency_ms, result: Ok(mask) });
+        if self.sink.is_some() {
+            self.report(Outcome { req: *req, end_ms: sent_ms + latency_ms, result: Ok(mask) });
         }
     }
 
-    #[inline]
-    pub(crate) fn fail(&mut self, req: &Request, kind: ErrorKind, at_ms: f64) {
-        if self.counts(req.sent_ms) {
+    #[cold]
+    fn route(&mut self, mask: u64) {
+        *self.routes.entry(mask).or_default() += 1;
+    }
+
+    #[inline(never)]
+    fn report(&mut self, o: Outcome) {
+        if let Some(sink) = &mut self.sink {
+            sink.push(o);
+        }
+    }
+
+    #[inline(never)]
+    pub(crate) fn fail(&mut self, req: &Request, sent_ms: f64, kind: ErrorKind, at_ms: f64) {
+        if self.counts(sent_ms) {
             self.arrived += 1;
             match kind {
                 ErrorKind::QueueFull => self.dropped += 1,
@@ -458,6 +480,8 @@ enum Station {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Retry {
     at_ms: f64,
+    /// When the client first sent it.
+    sent_ms: f64,
     seq: u64,
     attempt: u32,
     req: Request,
@@ -632,8 +656,14 @@ impl DeploymentSim {
 
     /// Feeds a chunk of arrivals, in time order.
     pub fn process(&mut self, requests: &[Request]) {
-        for req in requests {
-            self.offer(*req);
+        if self.limiter.is_some() {
+            for req in requests {
+                self.offer(*req);
+            }
+        } else {
+            for req in requests {
+                self.serve(*req, req.t_ms);
+            }
         }
     }
 
@@ -642,9 +672,9 @@ impl DeploymentSim {
     pub fn offer(&mut self, req: Request) {
         if self.limiter.is_some() {
             self.release_retries(req.t_ms);
-            self.attempt(req, 0);
+            self.attempt(req, req.t_ms, 0);
         } else {
-            self.serve(req);
+            self.serve(req, req.t_ms);
         }
     }
 
@@ -698,29 +728,32 @@ impl DeploymentSim {
                 return;
             }
             let r = l.retries.pop().expect("peeked");
-            self.attempt(Request { t_ms: r.at_ms, ..r.req }, r.attempt);
+            self.attempt(Request { t_ms: r.at_ms, ..r.req }, r.sent_ms, r.attempt);
         }
     }
 
-    fn attempt(&mut self, req: Request, attempt: u32) {
-        let Some(l) = &mut self.limiter else { return self.serve(req) };
+    /// Sends `req` (first sent at `sent_ms`) through the rate limit.
+    fn attempt(&mut self, req: Request, sent_ms: f64, attempt: u32) {
+        let Some(l) = &mut self.limiter else { return self.serve(req, sent_ms) };
         if l.admit(req.t_ms, &req) {
-            return self.serve(req);
+            return self.serve(req, sent_ms);
         }
         if attempt < l.limit.max_retries {
             let at_ms = req.t_ms + l.backoff(attempt + 1, &mut self.rng);
             l.seq += 1;
-            l.retries.push(Retry { at_ms, seq: l.seq, attempt: attempt + 1, req });
-            if self.recorder.counts(req.sent_ms) {
+            l.retries.push(Retry { at_ms, sent_ms, seq: l.seq, attempt: attempt + 1, req });
+            if self.recorder.counts(sent_ms) {
                 self.recorder.retries += 1;
             }
         } else {
-            self.recorder.fail(&req, ErrorKind::RateLimited, req.t_ms);
+            self.recorder.fail(&req, sent_ms, ErrorKind::RateLimited, req.t_ms);
         }
     }
 
+    /// Serves `req`, arriving now (`req.t_ms`) and first sent at `sent_ms` (earlier for a
+    /// retry); latency counts from `sent_ms`.
     #[inline]
-    fn serve(&mut self, req: Request) {
+    fn serve(&mut self, req: Request, sent_ms: f64) {
         let rng = &mut self.rng;
         let rec = &mut self.recorder;
         let t = req.t_ms;
@@ -728,7 +761,7 @@ impl DeploymentSim {
             b.dispatch_ready(t, rng, rec);
         }
         if contains(&self.down, t) {
-            rec.fail(&req, ErrorKind::Unavailable, t);
+            rec.fail(&req, sent_ms, ErrorKind::Unavailable, t);
             return;
         }
         let mask = rec.mask;
@@ -742,14 +775,14 @@ impl DeploymentSim {
                 if let Some(cap) = fifo.capacity {
                     // Only a request that must wait needs a place in the waiting room.
                     if fifo.waiting_starts.len() >= cap && fifo.pool.next_start(t).1 > t {
-                        rec.fail(&req, ErrorKind::QueueFull, t);
+                        rec.fail(&req, sent_ms, ErrorKind::QueueFull, t);
                         return;
                     }
                 }
                 let (server, start) = fifo.pool.next_start(t);
-                if start - req.sent_ms > rec.timeout_ms {
+                if start - sent_ms > rec.timeout_ms {
                     // The client gives up before a server takes the request.
-                    rec.fail(&req, ErrorKind::TimedOut, req.sent_ms + rec.timeout_ms);
+                    rec.fail(&req, sent_ms, ErrorKind::TimedOut, sent_ms + rec.timeout_ms);
                     return;
                 }
                 let service = fifo.service.sample(rng, &req);
@@ -759,34 +792,34 @@ impl DeploymentSim {
                 }
                 rec.busy(start, service, 1);
                 let rtt = self.network_rtt.as_ref().map_or(0.0, |s| s.sample(rng));
-                if rec.counts(req.sent_ms) {
+                if rec.counts(sent_ms) {
                     rec.batches += 1;
                     rec.bill(service);
                 }
-                let wait = start - req.sent_ms;
-                rec.done(&req, wait, rtt + wait + service, mask);
+                let wait = start - sent_ms;
+                rec.done(&req, sent_ms, wait, rtt + wait + service, mask);
             }
             Station::Unlimited(service) => {
                 let s = service.sample(rng, &req);
                 rec.busy(t, s, 1);
                 let rtt = self.network_rtt.as_ref().map_or(0.0, |n| n.sample(rng));
-                if rec.counts(req.sent_ms) {
+                if rec.counts(sent_ms) {
                     rec.batches += 1;
                     rec.bill(s);
                 }
-                let wait = t - req.sent_ms;
-                rec.done(&req, wait, rtt + wait + s, mask);
+                let wait = t - sent_ms;
+                rec.done(&req, sent_ms, wait, rtt + wait + s, mask);
             }
             Station::Batcher(b) => {
                 if b.capacity.is_some_and(|cap| b.queue.len() >= cap) {
-                    rec.fail(&req, ErrorKind::QueueFull, t);
+                    rec.fail(&req, sent_ms, ErrorKind::QueueFull, t);
                     return;
                 }
                 b.queue.push_back(req);
             }
             Station::Autoscaled(a) => {
                 let rtt = self.network_rtt.as_ref();
-                a.handle(req, rng, rec, rtt);
+                a.handle(req, sent_ms, rng, rec, rtt);
             }
         }
     }
@@ -865,6 +898,7 @@ impl Autoscaler {
     fn handle(
         &mut self,
         req: Request,
+        sent_ms: f64,
         rng: &mut SimRng,
         rec: &mut Recorder,
         rtt: Option<&Sampler>,
@@ -897,11 +931,11 @@ impl Autoscaler {
             best = self.best_slot(t);
         }
         let Some((i, j, start)) = best else {
-            rec.fail(&req, ErrorKind::Unavailable, t);
+            rec.fail(&req, sent_ms, ErrorKind::Unavailable, t);
             return;
         };
-        if start - req.sent_ms > rec.timeout_ms {
-            rec.fail(&req, ErrorKind::TimedOut, req.sent_ms + rec.timeout_ms);
+        if start - sent_ms > rec.timeout_ms {
+            rec.fail(&req, sent_ms, ErrorKind::TimedOut, sent_ms + rec.timeout_ms);
             return;
         }
         let service = self.service.sample(rng, &req);
@@ -915,12 +949,12 @@ impl Autoscaler {
         let cold = start == inst.ready && inst.ready > t;
         rec.busy(start, service, 1);
         let rtt = rtt.map_or(0.0, |s| s.sample(rng));
-        if rec.counts(req.sent_ms) {
+        if rec.counts(sent_ms) {
             rec.batches += 1;
             rec.cold_starts += u64::from(cold);
         }
-        let wait = start - req.sent_ms;
-        rec.done(&req, wait, rtt + wait + service, rec.mask);
+        let wait = start - sent_ms;
+        rec.done(&req, sent_ms, wait, rtt + wait + service, rec.mask);
     }
 
     /// Bills the instances still running after the last arrival: each stops when its idle
@@ -972,8 +1006,8 @@ impl Batcher {
             }
             let mask = rec.mask;
             for req in self.queue.drain(..size) {
-                let wait = start - req.sent_ms;
-                rec.done(&req, wait, wait + service, mask);
+                let wait = start - req.t_ms;
+                rec.done(&req, req.t_ms, wait, wait + service, mask);
             }
         }
     }
