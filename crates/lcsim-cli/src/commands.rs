@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lcsim_core::scenario::Model;
 use lcsim_core::scenario::{HOURS_PER_MONTH, MS_PER_HOUR, Scenario};
 use lcsim_engine::RunOutput;
 
@@ -182,6 +183,22 @@ fn check(path: &Path) -> Result<(), CliError> {
         scenario.traffic.arrivals.mean_rate_per_s()
     );
     for d in &scenario.deployments {
+        if let Model::Hybrid(h) = &d.model {
+            let name = |k: usize| scenario.deployments[k].name.as_str();
+            say!(
+                "  {}: hybrid, policy {}, local '{}', cloud '{}'{}",
+                d.name,
+                format!("{:?}", h.policy).to_lowercase(),
+                name(h.local),
+                name(h.cloud),
+                if h.data_must_stay_local > 0.0 {
+                    format!(", {:.0}% of requests stay local", 100.0 * h.data_must_stay_local)
+                } else {
+                    String::new()
+                }
+            );
+            continue;
+        }
         let load = match scenario.offered_load(d) {
             Some((mean, peak)) => format!("offered load {mean:.3} (peak {peak:.3})"),
             None => "unlimited concurrency".to_string(),

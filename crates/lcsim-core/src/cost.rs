@@ -18,9 +18,13 @@
 //! cached-input share `s_c`, batch share `s_b` and batch discount `d_b`; `usd_per_request` per
 //! request; instances — always-on `instances · 730 h · usd_per_instance_hour`, or, without
 //! `instances`, per-request billing of each request's service time rounded up to
-//! `billing_increment_s` with a minimum of `min_billed_s` (serverless); egress
+//! `billing_increment_s` with a minimum of `min_billed_s` (serverless), or, with
+//! `[deployment.autoscale]`, each instance's lifetime billed the same way; egress
 //! `bytes_per_request · requests / 10⁹ · egress_usd_per_gb`; `ops_usd_per_month`. Every unit
 //! price is multiplied by `(1 + price_change_per_year)^{(month − 1)/12}`.
+//!
+//! **Repairs** (`repair_usd` in `[deployment.failures]`) are paid per device failure, in the
+//! month it happens ([`CostBreakdown::repair_usd`]).
 
 use serde::{Deserialize, Serialize};
 

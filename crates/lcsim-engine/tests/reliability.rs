@@ -567,3 +567,71 @@ usd_per_kwh = 0.1
     let se = 100.0 * (expected / 100.0 / n).sqrt();
     check("mean monthly repair bill", mean_repair, se, expected, 0.0);
 }
+
+/// A queue-length target starts an instance only when requests wait: some requests wait, the
+/// waits stay short, and the instance count follows the load (λ·E[S] = 10 busy on average).
+#[test]
+fn queue_target_scales_with_waiting_requests() {
+    let out = simulate(
+        r#"
+name = "queue-target"
+[simulation]
+seed = 5
+replications = 6
+duration_hours = 2
+warmup_hours = 0.1
+[traffic]
+pattern = "poisson"
+rate_per_s = 5.0
+[[deployment]]
+name = "endpoint"
+kind = "cloud"
+service_ms = { dist = "exponential", mean = 2000 }
+[deployment.autoscale]
+concurrency_per_instance = 1
+target_queue_per_instance = 1
+scale_down_after_idle_s = 30
+"#,
+    );
+    let d = &out.summary.deployments[0];
+    let instances = d.autoscaling.unwrap().mean_instances;
+    assert!(instances > 10.0 && instances < 20.0, "{instances}");
+    let waited = per_rep(&out, 0, |r| r.waited_fraction);
+    assert!(waited.iter().all(|&w| w > 0.0 && w < 0.5), "{waited:?}");
+    assert!(d.wait_ms.mean < 2000.0, "{}", d.wait_ms.mean);
+    assert_eq!(d.served, d.requests);
+}
+
+/// A tokens-per-minute limit caps the tokens served per minute at the bucket's refill rate
+/// (plus one bucket of burst over the run).
+#[test]
+fn token_limit_caps_token_throughput() {
+    let out = simulate(
+        r#"
+name = "tpm"
+[simulation]
+seed = 1
+replications = 3
+duration_hours = 2
+[traffic]
+pattern = "poisson"
+rate_per_s = 2.0
+prompt_tokens = { dist = "fixed", value = 400 }
+output_tokens = { dist = "fixed", value = 100 }
+[[deployment]]
+name = "api"
+kind = "cloud"
+service_ms = { dist = "fixed", value = 300 }
+[deployment.rate_limit]
+tokens_per_min = 30000
+max_retries = 2
+backoff_base_ms = 500
+"#,
+    );
+    let d = &out.summary.deployments[0];
+    // 30,000 tokens a minute = 60 requests of 500 tokens a minute = 1 request/s.
+    let cap = 1.0 + 60.0 / 7200.0;
+    assert!(d.throughput_per_s <= cap + 1e-9, "{} > {cap}", d.throughput_per_s);
+    assert!(d.throughput_per_s > 0.9, "{}", d.throughput_per_s);
+    assert!(d.errors.rate_limited > 0 && d.errors.retries > 0);
+}
