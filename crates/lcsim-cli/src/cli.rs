@@ -37,6 +37,15 @@ pub enum Command {
         /// Worker threads [default: one per core]. Results are identical for any value.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         threads: Option<u32>,
+        /// Skip the charts (plots/) and the report (report.md, report.html).
+        #[arg(long)]
+        no_plots: bool,
+    },
+    /// Re-render the charts and the report of a run folder from its saved files
+    /// (summary.json, monthly.parquet, scenario.toml), without simulating again.
+    Plot {
+        /// A folder written by `lcsim run`.
+        run_dir: PathBuf,
     },
     /// Validate a scenario without running it; prints what would be simulated.
     Check {

@@ -48,9 +48,10 @@ impl From<anyhow::Error> for CliError {
 
 pub fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Run { scenario, out, seed, replications, threads } => {
-            run(&scenario, out, seed, replications, threads)
+        Command::Run { scenario, out, seed, replications, threads, no_plots } => {
+            run(&scenario, out, seed, replications, threads, !no_plots)
         }
+        Command::Plot { run_dir } => plot(&run_dir),
         Command::Check { scenario } => check(&scenario),
         Command::Init => {
             say!("{}", init_scenario().trim_end());
@@ -75,8 +76,11 @@ fn run(
     seed: Option<u64>,
     replications: Option<u32>,
     threads: Option<u32>,
+    plots: bool,
 ) -> Result<(), CliError> {
     let mut scenario = load_scenario(path)?;
+    // Read after a successful load, so it exists; copied into the run folder as its input.
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::Other(e.into()))?;
     if let Some(seed) = seed {
         scenario.simulation.seed = seed;
     }
@@ -103,8 +107,26 @@ fn run(
     let mut output = pool.install(|| simulate_with_progress(&scenario));
     output.summary.wall_seconds = started.elapsed().as_secs_f64();
 
-    write_run_folder(&out_dir, &output)?;
-    print_summary(&output.summary, &out_dir);
+    write_run_folder(&out_dir, &output, &text, plots)?;
+    print_summary(&output.summary, &out_dir, plots);
+    Ok(())
+}
+
+/// `lcsim plot RUN_DIR`: charts and report from the files of a finished run.
+fn plot(dir: &Path) -> Result<(), CliError> {
+    if !dir.join("summary.json").is_file() {
+        return Err(CliError::Input(format!(
+            "{} holds no summary.json\nhint: give a folder written by `lcsim run` (default output/<scenario name>/)",
+            dir.display()
+        )));
+    }
+    let files = lcsim_report::render(dir).map_err(|e| match e {
+        lcsim_report::ReportError::Input { .. } | lcsim_report::ReportError::Polars(_) => {
+            CliError::Input(format!("{e}\nhint: the run folder may be from another lcsim version; run the scenario again"))
+        }
+        e => CliError::Other(e.into()),
+    })?;
+    say!("written: {} files in {} (plots/, report.md, report.html)", files.len(), dir.display());
     Ok(())
 }
 

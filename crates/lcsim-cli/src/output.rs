@@ -8,7 +8,12 @@ use lcsim_engine::RunOutput;
 
 /// Writes the run folder: everything goes to a temporary sibling folder first, which then
 /// replaces `dir` by rename, so `dir` is never half-written.
-pub fn write_run_folder(dir: &Path, output: &RunOutput) -> anyhow::Result<()> {
+pub fn write_run_folder(
+    dir: &Path,
+    output: &RunOutput,
+    scenario_text: &str,
+    plots: bool,
+) -> anyhow::Result<()> {
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => Path::new(".").to_path_buf(),
@@ -24,8 +29,13 @@ pub fn write_run_folder(dir: &Path, output: &RunOutput) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(&output.summary)?;
         std::fs::write(tmp.join("summary.json"), json + "\n")?;
+        std::fs::write(tmp.join("scenario.toml"), scenario_text)?;
         if let Some(h) = &output.horizon {
             lcsim_report::write_monthly(&tmp, &h.monthly)?;
+        }
+        if plots {
+            // Drawn from the files just written, as `lcsim plot` would.
+            lcsim_report::render(&tmp)?;
         }
         if dir.exists() {
             std::fs::rename(dir, &old)
@@ -60,7 +70,7 @@ fn mean_ci(m: &Moments) -> String {
     }
 }
 
-pub fn print_summary(s: &RunSummary, dir: &Path) {
+pub fn print_summary(s: &RunSummary, dir: &Path, plots: bool) {
     let length = match s.horizon_months {
         Some(m) => format!("{m} months ({} h simulated)", s.duration_hours),
         None => format!("{} h (warm-up {} h)", s.duration_hours, s.warmup_hours),
@@ -124,11 +134,13 @@ pub fn print_summary(s: &RunSummary, dir: &Path) {
         print_costs(s, months);
     }
     say!();
-    let files = if s.horizon_months.is_some() {
-        "summary.json, monthly.parquet, monthly.csv"
-    } else {
-        "summary.json"
-    };
+    let mut files = String::from("summary.json, scenario.toml");
+    if s.horizon_months.is_some() {
+        files.push_str(", monthly.parquet, monthly.csv");
+    }
+    if plots {
+        files.push_str(", plots/, report.md, report.html");
+    }
     say!("written: {} ({files})", dir.display());
 }
 

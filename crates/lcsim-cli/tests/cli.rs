@@ -100,6 +100,12 @@ fn every_bundled_scenario_runs() {
             let name = path.file_stem().unwrap().to_str().unwrap().to_string();
             let v = run_to_json(&path, &out.join(&name), &["--replications", "2"]);
             check_summary_shape(&v);
+            // Charts and report are rendered by default (checked in depth by lcsim-report).
+            let dir = out.join(&name);
+            assert!(dir.join("plots/latency.png").is_file(), "{name}: no latency chart");
+            assert!(dir.join("plots/availability.svg").is_file(), "{name}: no availability chart");
+            assert!(dir.join("report.md").is_file() && dir.join("report.html").is_file());
+            assert!(dir.join("scenario.toml").is_file());
             assert_eq!(v["replications"], 2);
             if let Some(months) = v["horizon_months"].as_u64() {
                 check_monthly_tables(&out.join(&name), &v, months);
@@ -160,6 +166,35 @@ fn reliability_and_routing_are_identical_at_one_and_two_threads() {
     assert!(api["errors"]["retries"].as_u64().unwrap() > 0);
     assert!(api["downtime_minutes"].as_f64().unwrap() > 0.0);
     assert!(a["deployments"]["api-with-fallback"]["routes"]["laptop"].as_f64().unwrap() > 0.0);
+}
+
+/// `--no-plots` skips charts and report; `lcsim plot` renders them later from the saved files,
+/// the same as `lcsim run` would have.
+#[test]
+fn plot_re_renders_a_run_folder() {
+    let out = temp_dir("plot");
+    let scenario = repo_root().join("scenarios/hybrid-overflow.toml");
+    let (a, b) = (out.join("a"), out.join("b"));
+    run_to_json(&scenario, &a, &["--replications", "2", "--no-plots"]);
+    assert!(!a.join("plots").exists() && !a.join("report.md").exists());
+    let o = lcsim(&["plot", a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_to_json(&scenario, &b, &["--replications", "2"]);
+    for f in ["tco", "cost_breakdown", "latency", "availability", "routes"] {
+        assert!(a.join(format!("plots/{f}.png")).is_file(), "{f}");
+        let (x, y) = (
+            std::fs::read(a.join(format!("plots/{f}.svg"))).unwrap(),
+            std::fs::read(b.join(format!("plots/{f}.svg"))).unwrap(),
+        );
+        assert_eq!(x, y, "{f}.svg differs between `plot` and `run`");
+    }
+    assert_eq!(
+        std::fs::read_to_string(a.join("report.md")).unwrap(),
+        std::fs::read_to_string(b.join("report.md")).unwrap()
+    );
+    let missing = lcsim(&["plot", out.join("nothing-here").to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("summary.json"));
 }
 
 #[test]

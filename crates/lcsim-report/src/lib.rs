@@ -1,4 +1,6 @@
-//! Run results as tables: the monthly cost table as Parquet and CSV, through polars.
+//! Run results for people: the monthly cost table as Parquet and CSV (polars), charts
+//! ([`charts`], plotters) and the planning-meeting report ([`report`]), all drawn from the
+//! files of a run folder ([`data::RunData`]).
 //!
 //! `monthly.parquet` and `monthly.csv` hold the same columns, one row per deployment × month,
 //! with plain types (strings, unsigned month, 64-bit floats, nulls for "not applicable") so that
@@ -10,12 +12,29 @@ use std::path::Path;
 use lcsim_core::summary::MonthlyRow;
 use polars::prelude::*;
 
+pub mod charts;
+pub mod data;
+pub mod report;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("cannot write {path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("cannot build the monthly table: {0}")]
+    #[error("cannot read or write the monthly table: {0}")]
     Polars(#[from] PolarsError),
+    #[error("{path}: {message}")]
+    Input { path: String, message: String },
+    #[error("cannot draw {path}: {message}")]
+    Chart { path: String, message: String },
+}
+
+/// Renders the charts and the report of the run folder `dir` from its files; returns the
+/// files written.
+pub fn render(dir: &Path) -> Result<Vec<std::path::PathBuf>, ReportError> {
+    let data = data::RunData::load(dir)?;
+    let mut files = charts::render(dir, &data)?;
+    files.extend(report::write(dir, &data)?);
+    Ok(files)
 }
 
 type Field = (&'static str, fn(&MonthlyRow) -> f64);

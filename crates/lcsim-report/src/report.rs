@@ -1,0 +1,527 @@
+//! `report.md` and a self-contained `report.html` (charts embedded as PNG data): the scenario,
+//! a comparison table, the charts and a decision summary that applies the local-vs-cloud
+//! decision guide's heuristics to the measured numbers — local for personal data (PII),
+//! offline operation, demos and steady, deterministic batches; cloud for bursty traffic,
+//! multi-tenant SaaS and analytics APIs; and the hybrid pattern that fits — each line saying
+//! which figures drove it.
+//!
+//! Every number is formatted from [`RunData`] (read back from `summary.json` and
+//! `monthly.parquet`) with the functions below, so the report agrees with the files.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use lcsim_core::reliability::Policy;
+use lcsim_core::wire::{DeploymentKind, Pattern};
+
+use crate::ReportError;
+use crate::charts;
+use crate::data::{Deployment, RunData};
+
+/// Dollars with thousands separators, no cents.
+pub fn usd(x: f64) -> String {
+    let digits = format!("{:.0}", x.abs());
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{}${grouped}", if x < 0.0 { "-" } else { "" })
+}
+
+/// Milliseconds as "850 ms" or "4.21 s".
+pub fn duration(ms: f64) -> String {
+    if ms >= 1000.0 { format!("{:.2} s", ms / 1000.0) } else { format!("{ms:.0} ms") }
+}
+
+/// A share as a percentage with three decimals ("99.950 %").
+pub fn percent(share: f64) -> String {
+    format!("{:.3} %", 100.0 * share)
+}
+
+/// Cumulative cost at the end of `month`: "mean [p5, p95]".
+pub fn cost_at(d: &Deployment, month: u32) -> Option<String> {
+    let c = d.cumulative.iter().find(|c| c.0 == month)?;
+    Some(format!("{} [{}, {}]", usd(c.1), usd(c.2), usd(c.3)))
+}
+
+fn marks(data: &RunData) -> Vec<u32> {
+    match data.horizon_months {
+        None => Vec::new(),
+        Some(h) => [12, 24, 36].into_iter().filter(|&m| m < h).chain([h]).collect(),
+    }
+}
+
+fn table(data: &RunData) -> (Vec<String>, Vec<Vec<String>>) {
+    let marks = marks(data);
+    let has_cost = data.deployments.iter().any(|d| !d.cumulative.is_empty());
+    let mut header = vec!["deployment".to_string(), "kind".to_string()];
+    if has_cost {
+        header.extend(marks.iter().map(|m| format!("cost to month {m} (mean [p5, p95])")));
+        header.push("break-even (p50 month)".to_string());
+    }
+    header.extend(["p95 latency", "availability", "SLO attainment"].map(String::from));
+    let rows = data
+        .deployments
+        .iter()
+        .map(|d| {
+            let mut row = vec![d.name.clone(), d.kind.clone()];
+            if has_cost {
+                row.extend(marks.iter().map(|&m| cost_at(d, m).unwrap_or_else(|| "—".into())));
+                let be: Vec<String> = data
+                    .break_even
+                    .iter()
+                    .filter(|b| b.local == d.name)
+                    .map(|b| match b.month {
+                        Some((p50, _, _)) => format!("vs {}: {p50:.1}", b.cloud),
+                        None => format!("vs {}: never", b.cloud),
+                    })
+                    .collect();
+                row.push(if be.is_empty() { "—".into() } else { be.join("; ") });
+            }
+            row.push(duration(d.latency_p95_ms));
+            row.push(percent(d.availability));
+            row.push(
+                d.slo_attainment.map_or_else(|| "—".into(), |a| format!("{:.1} %", 100.0 * a)),
+            );
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The decision guide's heuristics applied to this run, each with the numbers behind it.
+pub fn decisions(data: &RunData) -> Vec<String> {
+    let mut lines = Vec::new();
+    let months = data.horizon_months;
+    // Cost.
+    if let Some(h) = months {
+        let mut costed: Vec<(&Deployment, f64)> =
+            data.deployments.iter().filter_map(|d| Some((d, d.cumulative.last()?.1))).collect();
+        costed.sort_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((cheapest, c)) = costed.first() {
+            let others: Vec<String> =
+                costed[1..].iter().map(|(d, c)| format!("{} {}", d.name, usd(*c))).collect();
+            lines.push(format!(
+                "**Cost:** over {h} months `{}` is cheapest at {} (mean cumulative cash cost){}.",
+                cheapest.name,
+                usd(*c),
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!("; then {}", others.join(", "))
+                }
+            ));
+        }
+        for b in &data.break_even {
+            lines.push(match b.month {
+                Some((p50, p5, p95)) => format!(
+                    "**Break-even:** `{}` pays for itself against `{}` in month {p50:.1} (p5 {p5:.1}, p95 {p95:.1}); never within {h} months in {:.0} % of replications.",
+                    b.local, b.cloud, 100.0 * b.never_fraction
+                ),
+                None => format!(
+                    "**Break-even:** `{}` never becomes cheaper than `{}` within {h} months: on cost alone, the cloud option wins.",
+                    b.local, b.cloud
+                ),
+            });
+        }
+    }
+    // Latency.
+    if let Some(fast) =
+        data.deployments.iter().min_by(|a, b| a.latency_p95_ms.total_cmp(&b.latency_p95_ms))
+    {
+        let mut line = format!(
+            "**Latency:** lowest p95 is `{}` at {}",
+            fast.name,
+            duration(fast.latency_p95_ms)
+        );
+        if let Some(t) = data.slo_latency_p95_ms {
+            let meeting: Vec<&str> = data
+                .deployments
+                .iter()
+                .filter(|d| d.latency_p95_ms <= t)
+                .map(|d| d.name.as_str())
+                .collect();
+            let _ = write!(
+                line,
+                "; the SLO's p95 ≤ {} is met by {}",
+                duration(t),
+                if meeting.is_empty() { "none".to_string() } else { meeting.join(", ") }
+            );
+        }
+        line.push('.');
+        lines.push(line);
+    }
+    let input = data.input.as_ref();
+    // Privacy: data stays on the device.
+    let pii: Vec<(&str, f64)> = input
+        .map(|w| {
+            w.deployments
+                .iter()
+                .filter_map(|d| {
+                    Some((d.name.as_str(), d.data_must_stay_local.filter(|s| *s > 0.0)?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = input
+        .map(|w| format!("{} {}", w.name, w.description.clone().unwrap_or_default()).to_lowercase())
+        .unwrap_or_default();
+    for (name, share) in &pii {
+        let h = data.deployment(name);
+        lines.push(format!(
+            "**Privacy:** {:.0} % of requests carry personal data and must stay on the premises — the guide's case for local. `{name}` keeps them local{}.",
+            100.0 * share,
+            h.map(|h| format!(
+                " and sends only the rest to the cloud ({}), at {}",
+                h.routes.iter().map(|(r, s)| format!("{r} {:.1} %", 100.0 * s)).collect::<Vec<_>>().join(", "),
+                h.cumulative.last().map_or("—".into(), |c| usd(c.1))
+            ))
+            .unwrap_or_default()
+        ));
+    }
+    if pii.is_empty()
+        && (text.contains("pii") || text.contains("personal data") || text.contains("privacy"))
+    {
+        lines.push("**Privacy:** the scenario handles personal data: the guide says keep it local (data stays on-device); a cloud option needs a processing agreement, counted here only if its cost model includes it.".into());
+    }
+    // Traffic shape: bursty traffic favours the cloud.
+    if let Some(t) = input.map(|w| &w.traffic) {
+        let bursty = match t.pattern {
+            Pattern::Bursty => true,
+            Pattern::Diurnal => t.peak_to_trough.is_some_and(|r| r >= 4.0),
+            _ => false,
+        };
+        if bursty {
+            let what = match (t.cv, &t.rates_per_s) {
+                (Some(cv), _) => format!("bursty (gaps with CV {cv})"),
+                (None, Some(r)) => format!("bursty (rates {r:?} per s)"),
+                _ => {
+                    format!("strongly diurnal (peak/trough {:.1})", t.peak_to_trough.unwrap_or(0.0))
+                }
+            };
+            let local_tail: Vec<String> = data
+                .deployments
+                .iter()
+                .filter(|d| d.kind == "local" && d.latency_p50_ms > 0.0)
+                .map(|d| {
+                    format!("`{}` p99/p50 = {:.1}", d.name, d.latency_p99_ms / d.latency_p50_ms)
+                })
+                .collect();
+            lines.push(format!(
+                "**Scale:** traffic is {what}: the guide favours the cloud, which scales with bursts, while a fixed local box queues at peaks{}.",
+                if local_tail.is_empty() { String::new() } else { format!(" ({})", local_tail.join(", ")) }
+            ));
+        }
+    }
+    // Deterministic batch sizes favour local.
+    if let Some(w) = input {
+        for d in &w.deployments {
+            let Some(max_batch) = d.max_batch.filter(|&b| b > 1) else { continue };
+            let Some(r) = data.deployment(&d.name) else { continue };
+            if r.mean_batch_size >= 0.75 * f64::from(max_batch) {
+                lines.push(format!(
+                    "**Steady batches:** `{}` fills its batches (mean {:.2} of {max_batch}) at utilization {}: steady, predictable load is where a local box earns its CapEx.",
+                    d.name,
+                    r.mean_batch_size,
+                    r.utilization.map_or("—".into(), |u| format!("{:.0} %", 100.0 * u))
+                ));
+            }
+        }
+    }
+    // Failover and offline operation.
+    let best = data.deployments.iter().max_by(|a, b| a.availability.total_cmp(&b.availability));
+    let worst = data.deployments.iter().min_by(|a, b| a.availability.total_cmp(&b.availability));
+    if let (Some(best), Some(worst)) = (best, worst)
+        && percent(best.availability) != percent(worst.availability)
+    {
+        lines.push(format!(
+            "**Failover:** availability ranges from {} (`{}`{}) to {} (`{}`).",
+            percent(worst.availability),
+            worst.name,
+            if worst.downtime_minutes > 0.0 {
+                format!(", down {:.0} min per replication", worst.downtime_minutes)
+            } else {
+                String::new()
+            },
+            percent(best.availability),
+            best.name
+        ));
+    }
+    if let Some(w) = input {
+        for d in w.deployments.iter().filter(|d| d.kind == DeploymentKind::Hybrid) {
+            let (Some(h), Some(cloud)) =
+                (data.deployment(&d.name), d.cloud.as_deref().and_then(|c| data.deployment(c)))
+            else {
+                continue;
+            };
+            match d.policy {
+                Some(Policy::Fallback) => lines.push(format!(
+                    "**Offline / demos:** on-device fallback (`{}`) keeps serving when the cloud does not: availability {} vs {} for `{}` alone.",
+                    d.name, percent(h.availability), percent(cloud.availability), cloud.name
+                )),
+                Some(Policy::Overflow) => {
+                    let local = d.local.as_deref().and_then(|l| data.deployment(l));
+                    if let Some(local) = local {
+                        lines.push(format!(
+                            "**Hybrid (overflow):** `{}` serves {} with p95 {} vs {} for `{}` alone, at {} vs {}.",
+                            d.name,
+                            h.routes.iter().map(|(r, s)| format!("{r} {:.1} %", 100.0 * s)).collect::<Vec<_>>().join(", "),
+                            duration(h.latency_p95_ms),
+                            duration(local.latency_p95_ms),
+                            local.name,
+                            h.cumulative.last().map_or("—".into(), |c| usd(c.1)),
+                            local.cumulative.last().map_or("—".into(), |c| usd(c.1)),
+                        ));
+                    }
+                }
+                Some(Policy::Rerank) => lines.push(format!(
+                    "**Hybrid (client-side reranking):** `{}` adds the local stage to the cloud call: p95 {} vs {} for `{}` alone.",
+                    d.name, duration(h.latency_p95_ms), duration(cloud.latency_p95_ms), cloud.name
+                )),
+                None => {}
+            }
+        }
+    }
+    if text.contains("saas") || text.contains("multi-tenant") || text.contains("analytics") {
+        lines.push("**Workload:** a multi-tenant SaaS or analytics API — the guide's case for the cloud (elastic capacity per tenant, no devices to place).".into());
+    }
+    // The recommendation: the cheapest option meeting the SLO (the most available without
+    // costs), and the hybrid pattern that fits.
+    let cost = |d: &Deployment| d.cumulative.last().map(|c| c.1);
+    let meets = |d: &&Deployment| {
+        data.slo_availability.is_none_or(|a| d.availability >= a)
+            && data.slo_latency_p95_ms.is_none_or(|t| d.latency_p95_ms <= t)
+    };
+    // With personal data, only options that keep it on the premises qualify.
+    let private_ok = |d: &&Deployment| {
+        pii.is_empty()
+            || d.kind == "local"
+            || (d.kind == "hybrid" && pii.iter().any(|(name, _)| *name == d.name))
+    };
+    let mut candidates: Vec<&Deployment> =
+        data.deployments.iter().filter(private_ok).filter(meets).collect();
+    let all_fail = candidates.is_empty();
+    if all_fail {
+        candidates = data.deployments.iter().filter(private_ok).collect();
+    }
+    let best = candidates.iter().copied().min_by(|a, b| match (cost(a), cost(b)) {
+        (Some(x), Some(y)) => x.total_cmp(&y).then(b.availability.total_cmp(&a.availability)),
+        _ => b.availability.total_cmp(&a.availability),
+    });
+    let hybrids: Vec<&Deployment> =
+        data.deployments.iter().filter(|d| d.kind == "hybrid").collect();
+    if let Some(best) = best {
+        let mut slo = if data.slo_availability.is_some() || data.slo_latency_p95_ms.is_some() {
+            if all_fail {
+                " (no option meets the SLO)"
+            } else {
+                " among the options meeting the SLO"
+            }
+        } else {
+            ""
+        }
+        .to_string();
+        if !pii.is_empty() {
+            slo.push_str(" that keep personal data on the premises");
+        }
+        lines.push(format!(
+            "**Recommendation:** `{}` ({}){} — {}availability {}, p95 {}.",
+            best.name,
+            best.kind,
+            if cost(best).is_some() {
+                format!(" is the cheapest{slo}")
+            } else {
+                format!(" is the most available{slo}")
+            },
+            cost(best).map_or(String::new(), |c| format!("{} over the horizon, ", usd(c))),
+            percent(best.availability),
+            duration(best.latency_p95_ms)
+        ));
+        if best.kind == "hybrid" {
+            lines.push(format!("**Pattern that fits:** the `{}` hybrid.", best.name));
+        } else if let Some(h) = hybrids
+            .iter()
+            .filter(|h| meets(h) && private_ok(h))
+            .min_by(|a, b| cost(a).unwrap_or(0.0).total_cmp(&cost(b).unwrap_or(0.0)))
+        {
+            lines.push(format!(
+                "**Hybrid:** `{}` also meets the targets{}; availability {} vs {}.",
+                h.name,
+                match (cost(h), cost(best)) {
+                    (Some(x), Some(y)) => format!(", at {} more than `{}`", usd(x - y), best.name),
+                    _ => String::new(),
+                },
+                percent(h.availability),
+                percent(best.availability)
+            ));
+        }
+    }
+    let both_kinds = data.deployments.iter().any(|d| d.kind == "local")
+        && data.deployments.iter().any(|d| d.kind == "cloud");
+    if hybrids.is_empty() && both_kinds {
+        let local_cheaper = data.break_even.iter().any(|b| b.month.is_some());
+        let local_down =
+            data.deployments.iter().any(|d| d.kind == "local" && d.downtime_minutes > 0.0);
+        let hint = match (pii.is_empty(), local_cheaper, local_down) {
+            (false, _, _) => {
+                "overflow with `data_must_stay_local` (PII stays local, the rest may burst to the cloud)"
+            }
+            (_, true, true) => "overflow (local first, cloud when the box is busy or down)",
+            (_, true, false) => {
+                "overflow, to keep the cheaper local box and absorb peaks in the cloud"
+            }
+            (_, false, _) => {
+                "fallback (cloud first, an on-device model when the cloud fails) or client-side reranking"
+            }
+        };
+        lines.push(format!(
+            "**Pattern to try:** {hint} — add a `kind = \"hybrid\"` deployment to measure it."
+        ));
+    }
+    lines
+}
+
+fn markdown(data: &RunData, charts: &[(&str, &str)]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# {} — lcsim report\n", data.scenario);
+    if let Some(d) = data.input.as_ref().and_then(|w| w.description.clone()) {
+        let _ = writeln!(md, "{d}\n");
+    }
+    let _ = writeln!(
+        md,
+        "{} replication(s), seed {}, {}; {} requests simulated.\n",
+        data.replications,
+        data.seed,
+        match data.horizon_months {
+            Some(m) => format!(
+                "{m} months of total cost of ownership ({} h simulated request by request)",
+                data.duration_hours
+            ),
+            None => format!("{} h of traffic per replication", data.duration_hours),
+        },
+        data.requests_simulated
+    );
+    if data.slo_latency_p95_ms.is_some() || data.slo_availability.is_some() {
+        let _ = writeln!(
+            md,
+            "SLO: {}{}.\n",
+            data.slo_latency_p95_ms
+                .map_or(String::new(), |t| format!("p95 latency ≤ {}", duration(t))),
+            data.slo_availability
+                .map_or(String::new(), |a| format!(", availability ≥ {}", percent(a)))
+        );
+    }
+    let _ = writeln!(md, "## Decision summary\n");
+    for line in decisions(data) {
+        let _ = writeln!(md, "- {line}");
+    }
+    let _ = writeln!(md, "\n## Comparison\n");
+    let (header, rows) = table(data);
+    let _ = writeln!(md, "| {} |", header.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
+    for r in rows {
+        let _ = writeln!(md, "| {} |", r.join(" | "));
+    }
+    let _ = writeln!(md, "\n## Charts\n");
+    for (name, title) in charts {
+        let _ = writeln!(md, "### {title}\n\n![{title}](plots/{name}.png)\n");
+    }
+    md
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// `**bold**` and `` `code` `` of a decision line, as HTML.
+fn inline(s: &str) -> String {
+    let mut out = String::new();
+    let (mut bold, mut code) = (false, false);
+    let s = escape(s);
+    let mut rest = s.as_str();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("**") {
+            out.push_str(if bold { "</strong>" } else { "<strong>" });
+            bold = !bold;
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('`') {
+            out.push_str(if code { "</code>" } else { "<code>" });
+            code = !code;
+            rest = r;
+        } else {
+            let c = rest.chars().next().expect("not empty");
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+fn html(data: &RunData, charts: &[(&str, &str)], dir: &Path) -> Result<String, ReportError> {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — lcsim report</title>\n<style>body{{font-family:'DejaVu Sans',Verdana,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}th,td{{border:1px solid #bbb;padding:.35em .6em;text-align:left}}th{{background:#eef}}img{{max-width:100%;border:1px solid #ddd}}code{{background:#f4f4f4;padding:0 .2em}}</style></head><body>\n",
+        escape(&data.scenario)
+    );
+    let md = markdown(data, &[]);
+    // The text before the decision list, as paragraphs.
+    for para in md.split("## Decision summary").next().unwrap_or("").split("\n\n") {
+        let p = para.trim();
+        if let Some(t) = p.strip_prefix("# ") {
+            let _ = writeln!(h, "<h1>{}</h1>", escape(t));
+        } else if !p.is_empty() {
+            let _ = writeln!(h, "<p>{}</p>", inline(p));
+        }
+    }
+    let _ = writeln!(h, "<h2>Decision summary</h2><ul>");
+    for line in decisions(data) {
+        let _ = writeln!(h, "<li>{}</li>", inline(&line));
+    }
+    let _ = writeln!(h, "</ul><h2>Comparison</h2><table><tr>");
+    let (header, rows) = table(data);
+    for c in &header {
+        let _ = write!(h, "<th>{}</th>", escape(c));
+    }
+    let _ = writeln!(h, "</tr>");
+    for r in rows {
+        let _ = write!(h, "<tr>");
+        for c in r {
+            let _ = write!(h, "<td>{}</td>", escape(&c));
+        }
+        let _ = writeln!(h, "</tr>");
+    }
+    let _ = writeln!(h, "</table><h2>Charts</h2>");
+    for (name, title) in charts {
+        let path = dir.join("plots").join(format!("{name}.png"));
+        let bytes = std::fs::read(&path)
+            .map_err(|source| ReportError::Io { path: path.display().to_string(), source })?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let _ = writeln!(
+            h,
+            "<h3>{}</h3><img alt=\"{}\" src=\"data:image/png;base64,{encoded}\">",
+            escape(title),
+            escape(title)
+        );
+    }
+    let _ = writeln!(h, "</body></html>");
+    Ok(h)
+}
+
+/// Writes `report.md` and `report.html` into `dir` (charts must be rendered first).
+pub fn write(dir: &Path, data: &RunData) -> Result<Vec<PathBuf>, ReportError> {
+    let charts = charts::available(data);
+    let md_path = dir.join("report.md");
+    let html_path = dir.join("report.html");
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ReportError::Io { path, source }
+    };
+    std::fs::write(&md_path, markdown(data, &charts)).map_err(io(&md_path))?;
+    std::fs::write(&html_path, html(data, &charts, dir)?).map_err(io(&html_path))?;
+    Ok(vec![md_path, html_path])
+}
