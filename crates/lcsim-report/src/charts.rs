@@ -317,7 +317,8 @@ where
             .map(|d| 100.0 * d.availability_ci95.map_or(d.availability, |c| c[0]))
             .chain(target)
             .fold(100.0, f64::min);
-        let floor = (low - (100.0 - low).max(0.01) * 0.5).max(0.0);
+        // At least 0.1 percentage points of range, so the axis' labels stay distinct.
+        let floor = (low - (100.0 - low).max(0.1) * 0.5).max(0.0);
         let names: Vec<String> = data.deployments.iter().map(|d| d.name.clone()).collect();
         let mut chart = ChartBuilder::on(root)
             .caption(
@@ -403,7 +404,7 @@ where
         .filter(|a| a.is_finite())
         .chain(target)
         .fold(100.0, f64::min);
-    let floor = (low - (100.0 - low).max(0.01) * 0.3).max(0.0);
+    let floor = (low - (100.0 - low).max(0.1) * 0.3).max(0.0);
     let mut chart = ChartBuilder::on(&top)
         .caption(
             format!("{}: availability by month (share served within the timeout)", data.scenario),
