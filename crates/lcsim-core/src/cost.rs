@@ -223,6 +223,11 @@ pub struct CostBreakdown {
     pub egress_usd: f64,
     /// Repairs and replacement devices after failures.
     pub repair_usd: f64,
+    /// Model releases: staff time of manual roll-outs, CI runs, extra instances while switching.
+    pub updates_usd: f64,
+    /// Training: federated rounds (energy, uploads, coordinator) or central training (raw
+    /// data transfer, cloud training hours).
+    pub training_usd: f64,
 }
 
 impl CostBreakdown {
@@ -240,6 +245,8 @@ impl CostBreakdown {
             + self.instance_usd
             + self.egress_usd
             + self.repair_usd
+            + self.updates_usd
+            + self.training_usd
     }
 
     pub fn add(&mut self, o: &CostBreakdown) {
@@ -252,6 +259,8 @@ impl CostBreakdown {
         self.instance_usd += o.instance_usd;
         self.egress_usd += o.egress_usd;
         self.repair_usd += o.repair_usd;
+        self.updates_usd += o.updates_usd;
+        self.training_usd += o.training_usd;
     }
 
     pub fn scaled(&self, f: f64) -> CostBreakdown {
@@ -265,6 +274,8 @@ impl CostBreakdown {
             instance_usd: self.instance_usd * f,
             egress_usd: self.egress_usd * f,
             repair_usd: self.repair_usd * f,
+            updates_usd: self.updates_usd * f,
+            training_usd: self.training_usd * f,
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod cost;
 pub mod dist;
 pub mod error;
+pub mod lifecycle;
 pub mod profile;
 pub mod reliability;
 pub mod scenario;

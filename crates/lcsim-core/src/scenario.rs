@@ -15,6 +15,7 @@ use toml::de::DeTable;
 use crate::cost::{CapacityPolicy, CostModel};
 use crate::dist::{ColumnSource, Dist, DistWire};
 use crate::error::{Locator, Problem, ScenarioError, closest};
+use crate::lifecycle::{CentralTraining, Federated, Updates};
 use crate::profile::{Profile, parse_profile};
 use crate::reliability::{
     Autoscale, Failures, Hybrid, Policy, RateLimit, RerankOrder, Slo, validate_share,
@@ -194,6 +195,12 @@ pub struct Deployment {
     /// A request not served within this long counts as failed; `None` = the client waits.
     pub timeout_ms: Option<f64>,
     pub failures: Option<Failures>,
+    /// Model releases and how they roll out.
+    pub updates: Option<Updates>,
+    /// Local only: on-device training rounds.
+    pub federated: Option<Federated>,
+    /// Local only: raw data uploaded and trained on in the cloud.
+    pub central_training: Option<CentralTraining>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -621,6 +628,18 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
         deployments.push(validate_deployment(&key, d, &traffic, files, &names, &wire.deployments)?);
     }
     check_routing_cycles(&deployments)?;
+    if simulation.horizon.is_none() {
+        for (i, d) in deployments.iter().enumerate() {
+            let month_keys =
+                matches!(d.updates, Some(Updates::Cloud { model_change: Some(_), .. }));
+            if month_keys {
+                return Err(Problem::new(
+                    format!("deployment[{i}].updates.model_change_month"),
+                    "a model change from a given month needs `horizon_months` in [simulation]",
+                ));
+            }
+        }
+    }
     let slo = wire.slo.as_ref().map(|s| s.validate()).transpose()?;
     let mut scenario = Scenario {
         name: wire.name.clone(),
@@ -1001,6 +1020,9 @@ fn validate_deployment(
             capacity_policy: None,
             timeout_ms,
             failures: None,
+            updates: None,
+            federated: None,
+            central_training: None,
         });
     }
     let present = d.present_keys();
@@ -1034,6 +1056,9 @@ fn validate_deployment(
                     "cost",
                     "timeout_ms",
                     "failures",
+                    "updates",
+                    "federated",
+                    "central_training",
                 ],
                 what,
             )?;
@@ -1140,6 +1165,7 @@ fn validate_deployment(
                     "autoscale",
                     "rate_limit",
                     "failures",
+                    "updates",
                 ],
                 what,
             )?;
@@ -1286,5 +1312,40 @@ fn validate_deployment(
         (Some(f), Model::Local(_)) => Some(f.validate_local(&format!("{key}.failures"), &files)?),
         (Some(f), _) => Some(f.validate_cloud(&format!("{key}.failures"), &files)?),
     };
-    Ok(Deployment { name: d.name.clone(), model, cost, capacity_policy, timeout_ms, failures })
+    let updates = match (&d.updates, &model) {
+        (None, _) => None,
+        (Some(u), Model::Local(_)) => Some(u.validate_local(&format!("{key}.updates"))?),
+        (Some(u), _) => Some(u.validate_cloud(&format!("{key}.updates"))?),
+    };
+    if let (Some(Updates::Cloud { cadence: Some(_), .. }), Model::Cloud(c)) = (&updates, &model)
+        && c.autoscale.is_none()
+        && c.max_concurrency.is_none()
+        && d.updates.as_ref().is_some_and(|u| u.switch_minutes.is_some())
+    {
+        return Err(Problem::new(
+            format!("{key}.updates.switch_minutes"),
+            "a per-token API has no instances to switch: releases are the provider's",
+        )
+        .hint(
+            "use model_change_month, latency_factor and price_factor for a provider's model change",
+        ));
+    }
+    let federated =
+        d.federated.as_ref().map(|f| f.validate(&format!("{key}.federated"))).transpose()?;
+    let central_training = d
+        .central_training
+        .as_ref()
+        .map(|c| c.validate(&format!("{key}.central_training")))
+        .transpose()?;
+    Ok(Deployment {
+        name: d.name.clone(),
+        model,
+        cost,
+        capacity_policy,
+        timeout_ms,
+        failures,
+        updates,
+        federated,
+        central_training,
+    })
 }

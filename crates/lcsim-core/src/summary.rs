@@ -107,6 +107,14 @@ pub struct MonthlyRow {
     pub latency_p99_ms: f64,
     /// Repairs and replacements after device failures (included in the cost columns).
     pub repair_usd: f64,
+    /// Model releases (staff, CI, switch-over instances) and training (federated or central).
+    pub updates_usd: f64,
+    pub training_usd: f64,
+    /// Releases in the month, and device-hours out of service for roll-outs and for
+    /// training (busy training time, whatever the inference speed while training).
+    pub releases: f64,
+    pub update_device_hours: f64,
+    pub training_device_hours: f64,
     /// Share of the window's requests served within the timeout (mean across replications).
     pub availability: f64,
     /// Minutes in the month the deployment refused every request (exact, from the
@@ -166,6 +174,21 @@ pub struct DeploymentSummary {
     pub routes: Option<std::collections::BTreeMap<String, f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<AutoscalingSummary>,
+    /// Horizon runs of deployments with `[updates]`, `[federated]` or `[central_training]`:
+    /// monthly means across replications and months.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<LifecycleSummary>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LifecycleSummary {
+    pub releases_per_month: f64,
+    pub updates_usd_per_month: f64,
+    /// Device-hours out of service for roll-outs (and rollbacks) per month.
+    pub update_device_hours_per_month: f64,
+    pub training_usd_per_month: f64,
+    /// Device-hours busy training per month.
+    pub training_device_hours_per_month: f64,
 }
 
 /// A share with its 95 % confidence interval across replications.

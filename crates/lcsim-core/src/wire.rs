@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cost::{CapacityPolicyWire, CostWire};
 use crate::dist::DistWire;
+use crate::lifecycle::{CentralTrainingWire, FederatedWire, UpdatesWire};
 use crate::reliability::{
     AutoscaleWire, FailuresWire, Policy, RateLimitWire, RerankOrder, SloWire,
 };
@@ -184,6 +185,13 @@ pub struct DeploymentWire {
     pub rate_limit: Option<RateLimitWire>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<FailuresWire>,
+    // model updates and training
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates: Option<UpdatesWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated: Option<FederatedWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub central_training: Option<CentralTrainingWire>,
     // hybrid
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
@@ -224,6 +232,9 @@ impl DeploymentWire {
             ("autoscale", self.autoscale.is_some()),
             ("rate_limit", self.rate_limit.is_some()),
             ("failures", self.failures.is_some()),
+            ("updates", self.updates.is_some()),
+            ("federated", self.federated.is_some()),
+            ("central_training", self.central_training.is_some()),
             ("policy", self.policy.is_some()),
             ("local", self.local.is_some()),
             ("cloud", self.cloud.is_some()),

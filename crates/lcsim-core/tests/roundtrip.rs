@@ -2,6 +2,7 @@
 
 use lcsim_core::cost::CostWire;
 use lcsim_core::dist::{DistKind, DistWire};
+use lcsim_core::lifecycle::{FederatedWire, RolloutStrategy, UpdatesWire};
 use lcsim_core::reliability::{
     AutoscaleWire, FailuresWire, LifetimeKind, Policy, RateLimitWire, RerankOrder, SloWire,
 };
@@ -90,6 +91,19 @@ fn deployment() -> impl Strategy<Value = DeploymentWire> {
                 time_to_failure: Some(LifetimeKind::Weibull),
                 ..FailuresWire::default()
             }),
+            updates: Some(UpdatesWire {
+                every_days: Some(30.5),
+                strategy: Some(RolloutStrategy::Rolling),
+                ..UpdatesWire::default()
+            }),
+            federated: local.then(|| FederatedWire {
+                round_every_hours: 24.0,
+                share_of_devices: 0.25,
+                train_hours: 2.0,
+                delta_mb: Some(40.0),
+                ..FederatedWire::default()
+            }),
+            central_training: None,
             policy: Some(Policy::Rerank),
             local: Some("edge".into()),
             cloud: None,

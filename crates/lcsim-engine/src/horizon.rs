@@ -23,8 +23,11 @@
 //! pool the windows of all replications.
 
 use lcsim_core::cost::{CostBreakdown, CostModel, InstanceBilling, break_even_month};
-use lcsim_core::reliability::Failures;
-use lcsim_core::scenario::{Deployment, HOURS_PER_MONTH, Horizon, MS_PER_HOUR, Model, Scenario};
+use lcsim_core::lifecycle::{RolloutStrategy, Updates};
+use lcsim_core::reliability::{Failures, scale};
+use lcsim_core::scenario::{
+    Deployment, HOURS_PER_MONTH, Horizon, MS_PER_HOUR, Model, Provider, Scenario,
+};
 use lcsim_core::stats::quantile_sorted;
 use lcsim_core::summary::{Band, BreakEven, CostSummary, DeploymentSummary, MonthBand, MonthlyRow};
 use rand::RngExt;
@@ -32,7 +35,7 @@ use rand_distr::StandardNormal;
 
 use crate::arrivals::Window;
 use crate::histogram::LogHistogram;
-use crate::outages::{Timeline, measure};
+use crate::outages::{Timeline, measure, periodic_in};
 use crate::random::stream;
 use crate::run::{
     Partial, availability, capacity, down_sets, draw_timelines, in_service_ms, replication_stats,
@@ -66,6 +69,10 @@ pub struct MonthRecord {
     pub cloud_share: f64,
     /// Autoscaled: mean instances in the window; NaN otherwise.
     pub instances: f64,
+    pub releases: f64,
+    /// Device-hours out of service for roll-outs, and busy training.
+    pub update_device_hours: f64,
+    pub training_device_hours: f64,
 }
 
 /// The monthly table and the break-even distributions of a horizon run.
@@ -139,10 +146,50 @@ impl MonthContext<'_> {
                     instance_hours: r.billed_ms / MS_PER_HOUR * HOURS_PER_MONTH * MS_PER_HOUR
                         / self.window_ms,
                 };
-                let cash = cc.month(&volume, self.month + 1, self.price_change[k]);
+                let mut cash = cc.month(&volume, self.month + 1, self.price_change[k]);
+                if let Some(Updates::Cloud { model_change: Some(c), .. }) = &d.updates
+                    && self.month + 1 >= c.month as usize
+                {
+                    cash.token_usd *= c.price_factor;
+                    cash.request_usd *= c.price_factor;
+                }
                 (cash, cash.total())
             }
         };
+        let (from, to) = month_range(self.month);
+        let devices = f64::from(self.servers[k]);
+        let releases = self.timelines[k]
+            .as_ref()
+            .map_or(0, |t| t.releases.iter().filter(|&&r| r >= from && r < to).count())
+            as f64;
+        cash.updates_usd = match &d.updates {
+            Some(Updates::Local { staff_hours_per_device, usd_per_staff_hour, .. }) => {
+                releases * devices * staff_hours_per_device * usd_per_staff_hour
+            }
+            Some(Updates::Cloud { strategy, switch_ms, usd_per_release, .. }) => {
+                // Blue/green doubles every instance during the switch; rolling adds one.
+                let (instances, usd_per_hour) = match &d.cost {
+                    Some(CostModel::Cloud(cc)) => match (cc.instances, &d.model) {
+                        (Some(InstanceBilling::AlwaysOn { instances, usd_per_hour }), _) => {
+                            (f64::from(instances), usd_per_hour)
+                        }
+                        (Some(InstanceBilling::Autoscaled { usd_per_hour, .. }), _) => {
+                            (r.instance_ms / self.window_ms, usd_per_hour)
+                        }
+                        _ => (0.0, 0.0),
+                    },
+                    _ => (0.0, 0.0),
+                };
+                let surge = match strategy {
+                    RolloutStrategy::BlueGreen => instances,
+                    RolloutStrategy::Rolling => instances.min(1.0),
+                };
+                releases * (usd_per_release + surge * switch_ms / MS_PER_HOUR * usd_per_hour)
+            }
+            None => 0.0,
+        };
+        cash.training_usd = self.training_cost(d, k, from, to);
+        amortized += cash.updates_usd + cash.training_usd;
         if let (Some(Failures::Local { devices: Some(f), .. }), Some(t)) =
             (&d.failures, &self.timelines[k])
         {
@@ -154,6 +201,42 @@ impl MonthContext<'_> {
         }
         (cash, amortized)
     }
+
+    /// Federated rounds (extra energy while training, delta uploads, coordinator) or central
+    /// training (raw data transfer, cloud training) in `[from, to)`.
+    fn training_cost(&self, d: &Deployment, k: usize, from: f64, to: f64) -> f64 {
+        let fleet = f64::from(self.servers[k]);
+        let mut usd = 0.0;
+        if let Some(f) = &d.federated {
+            let rounds = periodic_in(f.round_ms, from, to) as f64;
+            let initial = match &d.model {
+                Model::Local(l) => f64::from(l.servers),
+                _ => 0.0,
+            };
+            let trainers = (f.share_of_devices * initial).round();
+            let energy = match (&d.cost, f.train_power_w) {
+                (Some(CostModel::Local(lc)), Some(w)) => {
+                    let base = lc.power.watts(0.0);
+                    (w - base).max(0.0) / 1000.0 * f.busy_ms / MS_PER_HOUR * lc.pue * lc.usd_per_kwh
+                }
+                _ => 0.0,
+            };
+            usd += rounds
+                * (trainers * (energy + f.delta_gb * f.transfer_usd_per_gb)
+                    + f.coordinator_usd_per_round);
+        }
+        if let Some(c) = &d.central_training {
+            let rounds = periodic_in(c.round_ms, from, to) as f64;
+            usd += rounds * (fleet * c.raw_gb_per_device * c.transfer_usd_per_gb + c.usd_per_round);
+        }
+        usd
+    }
+}
+
+/// `[start, end)` of month `m` (0-based), in ms.
+fn month_range(m: usize) -> (f64, f64) {
+    let from = m as f64 * HOURS_PER_MONTH * MS_PER_HOUR;
+    (from, from + HOURS_PER_MONTH * MS_PER_HOUR)
 }
 
 pub(crate) fn horizon_replication(
@@ -231,6 +314,21 @@ pub(crate) fn horizon_replication(
                 if let Model::Local(l) = &mut d.model {
                     l.servers = s;
                 }
+                // A provider's model change: its time scaled from the given month on.
+                if let (Some(Updates::Cloud { model_change: Some(c), .. }), Model::Cloud(cloud)) =
+                    (&d.updates, &mut d.model)
+                    && m + 1 >= c.month as usize
+                {
+                    cloud.provider = match &cloud.provider {
+                        Provider::Dist(x) => Provider::Dist(scale(x.clone(), c.latency_factor)),
+                        Provider::Streaming { ttft_ms, output_tokens_per_s } => {
+                            Provider::Streaming {
+                                ttft_ms: scale(ttft_ms.clone(), c.latency_factor),
+                                output_tokens_per_s: output_tokens_per_s / c.latency_factor,
+                            }
+                        }
+                    };
+                }
                 d
             })
             .collect();
@@ -284,6 +382,16 @@ pub(crate) fn horizon_replication(
                 amortized_usd += a;
             }
             let (local_share, cloud_share) = route_shares(scenario, d, r);
+            let month_end = month_start + HOURS_PER_MONTH * MS_PER_HOUR;
+            let device_hours = |lists: Option<&Vec<crate::outages::Intervals>>| {
+                lists.map_or(0.0, |l| {
+                    l.iter()
+                        .take(servers[k] as usize)
+                        .map(|iv| measure(iv, month_start, month_end))
+                        .sum::<f64>()
+                        / MS_PER_HOUR
+                })
+            };
             let downtime_ms =
                 measure(&downs[k], month_start, month_start + HOURS_PER_MONTH * MS_PER_HOUR);
             let arrived = r.arrived.max(1) as f64;
@@ -306,6 +414,11 @@ pub(crate) fn horizon_replication(
                 } else {
                     f64::NAN
                 },
+                releases: timelines[k].as_ref().map_or(0.0, |t| {
+                    t.releases.iter().filter(|&&x| x >= month_start && x < month_end).count() as f64
+                }),
+                update_device_hours: device_hours(timelines[k].as_ref().map(|t| &t.updates)),
+                training_device_hours: device_hours(timelines[k].as_ref().map(|t| &t.training)),
             });
             if let Some(met) = slo_met(scenario.slo, r) {
                 month_slo[k].push(met);
@@ -483,6 +596,11 @@ pub(crate) fn summarize_horizon(
                 local_share: mean(&|r| r.local_share),
                 cloud_share: mean(&|r| r.cloud_share),
                 instances: (!months[0][k][m].instances.is_nan()).then(|| mean(&|r| r.instances)),
+                updates_usd: components.updates_usd,
+                training_usd: components.training_usd,
+                releases: mean(&|r| r.releases),
+                update_device_hours: mean(&|r| r.update_device_hours),
+                training_device_hours: mean(&|r| r.training_device_hours),
             });
             cost.monthly.push(b_month);
             cost.cumulative.push(b_cum);
@@ -490,6 +608,19 @@ pub(crate) fn summarize_horizon(
         }
         if has_cost(scenario, d) {
             summary.cost_usd = Some(cost);
+        }
+        if d.updates.is_some() || d.federated.is_some() || d.central_training.is_some() {
+            let per_month = |f: &dyn Fn(&MonthRecord) -> f64| {
+                months.iter().flat_map(|r| r[k].iter().map(f)).sum::<f64>()
+                    / (reps * n_months as f64)
+            };
+            summary.lifecycle = Some(lcsim_core::summary::LifecycleSummary {
+                releases_per_month: per_month(&|r| r.releases),
+                updates_usd_per_month: per_month(&|r| r.cash.updates_usd),
+                update_device_hours_per_month: per_month(&|r| r.update_device_hours),
+                training_usd_per_month: per_month(&|r| r.cash.training_usd),
+                training_device_hours_per_month: per_month(&|r| r.training_device_hours),
+            });
         }
     }
     let mut break_even = Vec::new();

@@ -20,6 +20,7 @@
 //!   Provider-wide outages take everything down. With no failover delay the endpoint is down
 //!   exactly when all zones are (probability `pⁿ`, [`lcsim_core::theory::all_down`]).
 
+use lcsim_core::lifecycle::{Cadence, Federated, Updates};
 use lcsim_core::reliability::{Failures, Lifetime, Outage};
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1, Weibull};
@@ -94,12 +95,23 @@ pub fn shifted(iv: &[(f64, f64)], offset: f64) -> Intervals {
 /// One deployment's failure timeline over a replication.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
-    /// Local: down intervals of each device (site power included).
+    /// Local: out-of-service intervals of each device (failures, site power, update
+    /// roll-outs, training that serves nothing).
     pub devices: Vec<Intervals>,
     /// Local: failure times of each device (each one is a repair to pay for).
     pub failures: Vec<Vec<f64>>,
     /// Cloud: when the endpoint refuses requests (zones, failover, provider).
     pub endpoint: Intervals,
+    /// Release times (local and cloud).
+    pub releases: Vec<f64>,
+    /// Local: each device's update roll-out (and rollback) intervals.
+    pub updates: Vec<Intervals>,
+    /// Local: each device's training intervals (busy with federated learning).
+    pub training: Vec<Intervals>,
+    /// Inference speed while training: 0 = out of service (then `training` is in `devices`).
+    pub training_speed: f64,
+    /// Failed (rolled back) device updates.
+    pub failed_updates: Vec<f64>,
 }
 
 impl Timeline {
@@ -187,6 +199,8 @@ pub enum Component {
     Device(u32),
     /// Zone `z` of a cloud deployment.
     Zone(u32),
+    /// Release times (Poisson cadence) and failed updates.
+    Releases,
 }
 
 impl Component {
@@ -197,7 +211,95 @@ impl Component {
             Component::Provider => BASE - 2,
             Component::Device(i) => BASE - (1 << 20) - u64::from(i),
             Component::Zone(z) => BASE - (2 << 20) - u64::from(z),
+            Component::Releases => BASE - 3,
         }
+    }
+}
+
+/// Times `(k + ½) · period` in `[0, horizon)`.
+pub fn periodic(period: f64, horizon: f64) -> Vec<f64> {
+    (0..).map(|k| (k as f64 + 0.5) * period).take_while(|&t| t < horizon).collect()
+}
+
+/// How many of `(k + ½) · period` fall in `[from, to)`.
+pub fn periodic_in(period: f64, from: f64, to: f64) -> usize {
+    let first = (from / period - 0.5).ceil().max(0.0);
+    let last = (to / period - 0.5).ceil().max(0.0);
+    (last - first).max(0.0) as usize
+}
+
+/// Adds model releases (with their device-by-device roll-outs) and federated-learning rounds
+/// to a timeline. `devices`: the most devices the deployment can have (roll-outs go through
+/// them in order); `fleet`: its devices at the start (training rounds rotate over them).
+pub fn maintenance(
+    timeline: &mut Timeline,
+    updates: Option<&Updates>,
+    federated: Option<&Federated>,
+    (devices, fleet): (u32, u32),
+    horizon: f64,
+    rng: impl Fn(Component) -> SimRng,
+) {
+    let n = devices as usize;
+    timeline.devices.resize(n, Vec::new());
+    timeline.failures.resize(n, Vec::new());
+    timeline.updates = vec![Vec::new(); n];
+    timeline.training = vec![Vec::new(); n];
+    let mut draws = rng(Component::Releases);
+    if let Some(cadence) = updates.and_then(Updates::cadence) {
+        timeline.releases = match cadence {
+            Cadence::Every { interval_ms } => periodic(interval_ms, horizon),
+            Cadence::Poisson { rate_per_ms } => {
+                let mut t = 0.0;
+                let mut out = Vec::new();
+                loop {
+                    let e: f64 = draws.sample(Exp1);
+                    t += e / rate_per_ms;
+                    if t >= horizon {
+                        break out;
+                    }
+                    out.push(t);
+                }
+            }
+        };
+    }
+    if let Some(Updates::Local { rollout_ms, failure_probability, rollback_ms, .. }) = updates {
+        for &r in &timeline.releases {
+            // Rolling: one device after another.
+            let mut t = r;
+            for i in 0..n {
+                let failed =
+                    *failure_probability > 0.0 && draws.random::<f64>() < *failure_probability;
+                let out = rollout_ms + if failed { *rollback_ms } else { 0.0 };
+                if failed {
+                    timeline.failed_updates.push(t);
+                }
+                if out > 0.0 {
+                    timeline.updates[i].push((t, t + out));
+                }
+                t += out;
+            }
+        }
+    }
+    if let Some(f) = federated {
+        let fleet = fleet.max(1) as usize;
+        let k = ((f.share_of_devices * fleet as f64).round() as usize).min(fleet);
+        for (j, start) in periodic(f.round_ms, horizon).into_iter().enumerate() {
+            for m in 0..k {
+                let i = (j * k + m) % fleet;
+                timeline.training[i].push((start, start + f.busy_ms));
+            }
+        }
+        timeline.training_speed = f.inference_speed;
+    }
+    for i in 0..n {
+        let mut extra = std::mem::take(&mut timeline.updates[i]);
+        extra = normalize(extra);
+        timeline.updates[i] = extra.clone();
+        timeline.training[i] = normalize(std::mem::take(&mut timeline.training[i]));
+        if timeline.training_speed == 0.0 {
+            extra = union(&extra, &timeline.training[i]);
+        }
+        timeline.devices[i] = union(&timeline.devices[i], &extra);
     }
 }
 
@@ -272,7 +374,7 @@ pub fn draw(
             });
             let endpoint =
                 union(&serving_down(&zone_down, *failover_delay_ms, horizon), &provider_down);
-            Timeline { devices: Vec::new(), failures: Vec::new(), endpoint }
+            Timeline { endpoint, ..Timeline::default() }
         }
     }
 }

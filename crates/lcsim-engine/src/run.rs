@@ -96,17 +96,32 @@ pub(crate) fn draw_timelines(
         .deployments
         .iter()
         .map(|d| {
-            let f = d.failures.as_ref()?;
-            let devices = match &d.model {
-                Model::Local(l) => {
-                    d.capacity_policy.map_or(l.servers, |p| p.max_servers.max(l.servers))
-                }
-                _ => 0,
+            let releases = d.updates.as_ref().is_some_and(|u| u.cadence().is_some());
+            if d.failures.is_none() && !releases && d.federated.is_none() {
+                return None;
+            }
+            let (devices, fleet) = match &d.model {
+                Model::Local(l) => (
+                    d.capacity_policy.map_or(l.servers, |p| p.max_servers.max(l.servers)),
+                    l.servers,
+                ),
+                _ => (0, 0),
             };
             let seed = scenario.simulation.seed;
-            Some(crate::outages::draw(f, devices, horizon_ms, |c| {
-                stream(seed, replication, c.stream())
-            }))
+            let rng = |c: crate::outages::Component| stream(seed, replication, c.stream());
+            let mut t = match &d.failures {
+                Some(f) => crate::outages::draw(f, devices, horizon_ms, rng),
+                None => Timeline::default(),
+            };
+            crate::outages::maintenance(
+                &mut t,
+                d.updates.as_ref(),
+                d.federated.as_ref(),
+                (devices, fleet),
+                horizon_ms,
+                rng,
+            );
+            Some(t)
         })
         .collect()
 }
@@ -153,11 +168,21 @@ pub(crate) fn window_outages(
                     .take(l.servers as usize)
                     .map(|iv| crate::outages::shifted(iv, offset_ms))
                     .collect(),
+                slow: if t.training_speed > 0.0 {
+                    t.training
+                        .iter()
+                        .take(l.servers as usize)
+                        .map(|iv| crate::outages::shifted(iv, offset_ms))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                speed: t.training_speed,
                 down: crate::outages::shifted(down, offset_ms),
             },
             (Some(_), _) => WindowOutages {
-                devices: Vec::new(),
                 down: crate::outages::shifted(down, offset_ms),
+                ..WindowOutages::default()
             },
             (None, _) => WindowOutages::default(),
         })
@@ -519,6 +544,7 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
                     / 60_000.0,
                 slo,
                 routes,
+                lifecycle: None,
                 autoscaling: autoscaled.then(|| AutoscalingSummary {
                     mean_instances: reps.iter().map(|r| r.mean_instances).sum::<f64>() / n_reps,
                     cold_start_share: sum(&|r| r.cold_starts) as f64 / served.max(1) as f64,

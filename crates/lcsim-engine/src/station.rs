@@ -54,14 +54,21 @@ enum ServerPool {
     Failing {
         free: Vec<f64>,
         down: Vec<Intervals>,
+        /// Intervals in which a device serves at `speed` of its normal rate (training).
+        slow: Vec<Intervals>,
+        speed: f64,
     },
 }
 
 impl ServerPool {
-    fn new(servers: u32, down: Option<Vec<Intervals>>) -> Self {
-        match down {
-            Some(down) if down.iter().any(|d| !d.is_empty()) => {
-                ServerPool::Failing { free: vec![0.0; servers as usize], down }
+    fn new(servers: u32, outages: Option<(Vec<Intervals>, Vec<Intervals>, f64)>) -> Self {
+        match outages {
+            Some((mut down, mut slow, speed))
+                if down.iter().chain(&slow).any(|d| !d.is_empty()) =>
+            {
+                down.resize(servers as usize, Vec::new());
+                slow.resize(servers as usize, Vec::new());
+                ServerPool::Failing { free: vec![0.0; servers as usize], down, slow, speed }
             }
             _ if servers <= 16 => ServerPool::Few(vec![0.0; servers as usize]),
             _ => ServerPool::Many((0..servers).map(|_| Reverse(0f64.to_bits())).collect()),
@@ -84,7 +91,17 @@ impl ServerPool {
             ServerPool::Many(heap) => {
                 (0, heap.peek().map_or(f64::INFINITY, |r| f64::from_bits(r.0)).max(t))
             }
-            ServerPool::Failing { free, down } => Self::next_start_failing(free, down, t),
+            ServerPool::Failing { free, down, .. } => Self::next_start_failing(free, down, t),
+        }
+    }
+
+    /// How much longer a job takes on server `i` starting at `start` (1 unless it is
+    /// training at reduced speed).
+    #[inline(always)]
+    fn slowdown(&self, i: usize, start: f64) -> f64 {
+        match self {
+            ServerPool::Failing { slow, speed, .. } if contains(&slow[i], start) => 1.0 / speed,
+            _ => 1.0,
         }
     }
 
@@ -561,6 +578,9 @@ impl Limiter {
 pub struct WindowOutages {
     /// Local: each device's down intervals.
     pub devices: Vec<Intervals>,
+    /// Local: each device's reduced-speed intervals (training) and that speed.
+    pub slow: Vec<Intervals>,
+    pub speed: f64,
     /// When the deployment refuses requests.
     pub down: Intervals,
 }
@@ -598,16 +618,13 @@ impl DeploymentSim {
         outages: WindowOutages,
     ) -> Self {
         let track_waiting = recorder.sink.is_some();
-        let WindowOutages { devices, down } = outages;
+        let WindowOutages { devices, slow, speed, down } = outages;
         let (station, network_rtt, limiter) = match &deployment.model {
             Model::Local(local) => {
                 let capacity = local.queue_capacity.map(|c| c as usize);
-                let devices = (!devices.is_empty()).then(|| {
-                    let mut d = devices;
-                    d.resize(local.servers as usize, Vec::new());
-                    d
-                });
-                let pool = ServerPool::new(local.servers, devices);
+                let outages =
+                    (!devices.is_empty() || !slow.is_empty()).then_some((devices, slow, speed));
+                let pool = ServerPool::new(local.servers, outages);
                 let station = match (&local.service, local.max_batch) {
                     (LocalService::Dist(d), 1) => Station::Fifo(Fifo {
                         pool,
@@ -785,7 +802,7 @@ impl DeploymentSim {
                     rec.fail(&req, sent_ms, ErrorKind::TimedOut, sent_ms + rec.timeout_ms);
                     return;
                 }
-                let service = fifo.service.sample(rng, &req);
+                let service = fifo.service.sample(rng, &req) * fifo.pool.slowdown(server, start);
                 fifo.pool.occupy(server, start + service);
                 if (fifo.capacity.is_some() || fifo.track_waiting) && start > t {
                     fifo.waiting_starts.push_back(start);
@@ -998,7 +1015,7 @@ impl Batcher {
                     });
                     tl.batch_ms(size as u32, prompt_sum, max_output)
                 }
-            };
+            } * self.pool.slowdown(server, start);
             self.pool.occupy(server, start + service);
             rec.busy(start, service, size);
             if rec.counts(start) {

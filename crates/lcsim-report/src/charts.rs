@@ -20,8 +20,9 @@ use crate::data::{COMPONENTS, RunData};
 
 pub const SIZE: (u32, u32) = (1600, 900);
 
-/// Okabe & Ito (2008), "Color Universal Design": black omitted (axes), grey added.
-pub const PALETTE: [RGBColor; 9] = [
+/// Okabe & Ito (2008), "Color Universal Design", grey added, then two of Paul Tol's
+/// colour-blind-safe "muted" colours for the 10th and 11th series.
+pub const PALETTE: [RGBColor; 11] = [
     RGBColor(0, 114, 178),   // blue
     RGBColor(230, 159, 0),   // orange
     RGBColor(0, 158, 115),   // bluish green
@@ -31,6 +32,8 @@ pub const PALETTE: [RGBColor; 9] = [
     RGBColor(240, 228, 66),  // yellow
     RGBColor(120, 120, 120), // grey
     RGBColor(0, 0, 0),       // black
+    RGBColor(136, 34, 85),   // wine (Tol)
+    RGBColor(68, 170, 153),  // teal (Tol)
 ];
 
 const FONT: &str = "sans-serif";

@@ -52,15 +52,17 @@ pub struct Month {
     pub deployment: String,
     pub month: u32,
     /// Cost components, cash basis, in chart order.
-    pub components: [f64; 9],
+    pub components: [f64; 11],
     pub cost_mean: f64,
     pub availability: f64,
     pub slo_attainment: Option<f64>,
     pub downtime_minutes: f64,
+    pub update_device_hours: f64,
+    pub training_device_hours: f64,
 }
 
 /// Names of [`Month::components`], as the monthly table's columns.
-pub const COMPONENTS: [(&str, &str); 9] = [
+pub const COMPONENTS: [(&str, &str); 11] = [
     ("capex_usd", "CapEx"),
     ("energy_usd", "Energy"),
     ("colocation_usd", "Colocation"),
@@ -70,6 +72,8 @@ pub const COMPONENTS: [(&str, &str); 9] = [
     ("request_usd", "Cloud requests"),
     ("instance_usd", "Cloud instances"),
     ("egress_usd", "Egress"),
+    ("updates_usd", "Model updates"),
+    ("training_usd", "Training"),
 ];
 
 #[derive(Debug, Clone)]
@@ -228,6 +232,8 @@ fn read_months(path: &Path) -> Result<Vec<Month>, ReportError> {
     let availability = f64s("availability")?;
     let slo = f64s("slo_attainment")?;
     let downtime = f64s("downtime_minutes")?;
+    let update_hours = f64s("update_device_hours")?;
+    let training_hours = f64s("training_device_hours")?;
     Ok((0..df.height())
         .map(|i| Month {
             deployment: names[i].clone(),
@@ -237,6 +243,8 @@ fn read_months(path: &Path) -> Result<Vec<Month>, ReportError> {
             availability: availability[i].unwrap_or(f64::NAN),
             slo_attainment: slo[i],
             downtime_minutes: downtime[i].unwrap_or(0.0),
+            update_device_hours: update_hours[i].unwrap_or(0.0),
+            training_device_hours: training_hours[i].unwrap_or(0.0),
         })
         .collect())
 }

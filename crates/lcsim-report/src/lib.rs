@@ -40,7 +40,7 @@ pub fn render(dir: &Path) -> Result<Vec<std::path::PathBuf>, ReportError> {
 type Field = (&'static str, fn(&MonthlyRow) -> f64);
 
 /// The numeric columns, in order, after `deployment`, `kind` and `month`.
-const NUMERIC: [Field; 24] = [
+const NUMERIC: [Field; 26] = [
     ("requests", |r| r.requests),
     ("prompt_tokens", |r| r.prompt_tokens),
     ("output_tokens", |r| r.output_tokens),
@@ -54,6 +54,8 @@ const NUMERIC: [Field; 24] = [
     ("instance_usd", |r| r.instance_usd),
     ("egress_usd", |r| r.egress_usd),
     ("repair_usd", |r| r.repair_usd),
+    ("updates_usd", |r| r.updates_usd),
+    ("training_usd", |r| r.training_usd),
     ("cost_mean_usd", |r| r.cost_mean_usd),
     ("cost_p5_usd", |r| r.cost_p5_usd),
     ("cost_p50_usd", |r| r.cost_p50_usd),
@@ -92,12 +94,15 @@ pub fn monthly_frame(rows: &[MonthlyRow]) -> Result<DataFrame, ReportError> {
         "peak_hour_utilization".into(),
         rows.iter().map(|r| r.peak_hour_utilization).collect::<Vec<Option<f64>>>(),
     ));
-    let reliability: [Field; 5] = [
+    let reliability: [Field; 8] = [
         ("availability", |r| r.availability),
         ("downtime_minutes", |r| r.downtime_minutes),
         ("errors", |r| r.errors),
         ("local_share", |r| r.local_share),
         ("cloud_share", |r| r.cloud_share),
+        ("releases", |r| r.releases),
+        ("update_device_hours", |r| r.update_device_hours),
+        ("training_device_hours", |r| r.training_device_hours),
     ];
     for (name, get) in reliability {
         columns.push(Column::new(name.into(), rows.iter().map(get).collect::<Vec<f64>>()));
@@ -162,6 +167,11 @@ mod tests {
             latency_p95_ms: 2.0,
             latency_p99_ms: 3.0,
             repair_usd: 0.0,
+            updates_usd: 0.0,
+            training_usd: 0.0,
+            releases: 0.0,
+            update_device_hours: 0.0,
+            training_device_hours: 0.0,
             availability: 1.0,
             downtime_minutes: 0.0,
             errors: 0.0,
@@ -180,7 +190,7 @@ mod tests {
         write_monthly(&dir, &rows).unwrap();
         let back =
             ParquetReader::new(File::open(dir.join("monthly.parquet")).unwrap()).finish().unwrap();
-        assert_eq!(back.shape(), (3, 37));
+        assert_eq!(back.shape(), (3, 42));
         assert!(back.equals_missing(&monthly_frame(&rows).unwrap()));
         let csv = std::fs::read_to_string(dir.join("monthly.csv")).unwrap();
         let mut lines = csv.lines();

@@ -286,6 +286,38 @@ pub fn decisions(data: &RunData) -> Vec<String> {
             }
         }
     }
+    // Updates: manual scripts locally vs CI/CD in the cloud.
+    let per_month = |name: &str, f: &dyn Fn(&crate::data::Month) -> f64| {
+        let rows: Vec<f64> = data.months_of(name).map(f).collect();
+        (!rows.is_empty()).then(|| rows.iter().sum::<f64>() / rows.len() as f64)
+    };
+    for d in &data.deployments {
+        let updates = per_month(&d.name, &|m| m.components[9]).unwrap_or(0.0);
+        let hours = per_month(&d.name, &|m| m.update_device_hours).unwrap_or(0.0);
+        if updates > 0.0 || hours > 0.0 {
+            lines.push(format!(
+                "**Updates:** releasing to `{}` costs {} a month{} — the guide's \"manual scripts\" locally vs \"CI/CD\" in the cloud.",
+                d.name,
+                usd(updates),
+                if hours > 0.0 { format!(" and takes {hours:.1} device-hours out of service") } else { String::new() }
+            ));
+        }
+        let training = per_month(&d.name, &|m| m.components[10]).unwrap_or(0.0);
+        let train_hours = per_month(&d.name, &|m| m.training_device_hours).unwrap_or(0.0);
+        if training > 0.0 || train_hours > 0.0 {
+            lines.push(format!(
+                "**Training:** `{}` spends {} a month on training{} (p95 latency {}).",
+                d.name,
+                usd(training),
+                if train_hours > 0.0 {
+                    format!(", its devices busy {train_hours:.0} device-hours with federated learning — raw data never leaves them")
+                } else {
+                    ", uploading raw data to train in the cloud — the data leaves the premises".to_string()
+                },
+                duration(d.latency_p95_ms)
+            ));
+        }
+    }
     if text.contains("saas") || text.contains("multi-tenant") || text.contains("analytics") {
         lines.push("**Workload:** a multi-tenant SaaS or analytics API — the guide's case for the cloud (elastic capacity per tenant, no devices to place).".into());
     }
