@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use lcsim_core::summary::{Moments, RunSummary};
 use lcsim_engine::RunOutput;
+use lcsim_report::report::usd;
 
 /// Writes the run folder: everything goes to a temporary sibling folder first, which then
 /// replaces `dir` by rename, so `dir` is never half-written.
@@ -193,18 +194,6 @@ fn print_reliability(s: &RunSummary) {
             say!("{l}");
         }
     }
-}
-
-fn usd(x: f64) -> String {
-    let digits = format!("{:.0}", x.abs());
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{}${grouped}", if x < 0.0 { "-" } else { "" })
 }
 
 /// Cumulative cash cost at a few horizons, and break-even months.

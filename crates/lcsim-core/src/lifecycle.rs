@@ -49,6 +49,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Problem;
+use crate::reliability::share;
+use crate::scenario::positive;
 
 const MS_PER_HOUR: f64 = 3_600_000.0;
 const MS_PER_DAY: f64 = 24.0 * MS_PER_HOUR;
@@ -197,28 +199,9 @@ pub struct CentralTraining {
     pub usd_per_round: f64,
 }
 
-fn positive(key: &str, v: f64) -> Result<f64, Problem> {
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err(Problem::new(key, format!("must be a positive number, got {v}")))
-    }
-}
-
+/// An optional amount: absent is 0.
 fn non_negative(key: &str, v: Option<f64>) -> Result<f64, Problem> {
-    match v {
-        None => Ok(0.0),
-        Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        Some(x) => Err(Problem::new(key, format!("must be zero or a positive number, got {x}"))),
-    }
-}
-
-fn share(key: &str, v: f64) -> Result<f64, Problem> {
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(Problem::new(key, format!("must be a share in [0, 1], got {v}")))
-    }
+    crate::scenario::non_negative(key, v.unwrap_or(0.0))
 }
 
 impl UpdatesWire {

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dist::{ColumnSource, Dist, DistWire};
 use crate::error::Problem;
+use crate::scenario::{non_negative, positive};
 
 pub const MS_PER_YEAR: f64 = 8760.0 * 3_600_000.0;
 
@@ -264,23 +265,8 @@ pub struct Slo {
     pub availability: Option<f64>,
 }
 
-fn positive(key: &str, v: f64) -> Result<f64, Problem> {
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err(Problem::new(key, format!("must be a positive number, got {v}")))
-    }
-}
-
-fn non_negative(key: &str, v: f64) -> Result<f64, Problem> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(v)
-    } else {
-        Err(Problem::new(key, format!("must be zero or a positive number, got {v}")))
-    }
-}
-
-fn share(key: &str, v: f64) -> Result<f64, Problem> {
+/// A share in [0, 1].
+pub(crate) fn share(key: &str, v: f64) -> Result<f64, Problem> {
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
@@ -675,8 +661,4 @@ impl SloWire {
             availability,
         })
     }
-}
-
-pub(crate) fn validate_share(key: &str, v: f64) -> Result<f64, Problem> {
-    share(key, v)
 }

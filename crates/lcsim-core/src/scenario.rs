@@ -17,9 +17,7 @@ use crate::dist::{ColumnSource, Dist, DistWire};
 use crate::error::{Locator, Problem, ScenarioError, closest};
 use crate::lifecycle::{CentralTraining, Federated, Updates};
 use crate::profile::{Profile, parse_profile};
-use crate::reliability::{
-    Autoscale, Failures, Hybrid, Policy, RateLimit, RerankOrder, Slo, validate_share,
-};
+use crate::reliability::{Autoscale, Failures, Hybrid, Policy, RateLimit, RerankOrder, Slo, share};
 use crate::trace::{Trace, csv_column, parse_trace};
 use crate::wire::{
     DeploymentKind, DeploymentWire, LinearWire, Pattern, ScenarioWire, TraceEnd, TrafficWire,
@@ -517,7 +515,7 @@ fn require<T: Copy>(key: &str, name: &str, v: Option<T>, what: &str) -> Result<T
     })
 }
 
-fn positive(key: &str, v: f64) -> Result<f64, Problem> {
+pub(crate) fn positive(key: &str, v: f64) -> Result<f64, Problem> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
@@ -525,7 +523,7 @@ fn positive(key: &str, v: f64) -> Result<f64, Problem> {
     }
 }
 
-fn non_negative(key: &str, v: f64) -> Result<f64, Problem> {
+pub(crate) fn non_negative(key: &str, v: f64) -> Result<f64, Problem> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
@@ -791,7 +789,7 @@ fn validate_hybrid(
         overflow_queue_above: d.overflow_queue_above.unwrap_or(0),
         fallback_timeout_ms,
         order: d.order.unwrap_or(RerankOrder::CloudFirst),
-        data_must_stay_local: validate_share(
+        data_must_stay_local: share(
             &format!("{key}.data_must_stay_local"),
             d.data_must_stay_local.unwrap_or(0.0),
         )?,

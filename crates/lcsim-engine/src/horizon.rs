@@ -38,8 +38,8 @@ use crate::histogram::LogHistogram;
 use crate::outages::{Timeline, measure, periodic_in};
 use crate::random::stream;
 use crate::run::{
-    Partial, availability, capacity, down_sets, draw_timelines, in_service_ms, replication_stats,
-    simulate_window, slo_met, window_outages,
+    Partial, availability, capacity, down_sets, draw_timelines, in_service_ms, initial_devices,
+    replication_stats, simulate_window, slo_met, window_outages,
 };
 use crate::station::{DeploymentSim, Recorder};
 
@@ -262,14 +262,7 @@ pub(crate) fn horizon_replication(
             _ => 0.0,
         })
         .collect();
-    let mut servers: Vec<u32> = scenario
-        .deployments
-        .iter()
-        .map(|d| match &d.model {
-            Model::Local(l) => l.servers,
-            _ => 0,
-        })
-        .collect();
+    let mut servers = initial_devices(scenario);
     let mut purchases: Vec<Vec<u32>> = servers
         .iter()
         .map(|&s| {

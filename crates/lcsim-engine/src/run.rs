@@ -126,6 +126,18 @@ pub(crate) fn draw_timelines(
         .collect()
 }
 
+/// Devices each deployment starts with (0 for cloud and hybrid deployments).
+pub(crate) fn initial_devices(scenario: &Scenario) -> Vec<u32> {
+    scenario
+        .deployments
+        .iter()
+        .map(|d| match &d.model {
+            Model::Local(l) => l.servers,
+            _ => 0,
+        })
+        .collect()
+}
+
 /// When each deployment refuses every request, given each local deployment's device count:
 /// a hybrid of two members is down when both are (overflow, fallback) or either is (rerank).
 pub(crate) fn down_sets(
@@ -363,14 +375,7 @@ fn stationary_replication(
     let sim = &scenario.simulation;
     let window = Window { start_hour: 0, level: 1.0, end_ms: sim.duration_ms };
     let timelines = draw_timelines(scenario, index, sim.duration_ms);
-    let devices: Vec<u32> = scenario
-        .deployments
-        .iter()
-        .map(|d| match &d.model {
-            Model::Local(l) => l.servers,
-            _ => 0,
-        })
-        .collect();
+    let devices = initial_devices(scenario);
     let downs = down_sets(&scenario.deployments, &timelines, &devices);
     let outages = window_outages(&scenario.deployments, &timelines, &downs, 0.0);
     let w = simulate_window(

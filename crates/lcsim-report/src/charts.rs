@@ -75,6 +75,16 @@ fn usd(v: f64) -> String {
     if v < 0.0 { format!("-{s}") } else { s }
 }
 
+/// The category name at an integer axis position (one bar group per name), blank between.
+fn name_at(names: &[String], v: f64) -> String {
+    let i = v.round();
+    if (v - i).abs() < 1e-6 && i >= 0.0 {
+        names.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 fn nice_max(v: f64) -> f64 {
     if !(v.is_finite() && v > 0.0) { 1.0 } else { v * 1.08 }
 }
@@ -249,14 +259,7 @@ where
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n.max(2))
-        .x_label_formatter(&|v| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|v| name_at(&names, *v))
         .y_desc(format!("Latency ({unit})"))
         .label_style(label_style())
         .axis_desc_style(axis_style())
@@ -339,14 +342,7 @@ where
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n.max(2))
-            .x_label_formatter(&|v| {
-                let i = v.round();
-                if (v - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|v| name_at(&names, *v))
             .y_desc("Availability (%)")
             .y_label_formatter(&|v| format!("{v:.3}"))
             .label_style(label_style())
@@ -515,14 +511,7 @@ where
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n.max(2) + 1)
-        .x_label_formatter(&|v| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|v| name_at(&names, *v))
         .y_desc("Share of served requests (%)")
         .label_style(label_style())
         .axis_desc_style(axis_style())
