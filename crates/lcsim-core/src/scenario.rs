@@ -613,6 +613,16 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
     if wire.deployments.is_empty() {
         return Err(Problem::new("deployment", "the scenario has no [[deployment]]"));
     }
+    if wire.deployments.len() > 64 {
+        return Err(Problem::new(
+            format!("deployment[{}]", 64),
+            format!(
+                "a scenario holds at most 64 deployments, this one has {}",
+                wire.deployments.len()
+            ),
+        )
+        .hint("split the comparison into several scenarios"));
+    }
     let mut deployments = Vec::new();
     let names: Vec<&str> = wire.deployments.iter().map(|d| d.name.as_str()).collect();
     for (i, d) in wire.deployments.iter().enumerate() {

@@ -447,6 +447,33 @@ mod tests {
         assert_eq!(shifted(&a, 4.0), vec![(1.0, 4.0)]);
     }
 
+    /// A UPS bridges the first `ups_runtime` of each power cut: a 60-minute cut behind a
+    /// 30-minute UPS takes the devices down for the last 30 minutes, a 20-minute one not at all.
+    #[test]
+    fn ups_bridges_the_start_of_each_power_cut() {
+        use lcsim_core::Dist;
+        for (minutes, down) in [(60.0, 30.0), (20.0, 0.0)] {
+            let failures = Failures::Local {
+                devices: None,
+                power: Some(Outage {
+                    rate_per_ms: 1.0 / (100.0 * 3_600_000.0),
+                    duration_ms: Dist::Fixed(minutes * 60_000.0),
+                }),
+                ups_runtime_ms: 30.0 * 60_000.0,
+            };
+            let horizon = 100_000.0 * 3_600_000.0;
+            let t = draw(&failures, 2, horizon, |c| crate::random::stream(1, 0, c.stream()));
+            assert_eq!(t.devices[0], t.devices[1], "site power hits every device");
+            assert!(t.devices[0].iter().all(|&(a, b)| ((b - a) - down * 60_000.0).abs() < 1e-6));
+            assert_eq!(t.devices[0].is_empty(), down == 0.0);
+            if down > 0.0 {
+                // About one cut per 100 h of up time.
+                let n = t.devices[0].len() as f64;
+                assert!((n - 1000.0).abs() < 4.0 * 1000f64.sqrt(), "{n} cuts");
+            }
+        }
+    }
+
     #[test]
     fn failover_delay_and_total_outage() {
         // Zone 0 down 10..20, zone 1 down 15..30: failover at 10 (to zone 1), zone 1 fails at
