@@ -642,3 +642,64 @@ backoff_base_ms = 500
     assert!(d.throughput_per_s > 0.9, "{}", d.throughput_per_s);
     assert!(d.errors.rate_limited > 0 && d.errors.retries > 0);
 }
+
+/// A hybrid may route to another hybrid: cloud first, falling back to an on-site box that
+/// overflows to a backup API. During the main API's outages the inner hybrid serves, spilling
+/// to the backup when the box is busy; every request is served and the routes name the leaves.
+#[test]
+fn nested_hybrids_route_through_both_levels() {
+    let out = simulate(
+        r#"
+name = "nested"
+[simulation]
+seed = 3
+replications = 20
+duration_hours = 20000
+[traffic]
+pattern = "poisson"
+rate_per_s = 0.01
+[[deployment]]
+name = "box-a"
+kind = "local"
+servers = 1
+service_ms = { dist = "exponential", mean = 8000 }
+[[deployment]]
+name = "backup-api"
+kind = "cloud"
+service_ms = { dist = "fixed", value = 900 }
+[[deployment]]
+name = "boxes"
+kind = "hybrid"
+policy = "overflow"
+local = "box-a"
+cloud = "backup-api"
+overflow_queue_above = 0
+[[deployment]]
+name = "api"
+kind = "cloud"
+service_ms = { dist = "fixed", value = 300 }
+[deployment.failures]
+provider_outages_per_year = 87.6
+provider_outage_minutes = { dist = "exponential", mean = 600 }
+[[deployment]]
+name = "api-then-boxes"
+kind = "hybrid"
+policy = "fallback"
+cloud = "api"
+local = "boxes"
+"#,
+    );
+    let d = &out.summary.deployments[4];
+    assert_eq!(d.served, d.requests);
+    let routes = d.routes.as_ref().unwrap();
+    assert!(routes["api"] > 0.85, "{routes:?}");
+    assert!(routes["box-a"] > 0.0 && routes["backup-api"] > 0.0, "{routes:?}");
+    let total: f64 = routes.values().sum();
+    assert!((total - 1.0).abs() < 1e-9);
+    // The fallback share is the main API's unavailability (10-hour outages every 100 h up).
+    let fallback = per_rep(&out, 4, |r| {
+        1.0 - r.routes.get(&(1 << 3)).copied().unwrap_or(0) as f64 / r.served as f64
+    });
+    let (m, se) = mean_se(&fallback);
+    check("nested fallback share", m, se, lcsim_core::theory::unavailability(100.0, 10.0), 0.0);
+}
