@@ -673,13 +673,25 @@ impl DeploymentSim {
 
     /// Feeds a chunk of arrivals, in time order.
     pub fn process(&mut self, requests: &[Request]) {
-        if self.limiter.is_some() {
-            for req in requests {
-                self.offer(*req);
+        match &mut self.station {
+            // The common case in one tight loop: FIFO servers, no rate limit, never down.
+            Station::Fifo(fifo) if self.limiter.is_none() && self.down.is_empty() => {
+                let mask = self.recorder.mask;
+                for req in requests {
+                    fifo.serve(
+                        *req,
+                        req.t_ms,
+                        &mut self.rng,
+                        &mut self.recorder,
+                        self.network_rtt.as_ref(),
+                        mask,
+                    );
+                }
             }
-        } else {
-            for req in requests {
-                self.serve(*req, req.t_ms);
+            _ => {
+                for req in requests {
+                    self.offer(*req);
+                }
             }
         }
     }
@@ -784,37 +796,7 @@ impl DeploymentSim {
         let mask = rec.mask;
         match &mut self.station {
             Station::Fifo(fifo) => {
-                if fifo.capacity.is_some() || fifo.track_waiting {
-                    while fifo.waiting_starts.front().is_some_and(|&s| s <= t) {
-                        fifo.waiting_starts.pop_front();
-                    }
-                }
-                if let Some(cap) = fifo.capacity {
-                    // Only a request that must wait needs a place in the waiting room.
-                    if fifo.waiting_starts.len() >= cap && fifo.pool.next_start(t).1 > t {
-                        rec.fail(&req, sent_ms, ErrorKind::QueueFull, t);
-                        return;
-                    }
-                }
-                let (server, start) = fifo.pool.next_start(t);
-                if start - sent_ms > rec.timeout_ms {
-                    // The client gives up before a server takes the request.
-                    rec.fail(&req, sent_ms, ErrorKind::TimedOut, sent_ms + rec.timeout_ms);
-                    return;
-                }
-                let service = fifo.service.sample(rng, &req) * fifo.pool.slowdown(server, start);
-                fifo.pool.occupy(server, start + service);
-                if (fifo.capacity.is_some() || fifo.track_waiting) && start > t {
-                    fifo.waiting_starts.push_back(start);
-                }
-                rec.busy(start, service, 1);
-                let rtt = self.network_rtt.as_ref().map_or(0.0, |s| s.sample(rng));
-                if rec.counts(sent_ms) {
-                    rec.batches += 1;
-                    rec.bill(service);
-                }
-                let wait = start - sent_ms;
-                rec.done(&req, sent_ms, wait, rtt + wait + service, mask);
+                fifo.serve(req, sent_ms, rng, rec, self.network_rtt.as_ref(), mask);
             }
             Station::Unlimited(service) => {
                 let s = service.sample(rng, &req);
@@ -986,6 +968,54 @@ impl Autoscaler {
             rec.instance(launched, if k < stopping { stop } else { f64::INFINITY });
         }
         self.instances.clear();
+    }
+}
+
+impl Fifo {
+    /// One request arriving at `req.t_ms`, sent at `sent_ms` (the deployment is up).
+    #[inline(always)]
+    fn serve(
+        &mut self,
+        req: Request,
+        sent_ms: f64,
+        rng: &mut SimRng,
+        rec: &mut Recorder,
+        network_rtt: Option<&Sampler>,
+        mask: u64,
+    ) {
+        let t = req.t_ms;
+        let keep_waiting = self.capacity.is_some() || self.track_waiting;
+        if keep_waiting {
+            while self.waiting_starts.front().is_some_and(|&s| s <= t) {
+                self.waiting_starts.pop_front();
+            }
+        }
+        if let Some(cap) = self.capacity {
+            // Only a request that must wait needs a place in the waiting room.
+            if self.waiting_starts.len() >= cap && self.pool.next_start(t).1 > t {
+                rec.fail(&req, sent_ms, ErrorKind::QueueFull, t);
+                return;
+            }
+        }
+        let (server, start) = self.pool.next_start(t);
+        if start - sent_ms > rec.timeout_ms {
+            // The client gives up before a server takes the request.
+            rec.fail(&req, sent_ms, ErrorKind::TimedOut, sent_ms + rec.timeout_ms);
+            return;
+        }
+        let service = self.service.sample(rng, &req) * self.pool.slowdown(server, start);
+        self.pool.occupy(server, start + service);
+        if keep_waiting && start > t {
+            self.waiting_starts.push_back(start);
+        }
+        rec.busy(start, service, 1);
+        let rtt = network_rtt.map_or(0.0, |s| s.sample(rng));
+        if rec.counts(sent_ms) {
+            rec.batches += 1;
+            rec.bill(service);
+        }
+        let wait = start - sent_ms;
+        rec.done(&req, sent_ms, wait, rtt + wait + service, mask);
     }
 }
 
