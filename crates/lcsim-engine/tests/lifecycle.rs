@@ -1,19 +1,13 @@
 //! Model updates and training against closed forms: with deterministic cadences and roll-out
 //! times the device-hours and costs are exact, month by month.
 
-use lcsim_core::scenario::{NoFiles, Scenario, parse_scenario};
+mod common;
+use common::simulate;
+
 use lcsim_core::summary::MonthlyRow;
+use lcsim_engine::RunOutput;
 use lcsim_engine::histogram::RELATIVE_ERROR_BOUND;
 use lcsim_engine::outages::periodic_in;
-use lcsim_engine::{RunOutput, run};
-
-fn scenario(text: &str) -> Scenario {
-    parse_scenario("test.toml", text, &NoFiles).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn simulate(text: &str) -> RunOutput {
-    run(&scenario(text), &|_| {})
-}
 
 fn rows<'a>(out: &'a RunOutput, name: &'a str) -> impl Iterator<Item = &'a MonthlyRow> + 'a {
     out.horizon.as_ref().unwrap().monthly.iter().filter(move |r| r.deployment == name)

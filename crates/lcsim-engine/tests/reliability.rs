@@ -6,47 +6,15 @@
 //! generator, and as request availability through the whole engine (Poisson arrivals see
 //! time averages, so the two agree).
 
+mod common;
+use common::{check, mean_se, per_rep, simulate};
+
 use lcsim_core::Dist;
 use lcsim_core::reliability::{Failures, Outage};
-use lcsim_core::scenario::{NoFiles, Scenario, parse_scenario};
 use lcsim_core::theory;
 use lcsim_engine::histogram::RELATIVE_ERROR_BOUND;
 use lcsim_engine::outages::{Component, draw, measure};
 use lcsim_engine::random::stream;
-use lcsim_engine::{ReplicationStats, RunOutput, run};
-
-fn scenario(text: &str) -> Scenario {
-    parse_scenario("test.toml", text, &NoFiles).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn simulate(text: &str) -> RunOutput {
-    run(&scenario(text), &|_| {})
-}
-
-fn mean_se(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
-}
-
-fn per_rep(out: &RunOutput, k: usize, f: impl Fn(&ReplicationStats) -> f64) -> Vec<f64> {
-    out.per_replication.iter().map(|r| f(&r[k])).collect()
-}
-
-#[track_caller]
-fn check(what: &str, simulated: f64, se: f64, exact: f64, deterministic: f64) {
-    let tolerance = 4.0 * se + deterministic;
-    eprintln!(
-        "{what}: simulated {simulated:.6}, exact {exact:.6}, |diff| {:.6} ≤ {tolerance:.6} (SE {se:.6})",
-        (simulated - exact).abs()
-    );
-    assert!(
-        (simulated - exact).abs() <= tolerance,
-        "{what}: simulated {simulated}, exact {exact}, tolerance {tolerance}"
-    );
-    assert!(tolerance < 0.1 * exact.abs().max(1e-9), "{what}: tolerance {tolerance} too loose");
-}
 
 /// One device, exponential (or Weibull) time to failure and exponential repair: the share of
 /// requests served converges to MTBF / (MTBF + MTTR), and so does the time it is up.

@@ -1,12 +1,10 @@
 //! Total cost of ownership against the formulas of `lcsim_core::cost`, written out by hand.
 
-use lcsim_core::scenario::{NoFiles, Scenario, parse_scenario};
+mod common;
+use common::scenario;
+
 use lcsim_core::summary::MonthBand;
 use lcsim_engine::run;
-
-fn scenario(text: &str) -> Scenario {
-    parse_scenario("tco.toml", text, &NoFiles).unwrap_or_else(|e| panic!("{e}"))
-}
 
 const BASE: &str = r#"
 name = "tco"

@@ -10,49 +10,12 @@
 //! Warm-up: each replication starts empty; the warm-up discards at least 20 relaxation times
 //! `1/(μ(1−√ρ)²)` (Kleinrock Vol. 2 §2.1), which leaves a bias far below one standard error.
 
-use lcsim_core::scenario::{NoFiles, Scenario, parse_scenario};
+mod common;
+use common::{check, replication_mean_se as mean_se, scenario, simulate};
+
 use lcsim_core::theory;
 use lcsim_engine::histogram::RELATIVE_ERROR_BOUND;
-use lcsim_engine::{ReplicationStats, RunOutput, run};
-
-fn scenario(text: &str) -> Scenario {
-    parse_scenario("test.toml", text, &NoFiles).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn simulate(text: &str) -> RunOutput {
-    run(&scenario(text), &|_| {})
-}
-
-/// Mean and standard error of a per-replication figure.
-fn mean_se(
-    reps: &[Vec<ReplicationStats>],
-    k: usize,
-    f: impl Fn(&ReplicationStats) -> f64,
-) -> (f64, f64) {
-    let xs: Vec<f64> = reps.iter().map(|r| f(&r[k])).collect();
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
-}
-
-#[track_caller]
-fn check(what: &str, simulated: f64, se: f64, exact: f64, deterministic: f64) {
-    let tolerance = 4.0 * se + deterministic;
-    eprintln!(
-        "{what}: simulated {simulated:.6}, exact {exact:.6}, |diff| {:.6} ≤ {tolerance:.6} (SE {se:.6})",
-        (simulated - exact).abs()
-    );
-    assert!(
-        (simulated - exact).abs() <= tolerance,
-        "{what}: simulated {simulated}, exact {exact}, tolerance {tolerance} (4·SE {se} + {deterministic})"
-    );
-    // A check whose tolerance is as large as the value itself could not fail.
-    assert!(
-        tolerance < 0.1 * exact.abs().max(1e-9) || exact == 0.0,
-        "{what}: tolerance {tolerance} too loose to mean anything"
-    );
-}
+use lcsim_engine::run;
 
 fn mmc_text(
     servers: u32,
