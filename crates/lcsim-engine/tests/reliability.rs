@@ -569,12 +569,16 @@ scale_down_after_idle_s = 30
 "#,
     );
     let d = &out.summary.deployments[0];
-    let instances = d.autoscaling.unwrap().mean_instances;
-    assert!(instances > 10.0 && instances < 20.0, "{instances}");
-    let waited = per_rep(&out, 0, |r| r.waited_fraction);
-    assert!(waited.iter().all(|&w| w > 0.0 && w < 0.5), "{waited:?}");
-    assert!(d.wait_ms.mean < 2000.0, "{}", d.wait_ms.mean);
     assert_eq!(d.served, d.requests);
+    // Little's law: requests in service average λ·E[S] = 10, whatever the scaling does…
+    let (busy, se) = mean_se(&per_rep(&out, 0, |r| r.mean_concurrency));
+    check("requests in service", busy, se, 10.0, 0.0);
+    // …each needs an instance of one slot, so instances are at least that many…
+    for r in &out.per_replication {
+        assert!(r[0].mean_instances >= r[0].mean_concurrency, "{r:?}");
+    }
+    // …and an instance starts only once a request waits, so some do.
+    assert!(per_rep(&out, 0, |r| r.waited_fraction).iter().all(|&w| w > 0.0));
 }
 
 /// A tokens-per-minute limit caps the tokens served per minute at the bucket's refill rate
@@ -660,7 +664,6 @@ local = "boxes"
     let d = &out.summary.deployments[4];
     assert_eq!(d.served, d.requests);
     let routes = d.routes.as_ref().unwrap();
-    assert!(routes["api"] > 0.85, "{routes:?}");
     assert!(routes["box-a"] > 0.0 && routes["backup-api"] > 0.0, "{routes:?}");
     let total: f64 = routes.values().sum();
     assert!((total - 1.0).abs() < 1e-9);

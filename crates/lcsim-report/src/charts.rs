@@ -76,6 +76,11 @@ fn usd(v: f64) -> String {
     if v < 0.0 { format!("-{s}") } else { s }
 }
 
+/// A legend key: a filled square of `color`.
+fn swatch(color: RGBColor) -> impl Fn((i32, i32)) -> Rectangle<(i32, i32)> {
+    move |(x, y)| Rectangle::new([(x, y - 8), (x + 20, y + 8)], color.filled())
+}
+
 /// The series legend, boxed, at `at`.
 fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
@@ -230,9 +235,7 @@ where
                     color.filled(),
                 )
             });
-            chart.draw_series(bars)?.label(*label).legend(move |(x, y)| {
-                Rectangle::new([(x, y - 8), (x + 20, y + 8)], color.filled())
-            });
+            chart.draw_series(bars)?.label(*label).legend(swatch(color));
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     }
@@ -284,10 +287,7 @@ where
             let x = i as f64 + offset;
             Rectangle::new([(x - 0.12, 0.0), (x + 0.12, get(d) / scale)], color.filled())
         });
-        chart
-            .draw_series(bars)?
-            .label(*label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 20, y + 8)], color.filled()));
+        chart.draw_series(bars)?.label(*label).legend(swatch(color));
     }
     if let Some(target) = data.slo_latency_p95_ms {
         let y = target / scale;
@@ -516,10 +516,7 @@ where
                 color.filled(),
             )
         });
-        chart
-            .draw_series(bars)?
-            .label(label.clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 20, y + 8)], color.filled()));
+        chart.draw_series(bars)?.label(label.clone()).legend(swatch(color));
     }
     // The shares as numbers beside each bar (a 0.5 % slice is invisible as a colour).
     for (i, h) in hybrids.iter().enumerate() {
