@@ -6,7 +6,10 @@
 //! [`HttpProbe`] times a plain GET; [`OpenAiProbe`] sends a streamed chat completion to an
 //! OpenAI-compatible endpoint and also times the first token and the output rate.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
+
+/// The longest server-sent-events line a stream may send (1 MiB).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 use std::time::{Duration, Instant};
 
 use lcsim_core::dist::{DistKind, DistWire};
@@ -154,10 +157,27 @@ impl Probe for OpenAiProbe {
         if status >= 400 {
             return Err(ProbeError::Status(status));
         }
-        let reader = BufReader::new(response.into_body().into_reader());
+        let mut reader = BufReader::new(response.into_body().into_reader());
         let (mut first, mut last, mut chunks) = (None, None, 0u32);
-        for line in reader.lines() {
-            let line = line.map_err(|e| classify(ureq::Error::Io(e)))?;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            // One server-sent-events line, at most MAX_LINE_BYTES: a stream that never ends its
+            // line must not grow memory without bound.
+            let n = (&mut reader)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| classify(ureq::Error::Io(e)))?;
+            if n == 0 {
+                break;
+            }
+            if buf.len() > MAX_LINE_BYTES {
+                return Err(ProbeError::Other(format!(
+                    "a stream line longer than {MAX_LINE_BYTES} bytes"
+                )));
+            }
+            let line = String::from_utf8_lossy(&buf);
+            let line = line.trim_end();
             let Some(data) = line.strip_prefix("data:").map(str::trim) else { continue };
             if data == "[DONE]" {
                 break;

@@ -104,6 +104,21 @@ pub fn available_memory_bytes() -> Option<u64> {
 
 /// The dtype measured on a device: f32 on CPU (candle's CPU half-precision kernels are slow),
 /// bf16 on GPUs.
+/// Opens a device by name (`cpu`, `cuda` or `metal`); the error says what to do instead.
+pub fn open_device(name: &str) -> Result<Device, String> {
+    let d = match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Device::new_cuda(0),
+        "metal" => Device::new_metal(0),
+        other => return Err(format!("unknown device `{other}`\nhint: cpu, cuda or metal")),
+    };
+    d.map_err(|e| {
+        format!(
+            "cannot open the {name} device: {e}\nhint: build lcsim with `--features {name}` (needs the toolkit at build time), or use --device cpu"
+        )
+    })
+}
+
 pub fn dtype_for(device: &Device) -> DType {
     if device.is_cpu() { DType::F32 } else { DType::BF16 }
 }

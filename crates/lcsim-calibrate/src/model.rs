@@ -88,6 +88,18 @@ impl ShapeSpec {
         {
             return Err("every dimension must be positive".into());
         }
+        // Far above any real model, and small enough that no size computed from them overflows.
+        let bounds = [
+            ("layers", self.layers, 1024),
+            ("d_model", self.d_model, 65_536),
+            ("heads", self.heads, 1024),
+            ("kv_heads", self.kv_heads, 1024),
+            ("ffn", self.ffn, 262_144),
+            ("vocab", self.vocab, 4_194_304),
+        ];
+        if let Some((name, v, max)) = bounds.iter().find(|(_, v, max)| v > max) {
+            return Err(format!("--{} is {v}; at most {max} is supported", name.replace('_', "-")));
+        }
         if !self.d_model.is_multiple_of(self.heads) {
             return Err(format!(
                 "d_model {} is not a multiple of heads {}",

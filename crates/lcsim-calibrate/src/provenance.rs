@@ -1,6 +1,5 @@
 //! Where a measurement was made: host, OS, versions, date, command line; and writing profiles.
 
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lcsim_core::profile::{Profile, Provenance};
@@ -62,16 +61,11 @@ pub fn measured_here(command: &str, device: &str) -> Provenance {
     }
 }
 
-/// Writes a profile as TOML with a header comment, atomically (temporary file, then rename).
-pub fn write_profile(path: &Path, profile: &Profile, header: &str) -> std::io::Result<()> {
-    let body = toml::to_string(profile).map_err(std::io::Error::other)?;
-    let text: String = header.lines().map(|l| format!("# {l}\n")).collect::<String>() + &body;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("toml.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+/// A profile as the TOML text `lcsim calibrate` writes: `header` as comment lines, then the
+/// profile. (The CLI writes it atomically, next to the destination, then renames it.)
+pub fn profile_text(profile: &Profile, header: &str) -> Result<String, toml::ser::Error> {
+    let body = toml::to_string(profile)?;
+    Ok(header.lines().map(|l| format!("# {l}\n")).collect::<String>() + &body)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::Path;
 use candle_core::{DType, Device};
 use lcsim_calibrate::local::{LocalOptions, in_threads, measure, time_request};
 use lcsim_calibrate::model::{ShapeSpec, Transformer};
-use lcsim_calibrate::provenance::{measured_here, write_profile};
+use lcsim_calibrate::provenance::{measured_here, profile_text};
 use lcsim_core::profile::{Profile, parse_profile};
 use lcsim_core::scenario::{FileSource, parse_scenario};
 
@@ -64,7 +64,8 @@ fn calibrate_and_remeasure(dir: &Path, prompt: usize, output: usize) -> Attempt 
     assert!(fit.decode_base_ms > 0.0 && fit.prefill_ms_per_token > 0.0, "{fit:?}");
 
     let path = dir.join("small.toml");
-    write_profile(&path, &Profile::Local(profile.clone()), "test profile").unwrap();
+    std::fs::write(&path, profile_text(&Profile::Local(profile.clone()), "test profile").unwrap())
+        .unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.starts_with("# test profile\n"));
     assert_eq!(parse_profile(&text).unwrap(), Profile::Local(profile));

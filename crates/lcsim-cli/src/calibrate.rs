@@ -1,19 +1,19 @@
 //! `lcsim calibrate local|cloud`: measure → fit → write a profile → print a summary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use candle_core::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lcsim_calibrate::cloud::{self, HttpProbe, OpenAiProbe, Probe};
 use lcsim_calibrate::local::{self, LocalError, LocalOptions, Step};
 use lcsim_calibrate::model::ShapeSpec;
-use lcsim_calibrate::provenance::{measured_here, write_profile};
+use lcsim_calibrate::provenance::{measured_here, profile_text};
 use lcsim_core::profile::{CloudProfile, LatencyStats, LocalProfile, Profile, Target};
 
 use crate::cli::Calibrate;
-use crate::commands::CliError;
+use crate::error::{CliError, check_threads};
+use crate::outdir::{check_name, write_file_atomically};
 
 fn bar(len: u64, what: &str) -> ProgressBar {
     let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
@@ -31,22 +31,34 @@ fn command_line() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
 }
 
-fn device(name: &str) -> Result<Device, CliError> {
-    let d = match name {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Device::new_cuda(0),
-        "metal" => Device::new_metal(0),
-        other => {
+/// A profile destination: absent, or a profile file already (never a folder or another file).
+fn check_profile_destination(out: &Path) -> Result<(), CliError> {
+    check_name("--out", out)?;
+    if out.is_dir() {
+        return Err(CliError::Input(format!(
+            "--out {} is a folder; it names the profile file to write\nhint: e.g. --out {}",
+            out.display(),
+            out.join("profile.toml").display()
+        )));
+    }
+    if out.exists() {
+        let existing = std::fs::read_to_string(out).unwrap_or_default();
+        if lcsim_core::profile::parse_profile(&existing).is_err() {
             return Err(CliError::Input(format!(
-                "unknown device `{other}`\nhint: cpu, cuda or metal"
+                "{} exists and is not an lcsim calibration profile; choose another --out or remove it",
+                out.display()
             )));
         }
-    };
-    d.map_err(|e| {
-        CliError::Input(format!(
-            "cannot open the {name} device: {e}\nhint: build lcsim with `--features {name}` (needs the toolkit at build time), or use --device cpu"
-        ))
-    })
+    }
+    Ok(())
+}
+
+/// Writes a profile to `out` (checked again: it may have changed while measuring), atomically,
+/// so an interrupt leaves the previous file or none.
+fn write_profile(out: &Path, profile: &Profile, header: &str) -> Result<(), CliError> {
+    check_profile_destination(out)?;
+    let text = profile_text(profile, header).map_err(|e| CliError::Other(e.into()))?;
+    write_file_atomically(out, text.as_bytes())
 }
 
 pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
@@ -98,23 +110,41 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
                 opts.prompts = p;
             }
             if let Some(r) = runs {
-                opts.runs = r.max(1);
+                opts.runs = r as usize;
             }
-            for (flag, values) in [
-                ("--batches", &opts.batches),
-                ("--prompts", &opts.prompts),
-                ("--contexts", &opts.contexts),
+            for (flag, values, max) in [
+                ("--batches", &opts.batches, 4096),
+                ("--prompts", &opts.prompts, 1 << 20),
+                ("--contexts", &opts.contexts, 1 << 20),
             ] {
                 if values.is_empty() || values.contains(&0) {
                     return Err(CliError::Input(format!(
                         "{flag} needs positive whole numbers, got {values:?}\nhint: e.g. {flag} 1,4,16"
                     )));
                 }
+                if let Some(v) = values.iter().find(|v| **v > max) {
+                    return Err(CliError::Input(format!(
+                        "{flag}: {v} is above the {max} supported"
+                    )));
+                }
             }
             opts.weights = weights;
-            opts.threads = threads.map(|n| n as usize);
-            opts.pin_core = pin_core;
-            let dev = device(&device_name)?;
+            opts.threads = threads.map(|n| check_threads("--threads", n)).transpose()?;
+            if let Some(first) = pin_core {
+                let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+                let n = opts.threads.unwrap_or(cores);
+                if first + n > cores {
+                    return Err(CliError::Input(format!(
+                        "--pin-core {first} with {n} thread(s) needs cores {first}..{}, but this machine has cores 0..{}\nhint: --pin-core 0, or fewer --threads",
+                        first.saturating_add(n).saturating_sub(1),
+                        cores - 1
+                    )));
+                }
+            }
+            if let Some(out) = &out {
+                check_profile_destination(out)?;
+            }
+            let dev = local::open_device(&device_name).map_err(CliError::Input)?;
             // Refuse what cannot fit before allocating anything.
             if dev.is_cpu() {
                 local::check_memory(&spec, &opts, local::dtype_for(&dev), local::available_memory_bytes())
@@ -152,9 +182,7 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
                 profile.provenance.date,
                 out.display()
             );
-            write_profile(&out, &Profile::Local(profile), &header).map_err(|e| {
-                CliError::Other(anyhow::anyhow!("cannot write {}: {e}", out.display()))
-            })?;
+            write_profile(&out, &Profile::Local(profile), &header)?;
             say!("written: {}", out.display());
             Ok(())
         }
@@ -169,21 +197,21 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
             max_tokens,
             out,
         } => {
-            if !(timeout_s > 0.0 && timeout_s.is_finite()) {
+            if !(timeout_s > 0.0 && timeout_s <= 3600.0) {
                 return Err(CliError::Input(format!(
-                    "--timeout-s must be positive, got {timeout_s}"
+                    "--timeout-s must be from 0 to 3600 seconds, got {}",
+                    lcsim_core::check::num(timeout_s)
                 )));
+            }
+            if let Some(out) = &out {
+                check_profile_destination(out)?;
             }
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(CliError::Input(format!(
                     "--url must be an http:// or https:// address, got `{url}`\nhint: e.g. --url https://my-endpoint/health"
                 )));
             }
-            if samples < 2 {
-                return Err(CliError::Input(
-                    "--samples must be at least 2 (a distribution is fitted)".into(),
-                ));
-            }
+            let samples = samples as usize;
             let timeout = Duration::from_secs_f64(timeout_s);
             let api_key = if openai {
                 match std::env::var(&api_key_env) {
@@ -260,9 +288,7 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
                 profile.provenance.date,
                 out.display()
             );
-            write_profile(&out, &Profile::Cloud(profile), &header).map_err(|e| {
-                CliError::Other(anyhow::anyhow!("cannot write {}: {e}", out.display()))
-            })?;
+            write_profile(&out, &Profile::Cloud(profile), &header)?;
             say!("written: {}", out.display());
             Ok(())
         }

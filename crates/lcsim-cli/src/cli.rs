@@ -81,8 +81,8 @@ pub enum Calibrate {
         #[arg(long, value_delimiter = ',')]
         prompts: Option<Vec<usize>>,
         /// Timed runs per point [default: 7; quick: 3]; the median is used.
-        #[arg(long)]
-        runs: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        runs: Option<u64>,
         /// A few points and 3 runs: finishes in well under a minute.
         #[arg(long)]
         quick: bool,
@@ -131,8 +131,8 @@ pub enum Calibrate {
         #[arg(long)]
         url: String,
         /// Timed requests, besides the first.
-        #[arg(long, default_value_t = 50)]
-        samples: usize,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+        samples: u64,
         /// Requests in flight at once.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
         concurrency: u32,
@@ -149,7 +149,7 @@ pub enum Calibrate {
         #[arg(long, default_value = "OPENAI_API_KEY")]
         api_key_env: String,
         /// Completion length for --openai.
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         max_tokens: u32,
         /// Profile to write [default: calibration/<host>.toml].
         #[arg(long, value_name = "FILE")]

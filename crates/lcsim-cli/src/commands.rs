@@ -6,45 +6,14 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lcsim_core::scenario::Model;
-use lcsim_core::scenario::{HOURS_PER_MONTH, MS_PER_HOUR, Scenario};
+use lcsim_core::scenario::{MS_PER_HOUR, Scenario};
 use lcsim_engine::RunOutput;
 
 use crate::cli::{Cli, Command};
+use crate::error::{CliError, check_threads};
 use crate::load::load_scenario;
+use crate::outdir::{MARKER, Staging, check_replaceable};
 use crate::output::{print_summary, write_run_folder};
-
-/// What can go wrong, by exit code.
-#[derive(Debug)]
-pub enum CliError {
-    /// The user's input is invalid: exit code 2.
-    Input(String),
-    /// Anything else: exit code 1.
-    Other(anyhow::Error),
-}
-
-impl CliError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Input(_) => 2,
-            CliError::Other(_) => 1,
-        }
-    }
-}
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CliError::Input(m) => f.write_str(m),
-            CliError::Other(e) => write!(f, "{e:#}"),
-        }
-    }
-}
-
-impl From<anyhow::Error> for CliError {
-    fn from(e: anyhow::Error) -> Self {
-        CliError::Other(e)
-    }
-}
 
 pub fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.command {
@@ -86,20 +55,29 @@ fn run(
     }
     if let Some(n) = replications {
         scenario.simulation.replications = n;
+        let bound = lcsim_core::limits::MAX_REPLICATIONS;
+        if !(1..=bound).contains(&n) {
+            return Err(CliError::Input(format!(
+                "--replications must be from 1 to {bound}, got {n}"
+            )));
+        }
+        lcsim_core::scenario::check_run_size(&scenario).map_err(|p| {
+            CliError::Input(format!(
+                "--replications {n}: {}{}",
+                p.message,
+                p.hint.map(|h| format!("\nhint: {h}")).unwrap_or_default()
+            ))
+        })?;
     }
     for w in &scenario.warnings {
         eprintln!("warning: {w}");
     }
     let out_dir = out.unwrap_or_else(|| Path::new("output").join(&scenario.name));
-    if out_dir.file_name().is_none() {
-        return Err(CliError::Input(format!(
-            "--out {} names no folder of its own; the run folder replaces it whole\nhint: e.g. --out output/my-run",
-            out_dir.display()
-        )));
-    }
+    // Refused before any work starts; checked again when the results are swapped in.
+    check_replaceable("--out", &out_dir)?;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = threads {
-        pool = pool.num_threads(n as usize);
+        pool = pool.num_threads(check_threads("--threads", n)?);
     }
     let pool = pool.build().map_err(|e| CliError::Other(e.into()))?;
 
@@ -107,7 +85,7 @@ fn run(
     let mut output = pool.install(|| simulate_with_progress(&scenario));
     output.summary.wall_seconds = started.elapsed().as_secs_f64();
 
-    write_run_folder(&out_dir, &output, &text, plots)?;
+    write_run_folder(Staging::new("--out", &out_dir)?, &output, &text, plots)?;
     print_summary(&output.summary, &out_dir, plots);
     Ok(())
 }
@@ -117,6 +95,12 @@ fn plot(dir: &Path) -> Result<(), CliError> {
     if !dir.join("summary.json").is_file() {
         return Err(CliError::Input(format!(
             "{} holds no summary.json\nhint: give a folder written by `lcsim run` (default output/<scenario name>/)",
+            dir.display()
+        )));
+    }
+    if !dir.join(MARKER).is_file() {
+        return Err(CliError::Input(format!(
+            "{} is not an lcsim run folder (it has no `{MARKER}` file), so lcsim will not write into it\nhint: run the scenario again with `lcsim run`",
             dir.display()
         )));
     }
@@ -130,20 +114,27 @@ fn plot(dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Expected number of requests of a run, for the progress bar's length.
-fn expected_requests(scenario: &Scenario) -> u64 {
-    let sim = &scenario.simulation;
-    let months = sim.duration_ms / MS_PER_HOUR / HOURS_PER_MONTH;
-    let g = (1.0 + scenario.traffic.growth_per_month).ln();
-    let mean_growth = if g.abs() < 1e-12 { 1.0 } else { (g * months).exp_m1() / (g * months) };
-    let per_rep =
-        scenario.traffic.arrivals.mean_rate_per_s() * sim.duration_ms / 1000.0 * mean_growth;
-    (per_rep * f64::from(sim.replications)) as u64
+/// Sets its flag when dropped, so that the progress thread ends even if the engine panics.
+struct FinishOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
-/// Runs the engine; after a second, shows a progress bar on stderr until it is done.
+/// Runs the engine with a progress bar whose length is the run's expected requests, all months
+/// and replications together.
 fn simulate_with_progress(scenario: &Scenario) -> RunOutput {
-    let done_requests = AtomicU64::new(0);
+    let expected = (scenario.expected_requests() as u64).max(1);
+    with_progress(expected, |tick| lcsim_engine::run(scenario, tick))
+}
+
+/// Runs `work`, which reports progress through the function it is given; after a second, shows
+/// a progress bar of length `len` on stderr until it is done. If `work` panics, the bar's thread
+/// still ends and the panic goes on (the process exits non-zero instead of hanging).
+fn with_progress<T>(len: u64, work: impl FnOnce(&(dyn Fn(u64) + Sync)) -> T) -> T {
+    let done = AtomicU64::new(0);
     let finished = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -152,10 +143,7 @@ fn simulate_with_progress(scenario: &Scenario) -> RunOutput {
             while !finished.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50));
                 if bar.is_none() && started.elapsed() > Duration::from_secs(1) {
-                    let b = ProgressBar::with_draw_target(
-                        Some(expected_requests(scenario).max(1)),
-                        ProgressDrawTarget::stderr(),
-                    );
+                    let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
                     b.set_style(
                         ProgressStyle::with_template(
                             "{elapsed_precise} [{bar:40}] {percent:>3}% {human_pos} requests ({per_sec}, eta {eta})",
@@ -166,18 +154,17 @@ fn simulate_with_progress(scenario: &Scenario) -> RunOutput {
                     bar = Some(b);
                 }
                 if let Some(b) = &bar {
-                    b.set_position(done_requests.load(Ordering::Relaxed));
+                    b.set_position(done.load(Ordering::Relaxed));
                 }
             }
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
         });
-        let output = lcsim_engine::run(scenario, &|n| {
-            done_requests.fetch_add(n, Ordering::Relaxed);
-        });
-        finished.store(true, Ordering::Relaxed);
-        output
+        let _finish = FinishOnDrop(&finished);
+        work(&|n| {
+            done.fetch_add(n, Ordering::Relaxed);
+        })
     })
 }
 
@@ -231,4 +218,29 @@ fn check(path: &Path) -> Result<(), CliError> {
         eprintln!("warning: {w}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic inside the work ends the progress thread and reaches the caller; before, the
+    /// bar's thread waited forever for a "finished" flag the panic skipped.
+    #[test]
+    fn a_panic_in_the_work_does_not_hang() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let outcome = std::panic::catch_unwind(|| {
+                with_progress(10, |tick| {
+                    tick(3);
+                    panic!("engine bug")
+                })
+            });
+            let _ = tx.send(outcome.is_err());
+        });
+        // Generous: the thread ends within one 50 ms poll of the flag; this only has to tell
+        // "ended" from "hangs forever".
+        let panicked = rx.recv_timeout(Duration::from_secs(120)).expect("no hang");
+        assert!(panicked);
+    }
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use lcsim_core::scenario::{FileSource, Scenario, parse_scenario};
 
-use crate::commands::CliError;
+use crate::error::CliError;
 
 /// Resolves the paths written in a scenario against the scenario file's folder.
 pub struct RelativeTo {

@@ -17,13 +17,16 @@ macro_rules! say {
 mod calibrate;
 mod cli;
 mod commands;
+mod error;
 mod load;
+mod outdir;
 mod output;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    outdir::install_signal_handler();
     match commands::dispatch(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(error::EXIT_OK),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())

@@ -2,55 +2,37 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use lcsim_core::summary::{Moments, RunSummary};
 use lcsim_engine::RunOutput;
 use lcsim_report::report::usd;
 
-/// Writes the run folder: everything goes to a temporary sibling folder first, which then
-/// replaces `dir` by rename, so `dir` is never half-written.
+use crate::error::CliError;
+use crate::outdir::Staging;
+
+/// Writes the run folder through a [`Staging`] folder, so `staging`'s destination is never
+/// half-written.
 pub fn write_run_folder(
-    dir: &Path,
+    staging: Staging,
     output: &RunOutput,
     scenario_text: &str,
     plots: bool,
-) -> anyhow::Result<()> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => Path::new(".").to_path_buf(),
-    };
-    let name = dir.file_name().context("the output folder needs a name")?.to_string_lossy();
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let pid = std::process::id();
-    let tmp = parent.join(format!(".{name}.tmp-{pid}"));
-    let old = parent.join(format!(".{name}.old-{pid}"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let result = (|| -> anyhow::Result<()> {
+) -> Result<(), CliError> {
+    let tmp = staging.path();
+    let write = || -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(&output.summary)?;
         std::fs::write(tmp.join("summary.json"), json + "\n")?;
         std::fs::write(tmp.join("scenario.toml"), scenario_text)?;
         if let Some(h) = &output.horizon {
-            lcsim_report::write_monthly(&tmp, &h.monthly)?;
+            lcsim_report::write_monthly(tmp, &h.monthly)?;
         }
         if plots {
             // Drawn from the files just written, as `lcsim plot` would.
-            lcsim_report::render(&tmp)?;
+            lcsim_report::render(tmp)?;
         }
-        if dir.exists() {
-            std::fs::rename(dir, &old)
-                .with_context(|| format!("cannot move the old {} aside", dir.display()))?;
-        }
-        std::fs::rename(&tmp, dir)
-            .with_context(|| format!("cannot move results into {}", dir.display()))?;
-        let _ = std::fs::remove_dir_all(&old);
         Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
+    };
+    write()?;
+    staging.commit()
 }
 
 /// Milliseconds with 3 significant digits or more.

@@ -28,8 +28,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::{only_keys, optional_non_negative, optional_share};
 use crate::error::Problem;
-use crate::scenario::HOURS_PER_MONTH;
+use crate::units::HOURS_PER_MONTH;
 
 /// The TOML form of `[deployment.cost]`: every key of both kinds, each optional.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -376,22 +377,6 @@ pub fn break_even_month(local: &[CostBreakdown], cloud: &[CostBreakdown]) -> Opt
     None
 }
 
-fn non_negative(key: &str, v: Option<f64>) -> Result<f64, Problem> {
-    match v {
-        None => Ok(0.0),
-        Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        Some(x) => Err(Problem::new(key, format!("must be zero or a positive amount, got {x}"))),
-    }
-}
-
-fn share(key: &str, v: Option<f64>) -> Result<f64, Problem> {
-    match v {
-        None => Ok(0.0),
-        Some(x) if (0.0..=1.0).contains(&x) => Ok(x),
-        Some(x) => Err(Problem::new(key, format!("must be a share in [0, 1], got {x}"))),
-    }
-}
-
 impl CostWire {
     fn present(&self) -> Vec<&'static str> {
         [
@@ -427,14 +412,8 @@ impl CostWire {
     }
 
     fn only(&self, key: &str, allowed: &[&str], what: &str) -> Result<(), Problem> {
-        match self.present().into_iter().find(|k| !allowed.contains(k) && *k != "ops_usd_per_month")
-        {
-            None => Ok(()),
-            Some(k) => {
-                Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to {what}"))
-                    .hint(format!("{what} takes: {}, ops_usd_per_month", allowed.join(", "))))
-            }
-        }
+        let allowed: Vec<&str> = allowed.iter().copied().chain(["ops_usd_per_month"]).collect();
+        only_keys(key, &self.present(), &allowed, what)
     }
 
     pub fn validate_local(&self, key: &str) -> Result<LocalCost, Problem> {
@@ -455,9 +434,9 @@ impl CostWire {
             ],
             what,
         )?;
-        let capex_usd = non_negative(&format!("{key}.capex_usd"), self.capex_usd)?;
+        let capex_usd = optional_non_negative(&format!("{key}.capex_usd"), self.capex_usd)?;
         let residual_value_usd =
-            non_negative(&format!("{key}.residual_value_usd"), self.residual_value_usd)?;
+            optional_non_negative(&format!("{key}.residual_value_usd"), self.residual_value_usd)?;
         if residual_value_usd > capex_usd {
             return Err(Problem::new(
                 format!("{key}.residual_value_usd"),
@@ -475,12 +454,12 @@ impl CostWire {
             }
         };
         let power = match (self.power_w, self.idle_w, self.load_w) {
-            (Some(w), None, None) => {
-                Power::Constant { watts: non_negative(&format!("{key}.power_w"), Some(w))? }
-            }
+            (Some(w), None, None) => Power::Constant {
+                watts: optional_non_negative(&format!("{key}.power_w"), Some(w))?,
+            },
             (None, Some(i), Some(l)) => {
-                let idle_w = non_negative(&format!("{key}.idle_w"), Some(i))?;
-                let load_w = non_negative(&format!("{key}.load_w"), Some(l))?;
+                let idle_w = optional_non_negative(&format!("{key}.idle_w"), Some(i))?;
+                let load_w = optional_non_negative(&format!("{key}.load_w"), Some(l))?;
                 if load_w < idle_w {
                     return Err(Problem::new(
                         format!("{key}.load_w"),
@@ -501,7 +480,7 @@ impl CostWire {
         if !(pue.is_finite() && pue >= 1.0) {
             return Err(Problem::new(
                 format!("{key}.pue"),
-                format!("power usage effectiveness is at least 1, got {pue}"),
+                format!("power usage effectiveness is at least 1, got {}", crate::check::num(pue)),
             ));
         }
         Ok(LocalCost {
@@ -510,16 +489,16 @@ impl CostWire {
             amortization_months,
             power,
             pue,
-            usd_per_kwh: non_negative(&format!("{key}.usd_per_kwh"), self.usd_per_kwh)?,
-            usd_per_kw_month: non_negative(
+            usd_per_kwh: optional_non_negative(&format!("{key}.usd_per_kwh"), self.usd_per_kwh)?,
+            usd_per_kw_month: optional_non_negative(
                 &format!("{key}.usd_per_kw_month"),
                 self.usd_per_kw_month,
             )?,
-            ops_usd_per_month: non_negative(
+            ops_usd_per_month: optional_non_negative(
                 &format!("{key}.ops_usd_per_month"),
                 self.ops_usd_per_month,
             )?,
-            ups_usd: non_negative(&format!("{key}.ups_usd"), self.ups_usd)?,
+            ups_usd: optional_non_negative(&format!("{key}.ups_usd"), self.ups_usd)?,
         })
     }
 
@@ -552,7 +531,7 @@ impl CostWire {
             what,
         )?;
         let usd_per_mtok_in =
-            non_negative(&format!("{key}.usd_per_mtok_in"), self.usd_per_mtok_in)?;
+            optional_non_negative(&format!("{key}.usd_per_mtok_in"), self.usd_per_mtok_in)?;
         let instances = match self.usd_per_instance_hour {
             None => {
                 for k in ["instances", "billing_increment_s", "min_billed_s"] {
@@ -574,16 +553,23 @@ impl CostWire {
                     .hint("remove `instances`"));
                 }
                 Some(InstanceBilling::Autoscaled {
-                    usd_per_hour: non_negative(&format!("{key}.usd_per_instance_hour"), Some(p))?,
-                    increment_s: non_negative(
+                    usd_per_hour: optional_non_negative(
+                        &format!("{key}.usd_per_instance_hour"),
+                        Some(p),
+                    )?,
+                    increment_s: optional_non_negative(
                         &format!("{key}.billing_increment_s"),
                         self.billing_increment_s,
                     )?,
-                    min_billed_s: non_negative(&format!("{key}.min_billed_s"), self.min_billed_s)?,
+                    min_billed_s: optional_non_negative(
+                        &format!("{key}.min_billed_s"),
+                        self.min_billed_s,
+                    )?,
                 })
             }
             Some(p) => {
-                let usd_per_hour = non_negative(&format!("{key}.usd_per_instance_hour"), Some(p))?;
+                let usd_per_hour =
+                    optional_non_negative(&format!("{key}.usd_per_instance_hour"), Some(p))?;
                 match self.instances.or(max_concurrency) {
                     Some(n)
                         if self.billing_increment_s.is_none() && self.min_billed_s.is_none() =>
@@ -602,11 +588,11 @@ impl CostWire {
                     }
                     None => Some(InstanceBilling::PerRequest {
                         usd_per_hour,
-                        increment_s: non_negative(
+                        increment_s: optional_non_negative(
                             &format!("{key}.billing_increment_s"),
                             self.billing_increment_s,
                         )?,
-                        min_billed_s: non_negative(
+                        min_billed_s: optional_non_negative(
                             &format!("{key}.min_billed_s"),
                             self.min_billed_s,
                         )?,
@@ -619,42 +605,46 @@ impl CostWire {
             return Err(Problem::new(
                 format!("{key}.price_change_per_year"),
                 format!(
-                    "must be above -1 (-0.2 = prices fall 20 % a year), got {price_change_per_year}"
+                    "must be above -1 (-0.2 = prices fall 20 % a year), got {}",
+                    crate::check::num(price_change_per_year)
                 ),
             ));
         }
         Ok(CloudCost {
             usd_per_mtok_in,
-            usd_per_mtok_out: non_negative(
+            usd_per_mtok_out: optional_non_negative(
                 &format!("{key}.usd_per_mtok_out"),
                 self.usd_per_mtok_out,
             )?,
             usd_per_mtok_cached_in: match self.usd_per_mtok_cached_in {
                 None => usd_per_mtok_in,
-                v => non_negative(&format!("{key}.usd_per_mtok_cached_in"), v)?,
+                v => optional_non_negative(&format!("{key}.usd_per_mtok_cached_in"), v)?,
             },
-            cached_input_share: share(
+            cached_input_share: optional_share(
                 &format!("{key}.cached_input_share"),
                 self.cached_input_share,
             )?,
-            batch_share: share(&format!("{key}.batch_share"), self.batch_share)?,
-            batch_discount: share(&format!("{key}.batch_discount"), self.batch_discount)?,
-            usd_per_request: non_negative(&format!("{key}.usd_per_request"), self.usd_per_request)?,
+            batch_share: optional_share(&format!("{key}.batch_share"), self.batch_share)?,
+            batch_discount: optional_share(&format!("{key}.batch_discount"), self.batch_discount)?,
+            usd_per_request: optional_non_negative(
+                &format!("{key}.usd_per_request"),
+                self.usd_per_request,
+            )?,
             instances,
-            egress_usd_per_gb: non_negative(
+            egress_usd_per_gb: optional_non_negative(
                 &format!("{key}.egress_usd_per_gb"),
                 self.egress_usd_per_gb,
             )?,
-            bytes_per_request: non_negative(
+            bytes_per_request: optional_non_negative(
                 &format!("{key}.bytes_per_request"),
                 self.bytes_per_request,
             )?,
             price_change_per_year,
-            price_change_sd_per_year: non_negative(
+            price_change_sd_per_year: optional_non_negative(
                 &format!("{key}.price_change_sd_per_year"),
                 self.price_change_sd_per_year,
             )?,
-            ops_usd_per_month: non_negative(
+            ops_usd_per_month: optional_non_negative(
                 &format!("{key}.ops_usd_per_month"),
                 self.ops_usd_per_month,
             )?,
@@ -668,9 +658,15 @@ impl CapacityPolicyWire {
         if !(t > 0.0 && t <= 1.0) {
             return Err(Problem::new(
                 format!("{key}.add_when_peak_utilization_above"),
-                format!("must be a utilization in (0, 1], got {t}"),
+                format!("must be a utilization in (0, 1], got {}", crate::check::num(t)),
             ));
         }
+        crate::check::count_up_to(
+            &format!("{key}.max_servers"),
+            self.max_servers,
+            crate::limits::MAX_DEVICES,
+            "each device keeps its own state and failure timeline; at most 100,000 per deployment",
+        )?;
         if self.max_servers < servers {
             return Err(Problem::new(
                 format!("{key}.max_servers"),

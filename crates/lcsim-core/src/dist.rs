@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::{self, MAX_MAGNITUDE, num};
 use crate::error::Problem;
 
 /// Standard normal 95th percentile.
@@ -96,14 +97,22 @@ pub trait ColumnSource {
     fn column(&self, path: &str, column: &str) -> Result<Vec<f64>, String>;
 }
 
+/// The coefficients of variation a gamma takes: its shape `1/cv²` then lies in [1e-6, 1e12],
+/// where rand_distr's sampler is defined and accurate.
+pub const GAMMA_CV_RANGE: (f64, f64) = (1e-6, 1e3);
+/// The widest lognormal: cv 1000 is σ = 3.72, so `mean · e^(σ·z)` stays finite for any bounded
+/// mean and any normal draw a run can produce, and the mean `e^(μ+σ²/2)` is finite.
+pub const LOGNORMAL_MAX_CV: f64 = 1e3;
+
+fn lognormal_too_wide(key: &str, cv: f64) -> Problem {
+    Problem::new(key, format!("this lognormal has a cv of {}; at most 1000 is allowed", num(cv)))
+        .hint("cv 1000 (p95/median about 450) is far wider than any measured latency or length")
+}
+
 fn positive(key: &str, name: &str, v: Option<f64>) -> Result<f64, Problem> {
     match v {
         None => Err(Problem::new(format!("{key}.{name}"), format!("missing `{name}`"))),
-        Some(x) if x.is_finite() && x > 0.0 => Ok(x),
-        Some(x) => Err(Problem::new(
-            format!("{key}.{name}"),
-            format!("`{name}` must be a positive number, got {x}"),
-        )),
+        Some(x) => check::positive(&format!("{key}.{name}"), x),
     }
 }
 
@@ -152,26 +161,29 @@ impl DistWire {
         match self.dist {
             DistKind::Fixed => {
                 let v = self.value.ok_or_else(|| Problem::new(key, "missing `value`"))?;
-                if !(v.is_finite() && v >= 0.0) {
-                    return Err(Problem::new(
-                        format!("{key}.value"),
-                        format!("`value` must be a non-negative number, got {v}"),
-                    ));
-                }
-                Ok(Dist::Fixed(v))
+                Ok(Dist::Fixed(check::non_negative(&format!("{key}.value"), v)?))
             }
             DistKind::Exponential => {
                 Ok(Dist::Exponential { mean: positive(key, "mean", self.mean)? })
             }
             DistKind::Gamma => {
                 let mean = positive(key, "mean", self.mean)?;
-                let cv = positive(key, "cv", self.cv)?;
+                let cv = check::within(
+                    &format!("{key}.cv"),
+                    self.cv.ok_or_else(|| Problem::new(format!("{key}.cv"), "missing `cv`"))?,
+                    GAMMA_CV_RANGE.0,
+                    GAMMA_CV_RANGE.1,
+                    "a gamma's shape is 1/cv²; from 1e-6 to 1e12 it is sampled accurately",
+                )?;
                 Ok(Dist::Gamma { shape: 1.0 / (cv * cv), scale: mean * cv * cv })
             }
             DistKind::Lognormal => match (self.mean, self.cv, self.median, self.p95) {
                 (Some(_), Some(_), None, None) => {
                     let mean = positive(key, "mean", self.mean)?;
                     let cv = positive(key, "cv", self.cv)?;
+                    if cv > LOGNORMAL_MAX_CV {
+                        return Err(lognormal_too_wide(&format!("{key}.cv"), cv));
+                    }
                     let var = (1.0 + cv * cv).ln();
                     Ok(Dist::LogNormal { mu: mean.ln() - var / 2.0, sigma: var.sqrt() })
                 }
@@ -184,7 +196,12 @@ impl DistWire {
                             format!("`p95` ({p95}) must be greater than `median` ({median})"),
                         ));
                     }
-                    Ok(Dist::LogNormal { mu: median.ln(), sigma: (p95 / median).ln() / Z95 })
+                    let sigma = (p95 / median).ln() / Z95;
+                    let cv = (sigma * sigma).exp_m1().sqrt();
+                    if cv > LOGNORMAL_MAX_CV {
+                        return Err(lognormal_too_wide(&format!("{key}.p95"), cv));
+                    }
+                    Ok(Dist::LogNormal { mu: median.ln(), sigma })
                 }
                 _ => Err(Problem::new(
                     key,
@@ -208,10 +225,15 @@ impl DistWire {
                 if values.is_empty() {
                     return Err(Problem::new(key, "the empirical distribution has no values"));
                 }
-                if let Some(bad) = values.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+                if let Some(bad) =
+                    values.iter().find(|v| !(v.is_finite() && (0.0..=MAX_MAGNITUDE).contains(*v)))
+                {
                     return Err(Problem::new(
                         key,
-                        format!("empirical values must be non-negative numbers, found {bad}"),
+                        format!(
+                            "empirical values must be numbers from 0 to 1e15, found {}",
+                            num(*bad)
+                        ),
                     ));
                 }
                 Ok(Dist::Empirical(values.into()))

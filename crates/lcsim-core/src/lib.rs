@@ -4,10 +4,12 @@
 //! generator. Files a scenario refers to are read by the caller through
 //! [`scenario::FileSource`].
 
+pub mod check;
 pub mod cost;
 pub mod dist;
 pub mod error;
 pub mod lifecycle;
+pub mod limits;
 pub mod profile;
 pub mod reliability;
 pub mod scenario;
@@ -15,6 +17,7 @@ pub mod stats;
 pub mod summary;
 pub mod theory;
 pub mod trace;
+pub mod units;
 pub mod wire;
 
 pub use dist::Dist;

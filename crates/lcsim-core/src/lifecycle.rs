@@ -48,12 +48,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::{only, optional_non_negative as non_negative, positive, share};
 use crate::error::Problem;
-use crate::reliability::share;
-use crate::scenario::positive;
-
-const MS_PER_HOUR: f64 = 3_600_000.0;
-const MS_PER_DAY: f64 = 24.0 * MS_PER_HOUR;
+use crate::units::{MS_PER_DAY, MS_PER_HOUR};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -199,11 +196,6 @@ pub struct CentralTraining {
     pub usd_per_round: f64,
 }
 
-/// An optional amount: absent is 0.
-fn non_negative(key: &str, v: Option<f64>) -> Result<f64, Problem> {
-    crate::scenario::non_negative(key, v.unwrap_or(0.0))
-}
-
 impl UpdatesWire {
     fn present(&self) -> [(&'static str, bool); 13] {
         [
@@ -224,13 +216,7 @@ impl UpdatesWire {
     }
 
     fn only(&self, key: &str, allowed: &[&str], what: &str) -> Result<(), Problem> {
-        match self.present().iter().find(|(k, p)| *p && !allowed.contains(k)) {
-            None => Ok(()),
-            Some((k, _)) => {
-                Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to {what}"))
-                    .hint(format!("{what} takes: {}", allowed.join(", "))))
-            }
-        }
+        only(key, &self.present(), allowed, what)
     }
 
     fn cadence(&self, key: &str) -> Result<Option<Cadence>, Problem> {
@@ -387,21 +373,29 @@ impl FederatedWire {
             Some(m) => delta_mb * 8.0 / positive(&format!("{key}.uplink_mbps"), m)? * 1000.0,
         };
         if train_ms + upload_ms > round_ms {
+            // Blame the larger part: training, or the upload of the model delta.
+            let (k, hint) = if upload_ms > train_ms {
+                ("delta_mb", "the upload of delta_mb at uplink_mbps is longer than the round")
+            } else {
+                ("train_hours", "training is longer than the round")
+            };
             return Err(Problem::new(
-                format!("{key}.train_hours"),
+                format!("{key}.{k}"),
                 format!(
-                    "training plus upload ({:.2} h) is longer than a round ({} h)",
-                    (train_ms + upload_ms) / MS_PER_HOUR,
-                    self.round_every_hours
+                    "training plus upload ({} h) is longer than a round ({} h)",
+                    crate::check::num((train_ms + upload_ms) / MS_PER_HOUR),
+                    crate::check::num(self.round_every_hours)
                 ),
-            ));
+            )
+            .hint(hint));
         }
         let speed = self.inference_speed.unwrap_or(0.0);
         if !(0.0..1.0).contains(&speed) {
             return Err(Problem::new(
                 format!("{key}.inference_speed"),
                 format!(
-                    "must be in [0, 1): 0 = training devices serve nothing, 0.5 = half speed; got {speed}"
+                    "must be in [0, 1): 0 = training devices serve nothing, 0.5 = half speed; got {}",
+                    crate::check::num(speed)
                 ),
             ));
         }

@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check;
 use crate::dist::DistWire;
+use crate::error::Problem;
 
 /// Where a profile's numbers come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,4 +190,28 @@ impl ErrorCounts {
 /// Parses a profile's text.
 pub fn parse_profile(text: &str) -> Result<Profile, String> {
     toml::from_str(text).map_err(|e| e.to_string())
+}
+
+impl LocalProfile {
+    /// Every coefficient is a finite number within the scenario bound (1e15); the base and
+    /// per-token terms are not negative. A context term may be negative, as a least-squares fit
+    /// over noisy timings can make it (seen with `--quick`); scenarios use a negative context
+    /// term as 0, so no step is ever shorter than its context-free part.
+    pub fn validate(&self) -> Result<(), Problem> {
+        let f = &self.fit;
+        let terms = [
+            ("fit.decode_base_ms", f.decode_base_ms, false),
+            ("fit.decode_ms_per_batch", f.decode_ms_per_batch, false),
+            ("fit.decode_ms_per_context", f.decode_ms_per_context, true),
+            ("fit.decode_ms_per_batch_context", f.decode_ms_per_batch_context, true),
+            ("fit.prefill_base_ms", f.prefill_base_ms, false),
+            ("fit.prefill_ms_per_token", f.prefill_ms_per_token, false),
+        ];
+        let refit = "refit the device with `lcsim calibrate local`, or correct the value";
+        for (key, v, may_be_negative) in terms {
+            let v = if may_be_negative && v.is_finite() && v < 0.0 { -v } else { v };
+            check::non_negative(key, v).map_err(|p| p.hint(refit))?;
+        }
+        Ok(())
+    }
 }

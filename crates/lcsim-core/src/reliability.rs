@@ -42,11 +42,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::{non_negative, only, positive};
 use crate::dist::{ColumnSource, Dist, DistWire};
 use crate::error::Problem;
-use crate::scenario::{non_negative, positive};
+use crate::units::MS_PER_HOUR;
+pub use crate::units::MS_PER_YEAR;
 
-pub const MS_PER_YEAR: f64 = 8760.0 * 3_600_000.0;
+/// Weibull shapes lcsim takes (see the `weibull_shape` error's hint).
+pub const WEIBULL_SHAPE_RANGE: (f64, f64) = (0.01, 100.0);
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -265,30 +268,6 @@ pub struct Slo {
     pub availability: Option<f64>,
 }
 
-/// A share in [0, 1].
-pub(crate) fn share(key: &str, v: f64) -> Result<f64, Problem> {
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(Problem::new(key, format!("must be a share in [0, 1], got {v}")))
-    }
-}
-
-fn only(
-    key: &str,
-    present: &[(&'static str, bool)],
-    allowed: &[&str],
-    what: &str,
-) -> Result<(), Problem> {
-    match present.iter().find(|(k, p)| *p && !allowed.contains(k)) {
-        None => Ok(()),
-        Some((k, _)) => {
-            Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to {what}"))
-                .hint(format!("{what} takes: {}", allowed.join(", "))))
-        }
-    }
-}
-
 impl AutoscaleWire {
     pub fn validate(&self, key: &str, columns: &dyn ColumnSource) -> Result<Autoscale, Problem> {
         let min_instances = self.min_instances.unwrap_or(0);
@@ -312,6 +291,16 @@ impl AutoscaleWire {
                 "must be at least 1",
             ));
         }
+        let slots =
+            u64::from(max_instances.unwrap_or(min_instances.max(1))) * u64::from(concurrency);
+        if slots > crate::limits::MAX_SLOTS || min_instances > crate::limits::MAX_DEVICES {
+            let k = if max_instances.is_some() { "max_instances" } else { "min_instances" };
+            return Err(Problem::new(
+                format!("{key}.{k}"),
+                format!("instances × concurrency_per_instance is {slots}; at most 1,000,000 slots (and 100,000 instances) are simulated"),
+            )
+            .hint("each instance and slot keeps its own state (about 100 MB per million)"));
+        }
         let target = match (self.target_utilization, self.target_queue_per_instance) {
             (Some(_), Some(_)) => {
                 return Err(Problem::new(
@@ -322,7 +311,10 @@ impl AutoscaleWire {
             (Some(u), None) => {
                 let k = format!("{key}.target_utilization");
                 if !(u > 0.0 && u <= 1.0) {
-                    return Err(Problem::new(k, format!("must be in (0, 1], got {u}")));
+                    return Err(Problem::new(
+                        k,
+                        format!("must be in (0, 1], got {}", crate::check::num(u)),
+                    ));
                 }
                 ScaleTarget::Utilization(u)
             }
@@ -384,7 +376,7 @@ impl RateLimitWire {
                 if !(burst >= 1.0 && burst.is_finite()) {
                     return Err(Problem::new(
                         format!("{key}.burst"),
-                        format!("must be at least 1 request, got {burst}"),
+                        format!("must be at least 1 request, got {}", crate::check::num(burst)),
                     ));
                 }
                 Some((r / 1000.0, burst))
@@ -412,7 +404,16 @@ impl RateLimitWire {
         Ok(RateLimit {
             requests,
             tokens,
-            max_retries: self.max_retries.unwrap_or(3),
+            max_retries: match self.max_retries.unwrap_or(3) {
+                n if n <= crate::limits::MAX_RETRIES => n,
+                n => {
+                    return Err(Problem::new(
+                        format!("{key}.max_retries"),
+                        format!("must be at most {}, got {n}", crate::limits::MAX_RETRIES),
+                    )
+                    .hint("a client that retries more than a hundred times is not rate-limited, it is down"));
+                }
+            },
             backoff_base_ms,
             backoff_max_ms,
         })
@@ -518,12 +519,12 @@ impl FailuresWire {
                 ));
             }
             (Some(mtbf), Some(mttr)) => {
-                let mtbf_ms = positive(&format!("{key}.mtbf_hours"), mtbf)? * 3_600_000.0;
+                let mtbf_ms = positive(&format!("{key}.mtbf_hours"), mtbf)? * MS_PER_HOUR;
                 let mttr_ms = positive(&format!("{key}.mttr_hours"), mttr).map_err(|p| {
                     p.hint(
                         "a repair takes time: give the mean hours from failure to service restored",
                     )
-                })? * 3_600_000.0;
+                })? * MS_PER_HOUR;
                 let time_to_failure = match (
                     self.time_to_failure.unwrap_or(LifetimeKind::Exponential),
                     self.weibull_shape,
@@ -536,7 +537,7 @@ impl FailuresWire {
                         ));
                     }
                     (LifetimeKind::Weibull, shape) => {
-                        let shape = positive(
+                        let shape = crate::check::within(
                             &format!("{key}.weibull_shape"),
                             shape.ok_or_else(|| {
                                 Problem::new(
@@ -545,6 +546,9 @@ impl FailuresWire {
                                 )
                                 .hint("shape > 1: wear-out, < 1: infant mortality, 1: exponential")
                             })?,
+                            WEIBULL_SHAPE_RANGE.0,
+                            WEIBULL_SHAPE_RANGE.1,
+                            "the mean is scale·Γ(1 + 1/shape); below 0.01 Γ overflows f64, above 100 the lifetime is all but fixed",
                         )?;
                         Lifetime::Weibull {
                             shape,
@@ -604,10 +608,12 @@ impl FailuresWire {
             ],
             "the failures of a cloud deployment",
         )?;
-        let zones = self.zones.unwrap_or(1);
-        if zones == 0 {
-            return Err(Problem::new(format!("{key}.zones"), "must be at least 1"));
-        }
+        let zones = crate::check::count_up_to(
+            &format!("{key}.zones"),
+            self.zones.unwrap_or(1),
+            crate::limits::MAX_ZONES,
+            "each zone keeps its own outage timeline",
+        )?;
         Ok(Failures::Cloud {
             zones,
             zone: outage(
@@ -648,7 +654,7 @@ impl SloWire {
             Some(a) => {
                 return Err(Problem::new(
                     "slo.availability",
-                    format!("must be a share in (0, 1], got {a}"),
+                    format!("must be a share in (0, 1], got {}", crate::check::num(a)),
                 )
                 .hint("e.g. availability = 0.999 for \"three nines\""));
             }

@@ -12,20 +12,20 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::DeTable;
 
+use crate::check::{count_up_to, non_negative, only_keys, positive, require, share};
 use crate::cost::{CapacityPolicy, CostModel};
 use crate::dist::{ColumnSource, Dist, DistWire};
 use crate::error::{Locator, Problem, ScenarioError, closest};
 use crate::lifecycle::{CentralTraining, Federated, Updates};
+use crate::limits;
 use crate::profile::{Profile, parse_profile};
-use crate::reliability::{Autoscale, Failures, Hybrid, Policy, RateLimit, RerankOrder, Slo, share};
+use crate::reliability::{Autoscale, Failures, Hybrid, Policy, RateLimit, RerankOrder, Slo};
 use crate::trace::{Trace, csv_column, parse_trace};
 use crate::wire::{
     DeploymentKind, DeploymentWire, LinearWire, Pattern, ScenarioWire, TraceEnd, TrafficWire,
 };
 
-pub const MS_PER_HOUR: f64 = 3_600_000.0;
-/// A month of 730 hours (8760 h / 12), the billing convention of AWS, Azure and GCP price lists.
-pub const HOURS_PER_MONTH: f64 = 730.0;
+pub use crate::units::{HOURS_PER_MONTH, MS_PER_HOUR};
 
 /// Reads the files a scenario refers to, by the path written in the scenario.
 pub trait FileSource {
@@ -364,6 +364,36 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// Hours of traffic one replication simulates, each weighted by its intensity multiplier
+    /// (diurnal weight × growth): the expected requests of a replication are this × 3600 × the
+    /// mean arrival rate. Warm-up included; for a horizon, every month's window.
+    pub fn traffic_hours_per_replication(&self) -> f64 {
+        let sim = &self.simulation;
+        let hours = (sim.duration_ms / MS_PER_HOUR).ceil() as u64;
+        match sim.horizon {
+            None => {
+                let sum: f64 = (0..hours).map(|h| self.traffic.hour_multiplier(h)).sum();
+                sum * (sim.duration_ms / MS_PER_HOUR) / hours.max(1) as f64
+            }
+            Some(h) => (0..h.months)
+                .map(|m| {
+                    let start = Horizon::window_start_hour(m);
+                    (start..start + hours).map(|h| self.traffic.hour_multiplier(h)).sum::<f64>()
+                })
+                .sum(),
+        }
+    }
+
+    /// Expected requests of the whole run, all replications together.
+    pub fn expected_requests(&self) -> f64 {
+        self.traffic.arrivals.mean_rate_per_s()
+            * 3600.0
+            * self.traffic_hours_per_replication()
+            * f64::from(self.simulation.replications)
+    }
+}
+
 impl ColumnSource for &dyn FileSource {
     fn column(&self, path: &str, column: &str) -> Result<Vec<f64>, String> {
         let text = self.read_to_string(path)?;
@@ -378,11 +408,8 @@ pub fn parse_scenario(
     files: &dyn FileSource,
 ) -> Result<Scenario, Box<ScenarioError>> {
     let locator = Locator::new(origin, text);
-    let doc = DeTable::parse(text).map_err(|e| {
-        let mut p = Problem::new("", format!("TOML syntax error: {}", e.message().trim()));
-        p.span = e.span();
-        Box::new(locator.error(p))
-    })?;
+    let doc =
+        DeTable::parse(text).map_err(|e| Box::new(locator.error(syntax_problem(text, &e))))?;
     let wire = wire_from_doc(&doc).map_err(|p| Box::new(locator.error(p)))?;
     validate(&wire, files).map_err(|mut p| {
         if p.span.is_none() {
@@ -395,12 +422,33 @@ pub fn parse_scenario(
 /// Parses scenario text into its wire form only (for tools that rewrite scenarios).
 pub fn parse_wire(origin: &str, text: &str) -> Result<ScenarioWire, Box<ScenarioError>> {
     let locator = Locator::new(origin, text);
-    let doc = DeTable::parse(text).map_err(|e| {
-        let mut p = Problem::new("", format!("TOML syntax error: {}", e.message().trim()));
-        p.span = e.span();
-        Box::new(locator.error(p))
-    })?;
+    let doc =
+        DeTable::parse(text).map_err(|e| Box::new(locator.error(syntax_problem(text, &e))))?;
     wire_from_doc(&doc).map_err(|p| Box::new(locator.error(p)))
+}
+
+/// A TOML syntax error, located. Errors without a span of their own (the parser's nesting
+/// limit) point at the deepest nesting, where parsing stopped.
+fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let mut p = Problem::new("", format!("TOML syntax error: {}", e.message().trim()));
+    p.span = e.span().or_else(|| {
+        let (mut depth, mut deepest, mut at) = (0usize, 0usize, 0usize);
+        for (i, c) in text.char_indices() {
+            match c {
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > deepest {
+                        (deepest, at) = (depth, i);
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                '\n' => depth = depth.min(deepest),
+                _ => {}
+            }
+        }
+        Some(at..at + 1)
+    });
+    p
 }
 
 fn wire_from_doc(doc: &Spanned<DeTable<'_>>) -> Result<ScenarioWire, Problem> {
@@ -488,53 +536,6 @@ fn locate(doc: &Spanned<DeTable<'_>>, key_path: &str) -> Option<Range<usize>> {
     best
 }
 
-fn check_only(
-    key: &str,
-    present: &[&'static str],
-    allowed: &[&str],
-    what: &str,
-) -> Result<(), Problem> {
-    match present.iter().find(|k| !allowed.contains(k)) {
-        None => Ok(()),
-        Some(k) => {
-            Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to {what}")).hint(
-                if allowed.is_empty() {
-                    "remove it".to_string()
-                } else {
-                    format!("{what} takes: {}", allowed.join(", "))
-                },
-            ))
-        }
-    }
-}
-
-fn require<T: Copy>(key: &str, name: &str, v: Option<T>, what: &str) -> Result<T, Problem> {
-    v.ok_or_else(|| {
-        Problem::new(format!("{key}.{name}"), format!("{what} needs `{name}`"))
-            .hint("`lcsim init` prints a scenario with every key explained")
-    })
-}
-
-pub(crate) fn positive(key: &str, v: f64) -> Result<f64, Problem> {
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err(Problem::new(key, format!("must be a positive number, got {v}")))
-    }
-}
-
-pub(crate) fn non_negative(key: &str, v: f64) -> Result<f64, Problem> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(v)
-    } else {
-        Err(Problem::new(key, format!("must be zero or a positive number, got {v}")))
-    }
-}
-
-fn positive_count(key: &str, v: u32) -> Result<u32, Problem> {
-    if v >= 1 { Ok(v) } else { Err(Problem::new(key, "must be at least 1")) }
-}
-
 fn pair(key: &str, v: &[f64]) -> Result<[f64; 2], Problem> {
     match v {
         [a, b] => Ok([positive(&format!("{key}[0]"), *a)?, positive(&format!("{key}[1]"), *b)?]),
@@ -543,16 +544,28 @@ fn pair(key: &str, v: &[f64]) -> Result<[f64; 2], Problem> {
 }
 
 fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Problem> {
-    if wire.name.trim().is_empty() || wire.name.contains(['/', '\\']) || wire.name.starts_with('.')
+    if wire.name.trim().is_empty()
+        || wire.name.contains(['/', '\\'])
+        || wire.name.starts_with('.')
+        || wire.name.chars().any(char::is_control)
+        || wire.name.chars().count() > MAX_NAME_CHARS
     {
         return Err(Problem::new(
             "name",
-            "the name must be non-empty, not start with `.`, and hold no `/` or `\\`",
+            format!("the name must be 1 to {MAX_NAME_CHARS} characters, not start with `.`, and hold no `/`, `\\` or control characters"),
         )
         .hint("it names the output folder output/<name>/"));
     }
     let sim = &wire.simulation;
+    let hours_bound = "a run covers at most 100 years (876,000 hours) of simulated time";
     let warmup_h = non_negative("simulation.warmup_hours", sim.warmup_hours.unwrap_or(0.0))?;
+    crate::check::within(
+        "simulation.warmup_hours",
+        warmup_h,
+        0.0,
+        limits::MAX_DURATION_HOURS,
+        hours_bound,
+    )?;
     let horizon = match (sim.horizon_months, sim.window_hours) {
         (None, None) => None,
         (None, Some(_)) => {
@@ -572,7 +585,10 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
             if window_h > HOURS_PER_MONTH {
                 return Err(Problem::new(
                     "simulation.window_hours",
-                    format!("a month has {HOURS_PER_MONTH} hours; got {window_h}"),
+                    format!(
+                        "a month has {HOURS_PER_MONTH} hours; got {}",
+                        crate::check::num(window_h)
+                    ),
                 ));
             }
             Some(Horizon { months, window_ms: window_h * MS_PER_HOUR })
@@ -592,6 +608,13 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
         }
         (Some(d), None) => {
             let d = positive("simulation.duration_hours", d)?;
+            crate::check::within(
+                "simulation.duration_hours",
+                d,
+                0.0,
+                limits::MAX_DURATION_HOURS,
+                hours_bound,
+            )?;
             if warmup_h >= d {
                 return Err(Problem::new(
                     "simulation.warmup_hours",
@@ -604,7 +627,12 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
     };
     let simulation = Simulation {
         seed: sim.seed,
-        replications: positive_count("simulation.replications", sim.replications)?,
+        replications: crate::check::count_up_to(
+            "simulation.replications",
+            sim.replications,
+            limits::MAX_REPLICATIONS,
+            "each replication keeps a row of results; split larger studies into several runs",
+        )?,
         duration_ms: duration_h * MS_PER_HOUR,
         warmup_ms: warmup_h * MS_PER_HOUR,
         horizon,
@@ -682,7 +710,137 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
             ));
         }
     }
+    check_run_size(&scenario)?;
     Ok(scenario)
+}
+
+/// Why a device count is bounded (the hint of its error).
+pub(crate) const DEVICES_WHY: &str =
+    "each device keeps its own state and failure timeline; at most 100,000 per deployment";
+/// The largest batch of a static batcher.
+pub const MAX_BATCH: u32 = 100_000;
+
+/// The longest scenario name, in characters: it names a folder, and file systems allow 255
+/// bytes per name (up to 4 bytes a character, plus the temporary folder's prefix and suffix).
+pub const MAX_NAME_CHARS: usize = 60;
+
+/// Refuses a run that would simulate more requests, or hold more timeline intervals, than
+/// [`limits`] allows, naming the key that drives the size. `parse_scenario` applies it; a caller
+/// that changes the scenario afterwards (a `--replications` flag) applies it again.
+pub fn check_run_size(s: &Scenario) -> Result<(), Problem> {
+    let sim = &s.simulation;
+    let t = &s.traffic;
+    let multiplier_hours = s.traffic_hours_per_replication();
+    let serving = s.deployments.iter().filter(|d| !matches!(d.model, Model::Hybrid(_))).count();
+    let reps = f64::from(sim.replications);
+    let requests = s.expected_requests();
+    let (key, what) = match &t.arrivals {
+        Arrivals::Trace { .. } => ("traffic.time_scale", "the trace's rate"),
+        Arrivals::Mmpp { .. } => ("traffic.rates_per_s", "the arrival rate"),
+        _ => ("traffic.rate_per_s", "the arrival rate"),
+    };
+    let key = if t.growth_per_month > 0.0 && sim.horizon.is_some() {
+        "traffic.growth_per_month"
+    } else {
+        key
+    };
+    limits::request_visits(
+        key,
+        requests * serving as f64,
+        &format!(
+            "{what} × {} simulated hours × {} replication(s) × {serving} deployment(s)",
+            crate::check::num(multiplier_hours),
+            sim.replications
+        ),
+    )?;
+    if let Arrivals::Mmpp { mean_dwell_s, .. } = &t.arrivals {
+        // State switches are events like arrivals.
+        let switches = sim.duration_ms / (500.0 * (mean_dwell_s[0] + mean_dwell_s[1]))
+            * reps
+            * sim.horizon.map_or(1.0, |h| f64::from(h.months));
+        limits::request_visits("traffic.mean_dwell_s", switches, "state switches of the MMPP")?;
+    }
+    // Failure, release and training timelines cover the whole run of one replication.
+    let timeline_ms = match sim.horizon {
+        None => sim.duration_ms,
+        Some(h) => f64::from(h.months) * HOURS_PER_MONTH * MS_PER_HOUR,
+    };
+    for (i, d) in s.deployments.iter().enumerate() {
+        let key = format!("deployment[{i}]");
+        let devices = match (&d.model, &d.capacity_policy) {
+            (Model::Local(_), Some(p)) => f64::from(p.max_servers),
+            (Model::Local(l), None) => f64::from(l.servers),
+            _ => 1.0,
+        };
+        match &d.failures {
+            Some(Failures::Local { devices: f, power, .. }) => {
+                if let Some(f) = f {
+                    let mtbf_ms = match f.time_to_failure {
+                        crate::reliability::Lifetime::Exponential { mean_ms } => mean_ms,
+                        crate::reliability::Lifetime::Weibull { shape, scale_ms } => {
+                            scale_ms * crate::theory::gamma(1.0 + 1.0 / shape)
+                        }
+                    };
+                    let n = devices * timeline_ms / (mtbf_ms + f.mttr_ms);
+                    limits::intervals(&format!("{key}.failures.mtbf_hours"), n, "device failures")?;
+                }
+                if let Some(o) = power {
+                    let n = o.rate_per_ms * timeline_ms;
+                    limits::intervals(
+                        &format!("{key}.failures.power_outages_per_year"),
+                        n,
+                        "power outages",
+                    )?;
+                }
+            }
+            Some(Failures::Cloud { zones, zone, provider, .. }) => {
+                for (name, o, k) in [("zone", zone, f64::from(*zones)), ("provider", provider, 1.0)]
+                {
+                    if let Some(o) = o {
+                        limits::intervals(
+                            &format!("{key}.failures.{name}_outages_per_year"),
+                            k * o.rate_per_ms * timeline_ms,
+                            &format!("{name} outages"),
+                        )?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(u) = &d.updates {
+            let releases = match u.cadence() {
+                None => 0.0,
+                Some(crate::lifecycle::Cadence::Every { interval_ms }) => timeline_ms / interval_ms,
+                Some(crate::lifecycle::Cadence::Poisson { rate_per_ms }) => {
+                    timeline_ms * rate_per_ms
+                }
+            };
+            let cadence_key = match u.cadence() {
+                Some(crate::lifecycle::Cadence::Poisson { .. }) => "releases_per_year",
+                _ => "every_days",
+            };
+            limits::intervals(
+                &format!("{key}.updates.{cadence_key}"),
+                releases * devices,
+                "model releases",
+            )?;
+        }
+        if let Some(f) = &d.federated {
+            limits::intervals(
+                &format!("{key}.federated.round_every_hours"),
+                timeline_ms / f.round_ms * devices,
+                "federated training rounds",
+            )?;
+        }
+        if let Some(c) = &d.central_training {
+            limits::intervals(
+                &format!("{key}.central_training.round_every_hours"),
+                timeline_ms / c.round_ms,
+                "central training rounds",
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// A hybrid may route to another hybrid, but never (through any chain) back to itself.
@@ -725,7 +883,7 @@ fn validate_hybrid(
 ) -> Result<Hybrid, Problem> {
     let what = "a hybrid deployment";
     let present = d.present_keys();
-    check_only(
+    only_keys(
         key,
         &present,
         &[
@@ -816,12 +974,12 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
     let mut hourly_weights = None;
     let arrivals = match t.pattern {
         Pattern::Poisson => {
-            check_only(key, &present, &["rate_per_s"], &what("poisson"))?;
+            only_keys(key, &present, &["rate_per_s"], &what("poisson"))?;
             Arrivals::Poisson { rate_per_s: rate(&what("poisson"))? }
         }
         Pattern::Diurnal => {
             let w = what("diurnal");
-            check_only(
+            only_keys(
                 key,
                 &present,
                 &["rate_per_s", "peak_to_trough", "peak_hour", "hourly_weights"],
@@ -851,14 +1009,17 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
                     if ratio < 1.0 {
                         return Err(Problem::new(
                             "traffic.peak_to_trough",
-                            format!("must be at least 1 (peak over trough), got {ratio}"),
+                            format!(
+                                "must be at least 1 (peak over trough), got {}",
+                                crate::check::num(ratio)
+                            ),
                         ));
                     }
                     let peak = require(key, "peak_hour", t.peak_hour, &w)?;
                     if !(0.0..24.0).contains(&peak) {
                         return Err(Problem::new(
                             "traffic.peak_hour",
-                            format!("must be an hour in [0, 24), got {peak}"),
+                            format!("must be an hour in [0, 24), got {}", crate::check::num(peak)),
                         ));
                     }
                     // Cosine profile with max/min = ratio, evaluated at each hour's middle.
@@ -891,7 +1052,7 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
         Pattern::Bursty => {
             let w = what("bursty");
             if t.rates_per_s.is_some() || t.mean_dwell_s.is_some() {
-                check_only(
+                only_keys(
                     key,
                     &present,
                     &["rates_per_s", "mean_dwell_s"],
@@ -909,19 +1070,25 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
                     mean_dwell_s: pair("traffic.mean_dwell_s", dwell)?,
                 }
             } else {
-                check_only(
+                only_keys(
                     key,
                     &present,
                     &["rate_per_s", "cv"],
                     &format!("{w} (Gamma renewal form)"),
                 )?;
-                let cv = positive("traffic.cv", require(key, "cv", t.cv, &w)?)?;
+                let cv = crate::check::within(
+                    "traffic.cv",
+                    require(key, "cv", t.cv, &w)?,
+                    crate::dist::GAMMA_CV_RANGE.0,
+                    crate::dist::GAMMA_CV_RANGE.1,
+                    "gaps are Gamma with shape 1/cv²; from 1e-6 to 1e12 it is sampled accurately",
+                )?;
                 Arrivals::GammaRenewal { rate_per_s: rate(&w)?, cv }
             }
         }
         Pattern::Trace => {
             let w = what("trace");
-            check_only(key, &present, &["trace_file", "time_scale", "at_end"], &w)?;
+            only_keys(key, &present, &["trace_file", "time_scale", "at_end"], &w)?;
             let file = t.trace_file.as_deref().ok_or_else(|| {
                 Problem::new("traffic.trace_file", "pattern = \"trace\" needs `trace_file`")
             })?;
@@ -940,10 +1107,13 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
         }
     };
     let growth_per_month = t.growth_per_month.unwrap_or(0.0);
-    if !(growth_per_month.is_finite() && growth_per_month > -1.0) {
+    if !(growth_per_month.is_finite() && growth_per_month > -1.0 && growth_per_month <= 10.0) {
         return Err(Problem::new(
             "traffic.growth_per_month",
-            format!("must be a number above -1 (0.05 = +5 % a month), got {growth_per_month}"),
+            format!(
+                "must be a number above -1 and at most 10 (0.05 = +5 % a month), got {}",
+                crate::check::num(growth_per_month)
+            ),
         ));
     }
     let tokens = |name: &str, wire: &Option<DistWire>| -> Result<TokenSource, Problem> {
@@ -961,11 +1131,12 @@ fn validate_traffic(t: &TrafficWire, files: &dyn FileSource) -> Result<Traffic, 
         }
     };
     let level_noise_cv = t.level_noise_cv.unwrap_or(0.0);
-    if !(level_noise_cv.is_finite() && level_noise_cv >= 0.0) {
+    if !(level_noise_cv.is_finite() && (0.0..=10.0).contains(&level_noise_cv)) {
         return Err(Problem::new(
             "traffic.level_noise_cv",
-            format!("must be zero or positive, got {level_noise_cv}"),
-        ));
+            format!("must be from 0 to 10, got {}", crate::check::num(level_noise_cv)),
+        )
+        .hint("a cv of 10 already moves a month's traffic a hundredfold"));
     }
     Ok(Traffic {
         level_noise_cv,
@@ -1047,7 +1218,7 @@ fn validate_deployment(
     let model = match d.kind {
         DeploymentKind::Local => {
             let what = "a local deployment";
-            check_only(
+            only_keys(
                 key,
                 &present,
                 &[
@@ -1070,11 +1241,18 @@ fn validate_deployment(
                 ],
                 what,
             )?;
-            let servers = positive_count(
+            let servers = count_up_to(
                 &format!("{key}.servers"),
                 require(key, "servers", d.servers, what)?,
+                limits::MAX_DEVICES,
+                DEVICES_WHY,
             )?;
-            let max_batch = positive_count(&format!("{key}.max_batch"), d.max_batch.unwrap_or(1))?;
+            let max_batch = count_up_to(
+                &format!("{key}.max_batch"),
+                d.max_batch.unwrap_or(1),
+                MAX_BATCH,
+                "a batch's requests are held together in memory",
+            )?;
             let batch_timeout_ms = non_negative(
                 &format!("{key}.batch_timeout_ms"),
                 d.batch_timeout_ms.unwrap_or(0.0),
@@ -1100,7 +1278,17 @@ fn validate_deployment(
             let profile = match &d.calibration {
                 None => None,
                 Some(path) => match load_profile(key, path, files)? {
-                    Profile::Local(p) => Some(p),
+                    Profile::Local(p) => {
+                        p.validate().map_err(|e| {
+                            let mut q = Problem::new(
+                                format!("{key}.calibration"),
+                                format!("{path}: `{}` {}", e.key_path, e.message),
+                            );
+                            q.hint = e.hint;
+                            q
+                        })?;
+                        Some(p)
+                    }
                     Profile::Cloud(_) => {
                         return Err(Problem::new(
                             format!("{key}.calibration"),
@@ -1118,7 +1306,7 @@ fn validate_deployment(
                     LocalService::Tokens(TokenLatency {
                         prefill_ms_per_token: Linear { base: fit.prefill_ms_per_token.max(0.0), per_batch: 0.0 },
                         decode_ms_per_token: Linear { base: fit.decode_base_ms.max(0.0), per_batch: fit.decode_ms_per_batch.max(0.0) },
-                        decode_ms_per_context_token: Linear { base: fit.decode_ms_per_context, per_batch: fit.decode_ms_per_batch_context },
+                        decode_ms_per_context_token: Linear { base: fit.decode_ms_per_context.max(0.0), per_batch: fit.decode_ms_per_batch_context.max(0.0) },
                         overhead_ms: fit.prefill_base_ms.max(0.0),
                     })
                 }
@@ -1157,7 +1345,7 @@ fn validate_deployment(
         }
         DeploymentKind::Cloud => {
             let what = "a cloud deployment";
-            check_only(
+            only_keys(
                 key,
                 &present,
                 &[
@@ -1248,7 +1436,12 @@ fn validate_deployment(
                 }
             };
             if let Some(c) = d.max_concurrency {
-                positive_count(&format!("{key}.max_concurrency"), c)?;
+                count_up_to(
+                    &format!("{key}.max_concurrency"),
+                    c,
+                    limits::MAX_SLOTS as u32,
+                    "each concurrency slot keeps its own state (about 100 MB per million)",
+                )?;
             }
             if d.queue_capacity.is_some() && d.max_concurrency.is_none() {
                 return Err(Problem::new(
