@@ -385,6 +385,28 @@ impl Scenario {
         }
     }
 
+    /// Expected request-visits of the whole run: each request counts once per deployment that
+    /// serves it (hybrids route to their members), and, on a local deployment whose devices can
+    /// be down (failures, releases, training), once more per 16 devices, which the engine scans
+    /// for each request. This is what [`limits::MAX_REQUEST_VISITS`] bounds.
+    pub fn expected_request_visits(&self) -> f64 {
+        let per_deployment: f64 = self
+            .deployments
+            .iter()
+            .map(|d| match &d.model {
+                Model::Hybrid(_) => 0.0,
+                Model::Local(l) => {
+                    let scanned =
+                        d.failures.is_some() || d.updates.is_some() || d.federated.is_some();
+                    let devices = d.capacity_policy.map_or(l.servers, |p| p.max_servers);
+                    if scanned { (f64::from(devices) / 16.0).max(1.0) } else { 1.0 }
+                }
+                Model::Cloud(_) => 1.0,
+            })
+            .sum();
+        self.expected_requests() * per_deployment
+    }
+
     /// Expected requests of the whole run, all replications together.
     pub fn expected_requests(&self) -> f64 {
         self.traffic.arrivals.mean_rate_per_s()
@@ -733,7 +755,7 @@ pub fn check_run_size(s: &Scenario) -> Result<(), Problem> {
     let multiplier_hours = s.traffic_hours_per_replication();
     let serving = s.deployments.iter().filter(|d| !matches!(d.model, Model::Hybrid(_))).count();
     let reps = f64::from(sim.replications);
-    let requests = s.expected_requests();
+    let visits = s.expected_request_visits();
     let (key, what) = match &t.arrivals {
         Arrivals::Trace { .. } => ("traffic.time_scale", "the trace's rate"),
         Arrivals::Mmpp { .. } => ("traffic.rates_per_s", "the arrival rate"),
@@ -746,9 +768,9 @@ pub fn check_run_size(s: &Scenario) -> Result<(), Problem> {
     };
     limits::request_visits(
         key,
-        requests * serving as f64,
+        visits,
         &format!(
-            "{what} × {} simulated hours × {} replication(s) × {serving} deployment(s)",
+            "{what} × {} simulated hours × {} replication(s) × {serving} deployment(s), devices with failures scanned per request",
             crate::check::num(multiplier_hours),
             sim.replications
         ),

@@ -77,10 +77,15 @@ impl Clock {
         self.level * intensity_multiplier(self.weights.as_ref(), self.growth_per_month, hour)
     }
 
-    /// Real time of operational time `u`, from the first hour; `u` must not decrease.
+    /// Real time of operational time `u`, from the first hour; `u` must not decrease. Past
+    /// `end_ms` the answer is infinite: the walk stops there, however far `u` lies (a rate of
+    /// 1e-15 per second puts the first arrival 1e15 hours away).
     #[inline]
-    fn real_time(&mut self, u: f64) -> f64 {
+    fn real_time(&mut self, u: f64, end_ms: f64) -> f64 {
         while u >= self.u_at_hour_start + self.multiplier * MS_PER_HOUR {
+            if (self.hour - self.first_hour) as f64 * MS_PER_HOUR >= end_ms {
+                return f64::INFINITY;
+            }
             self.u_at_hour_start += self.multiplier * MS_PER_HOUR;
             self.hour += 1;
             self.multiplier = self.multiplier(self.hour);
@@ -129,6 +134,9 @@ pub struct ArrivalStream {
     /// Operational time of the last arrival.
     u_ms: f64,
     end_ms: f64,
+    /// Operational time at `end_ms`: a modulated process stops switching states past it (with
+    /// a tiny rate, the next arrival may lie 1e15 switches away).
+    u_end_ms: f64,
     done: bool,
 }
 
@@ -173,6 +181,14 @@ impl ArrivalStream {
             clock.multiplier = clock.multiplier(window.start_hour);
             clock
         });
+        let u_end_ms = match &clock {
+            None => end_ms,
+            Some(c) if matches!(base, Base::Mmpp { .. }) => {
+                let hours = (end_ms / MS_PER_HOUR).ceil() as u64;
+                (c.first_hour..c.first_hour + hours).map(|h| c.multiplier(h) * MS_PER_HOUR).sum()
+            }
+            Some(_) => f64::INFINITY,
+        };
         let mut stream = ArrivalStream {
             base,
             clock,
@@ -181,6 +197,7 @@ impl ArrivalStream {
             rng,
             u_ms: 0.0,
             end_ms,
+            u_end_ms,
             done: false,
         };
         if let Base::Mmpp { mean_dwell_ms, state, switch_at, .. } = &mut stream.base {
@@ -207,6 +224,10 @@ impl ArrivalStream {
                 // Competing exponentials; memorylessness lets us redraw after a switch.
                 let mut u = self.u_ms;
                 loop {
+                    if u > self.u_end_ms {
+                        // Past the end: any time from here on ends the stream.
+                        return Some((u, None));
+                    }
                     let e: f64 = rng.sample(Exp1);
                     let candidate = u + mean_gap_ms[*state] * e;
                     if candidate < *switch_at {
@@ -264,7 +285,7 @@ impl ArrivalStream {
             };
             self.u_ms = u;
             let t_ms = match &mut self.clock {
-                Some(clock) => clock.real_time(u),
+                Some(clock) => clock.real_time(u, self.end_ms),
                 None => u,
             };
             if t_ms >= self.end_ms {
