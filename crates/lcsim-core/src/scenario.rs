@@ -770,9 +770,14 @@ pub fn check_run_size(s: &Scenario) -> Result<(), Problem> {
         key,
         visits,
         &format!(
-            "{what} × {} simulated hours × {} replication(s) × {serving} deployment(s), devices with failures scanned per request",
+            "{what} × {} simulated hours × {} replication(s) × {serving} deployment(s){}",
             crate::check::num(multiplier_hours),
-            sim.replications
+            sim.replications,
+            if visits > s.expected_requests() * serving as f64 {
+                ", each request scanning the devices that can be down in groups of 16"
+            } else {
+                ""
+            }
         ),
     )?;
     if let Arrivals::Mmpp { mean_dwell_s, .. } = &t.arrivals {
