@@ -189,7 +189,18 @@ impl ErrorCounts {
 
 /// Parses a profile's text.
 pub fn parse_profile(text: &str) -> Result<Profile, String> {
-    toml::from_str(text).map_err(|e| e.to_string())
+    // The message and its line only: toml's full error quotes the offending line, and the path
+    // may point at any file (an error must not echo `/etc/passwd`).
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let message = e.message().trim().to_string();
+        match e.span() {
+            Some(span) => {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!("line {line}: {message}")
+            }
+            None => message,
+        }
+    })
 }
 
 impl LocalProfile {
