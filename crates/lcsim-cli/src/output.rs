@@ -138,11 +138,15 @@ fn print_reliability(s: &RunSummary) {
             ("unavailable", e.unavailable),
             ("timed out", e.timed_out),
             ("rate-limited", e.rate_limited),
+            ("too large for the KV cache", e.too_large),
         ];
         let errors: Vec<String> =
             kinds.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{n} {k}")).collect();
         if !errors.is_empty() {
             parts.push(format!("errors: {}", errors.join(", ")));
+        }
+        if let Some(p) = d.preemptions.filter(|p| *p > 0) {
+            parts.push(format!("{p} preemptions for KV-cache room"));
         }
         if e.retries > 0 {
             parts.push(format!("{} retries after 429", e.retries));

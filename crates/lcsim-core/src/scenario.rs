@@ -22,7 +22,8 @@ use crate::profile::{Profile, parse_profile};
 use crate::reliability::{Autoscale, Failures, Hybrid, Policy, RateLimit, RerankOrder, Slo};
 use crate::trace::{Trace, csv_column, parse_trace};
 use crate::wire::{
-    DeploymentKind, DeploymentWire, LinearWire, Pattern, ScenarioWire, TraceEnd, TrafficWire,
+    DeploymentKind, DeploymentWire, LinearWire, Pattern, ScenarioWire, SchedulerKind, TraceEnd,
+    TrafficWire,
 };
 
 pub use crate::units::{HOURS_PER_MONTH, MS_PER_HOUR};
@@ -235,6 +236,49 @@ pub enum LocalService {
     /// Time to serve one batch, whatever its size.
     Dist(Dist),
     Tokens(TokenLatency),
+    /// Continuous (iteration-level) batching; `max_batch` is 1 and unused.
+    Continuous(Continuous),
+}
+
+/// Continuous batching as LLM servers run it (Orca, vLLM, llama.cpp slots).
+///
+/// Each server runs iterations back to back. At each iteration boundary, waiting requests are
+/// admitted first come, first served while fewer than `max_num_seqs` run and the KV cache can
+/// hold their prompt. An iteration prefills newly admitted prompts (in chunks of at most
+/// `max_batched_tokens` less one token per decoding sequence, if set) and decodes one token for
+/// every running sequence; it takes
+/// `overhead_ms + prefill_ms_per_token · prefill tokens + [b ≥ 1] decode_ms(b) +
+/// attention_ms_per_context_token · KV tokens read`, where `b` counts the sequences that decode
+/// and the KV tokens read are their context lengths. A request's first token comes at the end of
+/// the iteration that completes its prefill, each later one at the end of each later iteration;
+/// it leaves with its last. When a decoding sequence cannot grow in the KV cache, the most
+/// recently admitted sequence is preempted and later recomputed (prompt plus the tokens it had
+/// generated). Invariant: the KV tokens in use never exceed `kv_cache_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Continuous {
+    pub max_num_seqs: u32,
+    pub kv_cache_tokens: u64,
+    pub max_batched_tokens: Option<u64>,
+    pub prefill_ms_per_token: f64,
+    /// One decode step for `b` sequences: `base + per_batch · b`.
+    pub decode_ms: Linear,
+    pub attention_ms_per_context_token: f64,
+    pub overhead_ms: f64,
+}
+
+impl Continuous {
+    /// Time of one pure-decode iteration of `b` sequences whose contexts sum to `context`.
+    pub fn decode_step_ms(&self, b: u32, context: f64) -> f64 {
+        self.overhead_ms + self.decode_ms.at(b) + self.attention_ms_per_context_token * context
+    }
+
+    /// Mean time a request occupies one of a full server's `max_num_seqs` slots, plus the
+    /// prefill it takes from the whole server: the service time of the offered-load check.
+    pub fn mean_service_ms(&self, prompt: f64, output: f64) -> f64 {
+        let b = self.max_num_seqs;
+        let context = f64::from(b) * (prompt + output / 2.0);
+        output * self.decode_step_ms(b, context) + f64::from(b) * prompt * self.prefill_ms_per_token
+    }
 }
 
 /// Static-batch latency from token counts: a batch of `b` requests with prompt tokens `pᵢ`
@@ -328,6 +372,9 @@ impl Scenario {
                         output.unwrap_or(0.0) as u32,
                     )
                 }
+                LocalService::Continuous(c) => {
+                    c.mean_service_ms(prompt.unwrap_or(0.0), output.unwrap_or(1.0).max(1.0))
+                }
             },
             Model::Cloud(cloud) => match &cloud.provider {
                 Provider::Dist(d) => d.mean(),
@@ -344,7 +391,10 @@ impl Scenario {
     /// lower bound on the real load (batches are not always full).
     pub fn offered_load(&self, deployment: &Deployment) -> Option<(f64, f64)> {
         let capacity = match &deployment.model {
-            Model::Local(l) => f64::from(l.servers) * f64::from(l.max_batch),
+            Model::Local(l) => match &l.service {
+                LocalService::Continuous(c) => f64::from(l.servers) * f64::from(c.max_num_seqs),
+                _ => f64::from(l.servers) * f64::from(l.max_batch),
+            },
             Model::Cloud(c) => match &c.autoscale {
                 Some(a) => f64::from(a.max_instances?) * f64::from(a.concurrency),
                 None => f64::from(c.max_concurrency?),
@@ -1253,6 +1303,11 @@ fn validate_deployment(
                     "servers",
                     "max_batch",
                     "batch_timeout_ms",
+                    "scheduler",
+                    "max_num_seqs",
+                    "kv_cache_tokens",
+                    "max_batched_tokens",
+                    "attention_ms_per_context_token",
                     "queue_capacity",
                     "service_ms",
                     "prefill_ms_per_token",
@@ -1274,6 +1329,39 @@ fn validate_deployment(
                 limits::MAX_DEVICES,
                 DEVICES_WHY,
             )?;
+            if d.scheduler == Some(SchedulerKind::Continuous) {
+                need_tokens("scheduler = \"continuous\"", true)?;
+                let continuous = validate_continuous(key, d, traffic, files)?;
+                return finish_deployment(
+                    key,
+                    d,
+                    Model::Local(Local {
+                        servers,
+                        max_batch: 1,
+                        batch_timeout_ms: 0.0,
+                        queue_capacity: d.queue_capacity,
+                        service: LocalService::Continuous(continuous),
+                    }),
+                    timeout_ms,
+                    files,
+                );
+            }
+            for k in [
+                "max_num_seqs",
+                "kv_cache_tokens",
+                "max_batched_tokens",
+                "attention_ms_per_context_token",
+            ] {
+                if present.contains(&k) {
+                    return Err(Problem::new(
+                        format!("{key}.{k}"),
+                        format!("`{k}` applies to scheduler = \"continuous\""),
+                    )
+                    .hint(
+                        "add scheduler = \"continuous\" (what LLM servers run), or remove the key",
+                    ));
+                }
+            }
             let max_batch = count_up_to(
                 &format!("{key}.max_batch"),
                 d.max_batch.unwrap_or(1),
@@ -1511,6 +1599,174 @@ fn validate_deployment(
         }
         DeploymentKind::Hybrid => unreachable!("hybrids are validated above"),
     };
+    finish_deployment(key, d, model, timeout_ms, files)
+}
+
+/// `scheduler = "continuous"`: the step model from the keys, or from a calibration profile
+/// (`prefill_base_ms` → `overhead_ms`, `prefill_ms_per_token`, `decode_base_ms` and
+/// `decode_ms_per_batch` → `decode_ms_per_token`, `decode_ms_per_batch_context` →
+/// `attention_ms_per_context_token`; the batch-independent context term has no counterpart
+/// and is left out).
+fn validate_continuous(
+    key: &str,
+    d: &DeploymentWire,
+    traffic: &Traffic,
+    files: &dyn FileSource,
+) -> Result<Continuous, Problem> {
+    let what = "scheduler = \"continuous\"";
+    for k in ["max_batch", "batch_timeout_ms", "service_ms"] {
+        if d.present_keys().contains(&k) {
+            return Err(Problem::new(
+                format!("{key}.{k}"),
+                format!("`{k}` does not apply to {what}"),
+            )
+            .hint("slots are `max_num_seqs`; iteration times come from the token model"));
+        }
+    }
+    let max_num_seqs = count_up_to(
+        &format!("{key}.max_num_seqs"),
+        require(key, "max_num_seqs", d.max_num_seqs, what)?,
+        4096,
+        "sequences decoded together (llama.cpp --parallel, vLLM max_num_seqs); at most 4096",
+    )?;
+    let kv = require(key, "kv_cache_tokens", d.kv_cache_tokens, what)?;
+    if kv == 0 || kv > 1 << 40 {
+        return Err(Problem::new(
+            format!("{key}.kv_cache_tokens"),
+            format!("must be a whole number of tokens from 1 to 2^40, got {kv}"),
+        ));
+    }
+    let trace = match &traffic.arrivals {
+        Arrivals::Trace { trace, .. } => Some(trace),
+        _ => None,
+    };
+    let mean_prompt = traffic.prompt_tokens.mean(trace.map(|t| &*t.prompt_tokens)).unwrap_or(0.0);
+    if (kv as f64) < mean_prompt {
+        return Err(Problem::new(
+            format!("{key}.kv_cache_tokens"),
+            format!("{kv} tokens cannot hold even a mean prompt ({mean_prompt:.0} tokens)"),
+        )
+        .hint("the KV cache holds every running sequence's prompt and output (llama.cpp -c, vLLM blocks × block size)"));
+    }
+    let max_batched_tokens = match d.max_batched_tokens {
+        None => None,
+        Some(m) if m > u64::from(max_num_seqs) && m <= 1 << 40 => Some(m),
+        Some(m) => {
+            return Err(Problem::new(
+                format!("{key}.max_batched_tokens"),
+                format!(
+                    "must exceed max_num_seqs ({max_num_seqs}), so that prefill can progress while every slot decodes; got {m}"
+                ),
+            ));
+        }
+    };
+    let profile_fit = match &d.calibration {
+        None => None,
+        Some(path) => match load_profile(key, path, files)? {
+            Profile::Local(p) => {
+                p.validate().map_err(|e| {
+                    let mut q = Problem::new(
+                        format!("{key}.calibration"),
+                        format!("{path}: `{}` {}", e.key_path, e.message),
+                    );
+                    q.hint = e.hint;
+                    q
+                })?;
+                Some(p.fit)
+            }
+            Profile::Cloud(_) => {
+                return Err(Problem::new(
+                    format!("{key}.calibration"),
+                    format!("{path} is a cloud profile; a local deployment needs a local one"),
+                ));
+            }
+        },
+    };
+    let token_keys = [
+        "prefill_ms_per_token",
+        "decode_ms_per_token",
+        "overhead_ms",
+        "attention_ms_per_context_token",
+    ];
+    if let Some(fit) = profile_fit {
+        if let Some(k) = token_keys.iter().find(|k| d.present_keys().contains(k)) {
+            return Err(Problem::new(
+                format!("{key}.{k}"),
+                "the calibration profile supplies the step model: remove this key, or `calibration`",
+            ));
+        }
+        return Ok(Continuous {
+            max_num_seqs,
+            kv_cache_tokens: kv,
+            max_batched_tokens,
+            prefill_ms_per_token: fit.prefill_ms_per_token.max(0.0),
+            decode_ms: Linear {
+                base: fit.decode_base_ms.max(0.0),
+                per_batch: fit.decode_ms_per_batch.max(0.0),
+            },
+            attention_ms_per_context_token: fit.decode_ms_per_batch_context.max(0.0),
+            overhead_ms: fit.prefill_base_ms.max(0.0),
+        });
+    }
+    let decode = require(key, "decode_ms_per_token", d.decode_ms_per_token, what)?;
+    if let LinearWire::Linear(t) = decode
+        && (t.per_context.is_some() || t.per_batch_context.is_some())
+    {
+        return Err(Problem::new(
+            format!("{key}.decode_ms_per_token.per_context"),
+            format!("with {what}, the context term is `attention_ms_per_context_token`"),
+        ));
+    }
+    let prefill = match d.prefill_ms_per_token {
+        None => 0.0,
+        Some(LinearWire::Constant(v)) => non_negative(&format!("{key}.prefill_ms_per_token"), v)?,
+        Some(LinearWire::Linear(_)) => {
+            return Err(Problem::new(
+                format!("{key}.prefill_ms_per_token"),
+                format!("with {what}, prefill costs a number of milliseconds per token"),
+            ));
+        }
+    };
+    Ok(Continuous {
+        max_num_seqs,
+        kv_cache_tokens: kv,
+        max_batched_tokens,
+        prefill_ms_per_token: prefill,
+        decode_ms: linear(&format!("{key}.decode_ms_per_token"), decode)?,
+        attention_ms_per_context_token: non_negative(
+            &format!("{key}.attention_ms_per_context_token"),
+            d.attention_ms_per_context_token.unwrap_or(0.0),
+        )?,
+        overhead_ms: non_negative(&format!("{key}.overhead_ms"), d.overhead_ms.unwrap_or(0.0))?,
+    })
+}
+
+/// The tables every local or cloud deployment may have (cost, capacity policy, failures,
+/// updates, training), validated against its model.
+fn finish_deployment(
+    key: &str,
+    d: &DeploymentWire,
+    model: Model,
+    timeout_ms: Option<f64>,
+    files: &dyn FileSource,
+) -> Result<Deployment, Problem> {
+    if let Model::Local(Local { service: LocalService::Continuous(_), .. }) = &model {
+        for (k, present) in [
+            ("capacity_policy", d.capacity_policy.is_some()),
+            ("failures", d.failures.is_some()),
+            ("updates", d.updates.is_some()),
+            ("federated", d.federated.is_some()),
+            ("central_training", d.central_training.is_some()),
+        ] {
+            if present {
+                return Err(Problem::new(
+                    format!("{key}.{k}"),
+                    format!("[{k}] is not modelled yet with scheduler = \"continuous\""),
+                )
+                .hint("use scheduler = \"static\" for this deployment, or remove the table"));
+            }
+        }
+    }
     let cost = match (&d.cost, &model) {
         (None, _) => None,
         (Some(c), Model::Local(_)) => {

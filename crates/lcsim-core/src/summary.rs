@@ -174,6 +174,10 @@ pub struct DeploymentSummary {
     pub routes: Option<std::collections::BTreeMap<String, f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<AutoscalingSummary>,
+    /// Continuous batching: sequences preempted for KV-cache room, over all replications
+    /// (counted like `requests`). `mean_concurrency` is then the mean number running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preemptions: Option<u64>,
     /// Horizon runs of deployments with `[updates]`, `[federated]` or `[central_training]`:
     /// monthly means across replications and months.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,6 +212,8 @@ pub struct ErrorCounts {
     pub timed_out: u64,
     /// Gave up after `max_retries` 429 responses.
     pub rate_limited: u64,
+    /// Continuous batching: prompt plus output can never fit in the KV cache.
+    pub too_large: u64,
     /// 429 responses that were retried (not errors by themselves).
     pub retries: u64,
 }

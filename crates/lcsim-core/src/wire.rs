@@ -115,6 +115,16 @@ pub enum DeploymentKind {
     Hybrid,
 }
 
+/// How a local deployment batches requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulerKind {
+    /// A batch's requests start and finish together (an offline batch job).
+    Static,
+    /// Iteration-level batching, as llama.cpp, vLLM, TGI and Ollama serve.
+    Continuous,
+}
+
 /// `base + per_batch · batch`, in milliseconds; a bare number means a constant.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -149,6 +159,16 @@ pub struct DeploymentWire {
     pub servers: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<SchedulerKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_num_seqs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batched_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_ms_per_context_token: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_timeout_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,6 +236,11 @@ impl DeploymentWire {
             ("calibration", self.calibration.is_some()),
             ("servers", self.servers.is_some()),
             ("max_batch", self.max_batch.is_some()),
+            ("scheduler", self.scheduler.is_some()),
+            ("max_num_seqs", self.max_num_seqs.is_some()),
+            ("kv_cache_tokens", self.kv_cache_tokens.is_some()),
+            ("max_batched_tokens", self.max_batched_tokens.is_some()),
+            ("attention_ms_per_context_token", self.attention_ms_per_context_token.is_some()),
             ("batch_timeout_ms", self.batch_timeout_ms.is_some()),
             ("prefill_ms_per_token", self.prefill_ms_per_token.is_some()),
             ("decode_ms_per_token", self.decode_ms_per_token.is_some()),

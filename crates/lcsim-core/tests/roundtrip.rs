@@ -8,8 +8,8 @@ use lcsim_core::reliability::{
 };
 use lcsim_core::scenario::parse_wire;
 use lcsim_core::wire::{
-    DeploymentKind, DeploymentWire, LinearTable, LinearWire, Pattern, ScenarioWire, SimulationWire,
-    TraceEnd, TrafficWire,
+    DeploymentKind, DeploymentWire, LinearTable, LinearWire, Pattern, ScenarioWire, SchedulerKind,
+    SimulationWire, TraceEnd, TrafficWire,
 };
 use proptest::prelude::*;
 
@@ -52,6 +52,11 @@ fn deployment() -> impl Strategy<Value = DeploymentWire> {
             calibration: None,
             servers: n.filter(|_| local),
             max_batch: n,
+            scheduler: local.then_some(SchedulerKind::Continuous),
+            max_num_seqs: n,
+            kv_cache_tokens: Some(16_384),
+            max_batched_tokens: cap.map(u64::from),
+            attention_ms_per_context_token: Some(0.0002),
             batch_timeout_ms: Some(5.5),
             prefill_ms_per_token: Some(LinearWire::Constant(0.25)),
             decode_ms_per_token: decode.map(|(base, per_batch)| {

@@ -10,6 +10,7 @@
 
 pub mod arrivals;
 pub mod ci;
+pub mod continuous;
 pub mod histogram;
 pub mod horizon;
 pub mod hybrid;

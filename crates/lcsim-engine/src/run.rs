@@ -38,6 +38,8 @@ pub struct ReplicationStats {
     pub unavailable: u64,
     pub timed_out: u64,
     pub rate_limited: u64,
+    pub too_large: u64,
+    pub preemptions: u64,
     pub retries: u64,
     /// Share of arrived requests served within the timeout.
     pub availability: f64,
@@ -333,6 +335,8 @@ pub(crate) fn replication_stats(
         unavailable: r.unavailable,
         timed_out: r.timed_out,
         rate_limited: r.rate_limited,
+        too_large: r.too_large,
+        preemptions: r.preemptions,
         retries: r.retries,
         availability: availability(r),
         within_slo: r.within_slo,
@@ -542,8 +546,14 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
                     unavailable: sum(&|r| r.unavailable),
                     timed_out: sum(&|r| r.timed_out),
                     rate_limited: sum(&|r| r.rate_limited),
+                    too_large: sum(&|r| r.too_large),
                     retries: sum(&|r| r.retries),
                 },
+                preemptions: matches!(
+                    &d.model,
+                    Model::Local(l) if matches!(l.service, lcsim_core::scenario::LocalService::Continuous(_))
+                )
+                .then(|| sum(&|r| r.preemptions)),
                 downtime_minutes: reps.iter().map(|r| r.downtime_ms).sum::<f64>()
                     / n_reps
                     / 60_000.0,

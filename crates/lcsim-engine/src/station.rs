@@ -40,6 +40,7 @@ use lcsim_core::scenario::{Deployment, LocalService, MS_PER_HOUR, Model, Provide
 use rand::RngExt;
 
 use crate::arrivals::Request;
+use crate::continuous::{ContinuousServers, Event};
 use crate::histogram::LogHistogram;
 use crate::outages::{Intervals, contains, next_up};
 use crate::random::{Sampler, SimRng};
@@ -136,6 +137,8 @@ pub enum ErrorKind {
     Unavailable,
     TimedOut,
     RateLimited,
+    /// Prompt plus output can never fit in the KV cache (continuous batching).
+    TooLarge,
 }
 
 /// What became of a request, for the hybrid deployment that sent it.
@@ -169,6 +172,9 @@ pub struct Recorder {
     pub unavailable: u64,
     pub timed_out: u64,
     pub rate_limited: u64,
+    pub too_large: u64,
+    /// Continuous batching: sequences preempted for KV-cache room.
+    pub preemptions: u64,
     /// 429 responses that were retried.
     pub retries: u64,
     /// Served requests that waited for an instance's cold start.
@@ -217,6 +223,8 @@ impl Recorder {
             unavailable: 0,
             timed_out: 0,
             rate_limited: 0,
+            too_large: 0,
+            preemptions: 0,
             retries: 0,
             cold_starts: 0,
             within_slo: 0,
@@ -294,6 +302,8 @@ impl Recorder {
         self.unavailable += o.unavailable;
         self.timed_out += o.timed_out;
         self.rate_limited += o.rate_limited;
+        self.too_large += o.too_large;
+        self.preemptions += o.preemptions;
         self.retries += o.retries;
         self.cold_starts += o.cold_starts;
         self.within_slo += o.within_slo;
@@ -314,7 +324,7 @@ impl Recorder {
 
     /// Failed requests of every kind.
     pub fn errors(&self) -> u64 {
-        self.dropped + self.unavailable + self.timed_out + self.rate_limited
+        self.dropped + self.unavailable + self.timed_out + self.rate_limited + self.too_large
     }
 
     #[inline]
@@ -401,6 +411,7 @@ impl Recorder {
                 ErrorKind::Unavailable => self.unavailable += 1,
                 ErrorKind::TimedOut => self.timed_out += 1,
                 ErrorKind::RateLimited => self.rate_limited += 1,
+                ErrorKind::TooLarge => self.too_large += 1,
             }
         }
         if let Some(sink) = &mut self.sink {
@@ -485,10 +496,39 @@ struct Autoscaler {
     starts: BinaryHeap<Reverse<u64>>,
 }
 
+/// Continuous-batching servers and their waiting room.
+#[derive(Debug)]
+struct ContinuousStation {
+    servers: ContinuousServers,
+    capacity: Option<usize>,
+    /// Preemptions already handed to the recorder.
+    preemptions_recorded: u64,
+}
+
+impl ContinuousStation {
+    /// Runs the servers to `now`, recording what finished and the busy time.
+    fn advance(&mut self, now: f64, rec: &mut Recorder) {
+        let mask = rec.mask;
+        self.servers.advance(now, &mut |e| match e {
+            Event::Done(c) => {
+                rec.done(&c.req, c.sent_ms, c.admitted_ms - c.sent_ms, c.end_ms - c.sent_ms, mask)
+            }
+            Event::Busy { start_ms, duration_ms, running } => {
+                rec.busy(start_ms, duration_ms, running)
+            }
+        });
+        if self.servers.preemptions > self.preemptions_recorded {
+            rec.preemptions += self.servers.preemptions - self.preemptions_recorded;
+            self.preemptions_recorded = self.servers.preemptions;
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Station {
     Fifo(Fifo),
     Batcher(Batcher),
+    Continuous(ContinuousStation),
     Unlimited(RequestService),
     Autoscaled(Autoscaler),
 }
@@ -626,6 +666,11 @@ impl DeploymentSim {
                     (!devices.is_empty() || !slow.is_empty()).then_some((devices, slow, speed));
                 let pool = ServerPool::new(local.servers, outages);
                 let station = match (&local.service, local.max_batch) {
+                    (LocalService::Continuous(c), _) => Station::Continuous(ContinuousStation {
+                        servers: ContinuousServers::new(*c, local.servers),
+                        capacity,
+                        preemptions_recorded: 0,
+                    }),
                     (LocalService::Dist(d), 1) => Station::Fifo(Fifo {
                         pool,
                         capacity,
@@ -642,6 +687,7 @@ impl DeploymentSim {
                         service: match service {
                             LocalService::Dist(d) => BatchService::Dist(Sampler::new(d)),
                             LocalService::Tokens(tl) => BatchService::Tokens(*tl),
+                            LocalService::Continuous(_) => unreachable!("matched above"),
                         },
                     }),
                 };
@@ -710,8 +756,10 @@ impl DeploymentSim {
     /// Settles everything decided by time `t` (retries due, batches that start before `t`).
     pub fn advance(&mut self, t: f64) {
         self.release_retries(t);
-        if let Station::Batcher(b) = &mut self.station {
-            b.dispatch_ready(t, &mut self.rng, &mut self.recorder);
+        match &mut self.station {
+            Station::Batcher(b) => b.dispatch_ready(t, &mut self.rng, &mut self.recorder),
+            Station::Continuous(c) => c.advance(t, &mut self.recorder),
+            _ => {}
         }
     }
 
@@ -726,6 +774,7 @@ impl DeploymentSim {
                 f.waiting_starts.len()
             }
             Station::Batcher(b) => b.queue.len(),
+            Station::Continuous(c) => c.servers.waiting(),
             Station::Unlimited(_) => 0,
             Station::Autoscaled(a) => {
                 pop_until(&mut a.starts, t);
@@ -747,6 +796,7 @@ impl DeploymentSim {
                 b.dispatch_ready(f64::INFINITY, &mut self.rng, &mut self.recorder)
             }
             Station::Autoscaled(a) => a.close(&mut self.recorder),
+            Station::Continuous(c) => c.advance(f64::INFINITY, &mut self.recorder),
             _ => {}
         }
     }
@@ -786,8 +836,10 @@ impl DeploymentSim {
         let rng = &mut self.rng;
         let rec = &mut self.recorder;
         let t = req.t_ms;
-        if let Station::Batcher(b) = &mut self.station {
-            b.dispatch_ready(t, rng, rec);
+        match &mut self.station {
+            Station::Batcher(b) => b.dispatch_ready(t, rng, rec),
+            Station::Continuous(c) => c.advance(t, rec),
+            _ => {}
         }
         if contains(&self.down, t) {
             rec.fail(&req, sent_ms, ErrorKind::Unavailable, t);
@@ -819,6 +871,15 @@ impl DeploymentSim {
             Station::Autoscaled(a) => {
                 let rtt = self.network_rtt.as_ref();
                 a.handle(req, sent_ms, rng, rec, rtt);
+            }
+            Station::Continuous(c) => {
+                if !c.servers.fits(&req) {
+                    rec.fail(&req, sent_ms, ErrorKind::TooLarge, t);
+                } else if c.capacity.is_some_and(|cap| c.servers.waiting() >= cap) {
+                    rec.fail(&req, sent_ms, ErrorKind::QueueFull, t);
+                } else {
+                    c.servers.enqueue(req, sent_ms);
+                }
             }
         }
     }

@@ -1,0 +1,323 @@
+//! Continuous (iteration-level) batching: the serving model of llama.cpp slots, vLLM, TGI and
+//! Ollama. The model is stated on [`lcsim_core::scenario::Continuous`]. This module runs it.
+//!
+//! **Cost does not grow with answer length.** Between changes of batch membership, every
+//! iteration decodes the same `b` sequences, and its time is linear in the iteration number:
+//! the attention term grows by `b` context tokens each step. `k` such iterations therefore sum
+//! in closed form, `k·(s₀ + a·C) + a·b·k(k−1)/2`. The server jumps to the next completion, to
+//! the point where the KV cache fills, or to the last boundary before the next arrival,
+//! whichever comes first. It steps one iteration at a time only where membership can change:
+//! an admission, a prefill chunk, or a preemption.
+//!
+//! **Invariants:** each server's KV tokens in use never exceed `kv_cache_tokens`. The waiting
+//! queue is first come, first served. A preempted sequence goes back to its front. Every
+//! request that enters is completed exactly once.
+
+use std::collections::VecDeque;
+
+use lcsim_core::scenario::Continuous;
+
+use crate::arrivals::Request;
+
+/// What the servers report as they run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Event {
+    /// A request finished.
+    Done(Completed),
+    /// A server ran iterations over `[start_ms, start_ms + duration_ms)` with `running`
+    /// sequences admitted.
+    Busy { start_ms: f64, duration_ms: f64, running: usize },
+}
+
+/// A request that finished: when it was first admitted, its first token and its last token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Completed {
+    pub req: Request,
+    pub sent_ms: f64,
+    pub admitted_ms: f64,
+    pub first_token_ms: f64,
+    pub end_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    req: Request,
+    sent_ms: f64,
+    /// Tokens already generated (after a preemption); they are recomputed with the prompt.
+    generated: u32,
+    admitted_ms: Option<f64>,
+    first_token_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seq {
+    w: Waiting,
+    /// Tokens still to prefill (prompt, plus recomputed output after a preemption).
+    prefill_left: u64,
+    /// KV tokens held: prefilled tokens plus generated ones.
+    context: u64,
+}
+
+impl Seq {
+    fn output(&self) -> u32 {
+        self.w.req.output_tokens.max(1)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Server {
+    /// The current iteration boundary (when idle: the end of its last iteration).
+    t_ms: f64,
+    /// Running sequences in admission order (the last is preempted first).
+    running: Vec<Seq>,
+    kv_used: u64,
+}
+
+/// The continuous-batching servers of one deployment, with their shared FCFS queue.
+#[derive(Debug)]
+pub struct ContinuousServers {
+    cfg: Continuous,
+    servers: Vec<Server>,
+    queue: VecDeque<Waiting>,
+    pub preemptions: u64,
+    /// Iterations run (a jump of `k` counts `k`).
+    pub iterations: u64,
+    /// Times the engine decided a boundary (a jump counts once): the work done.
+    pub steps: u64,
+}
+
+impl ContinuousServers {
+    pub fn new(cfg: Continuous, servers: u32) -> Self {
+        ContinuousServers {
+            cfg,
+            servers: (0..servers).map(|_| Server::default()).collect(),
+            queue: VecDeque::new(),
+            preemptions: 0,
+            iterations: 0,
+            steps: 0,
+        }
+    }
+
+    /// Whether a request can ever be served: its prompt and output fit in one server's cache.
+    pub fn fits(&self, req: &Request) -> bool {
+        u64::from(req.prompt_tokens) + u64::from(req.output_tokens.max(1))
+            <= self.cfg.kv_cache_tokens
+    }
+
+    /// Requests waiting to be admitted.
+    pub fn waiting(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Queues a request arriving at `req.t_ms`; call [`ContinuousServers::advance`] to that
+    /// time first.
+    pub fn enqueue(&mut self, req: Request, sent_ms: f64) {
+        self.queue.push_back(Waiting {
+            req,
+            sent_ms,
+            generated: 0,
+            admitted_ms: None,
+            first_token_ms: None,
+        });
+    }
+
+    /// Runs every iteration that starts before `now`, in time order across servers, and hands
+    /// each finished request to `done`.
+    pub fn advance(&mut self, now: f64, emit: &mut impl FnMut(Event)) {
+        loop {
+            // The server whose next boundary comes first; idle servers start when the head of
+            // the queue arrived.
+            let head = self.queue.front().map(|w| w.req.t_ms);
+            let mut best: Option<(usize, f64)> = None;
+            for (i, s) in self.servers.iter().enumerate() {
+                let at = if s.running.is_empty() {
+                    match head {
+                        Some(h) => s.t_ms.max(h),
+                        None => continue,
+                    }
+                } else {
+                    s.t_ms
+                };
+                if best.is_none_or(|(_, b)| at < b) {
+                    best = Some((i, at));
+                }
+            }
+            let Some((i, at)) = best else { return };
+            if at >= now {
+                return;
+            }
+            self.servers[i].t_ms = at;
+            self.step(i, now, emit);
+        }
+    }
+
+    /// One iteration, or a closed-form jump over identical ones, on server `i`.
+    fn step(&mut self, i: usize, now: f64, emit: &mut impl FnMut(Event)) {
+        let cfg = self.cfg;
+        self.steps += 1;
+        let server = &mut self.servers[i];
+        let b0 = server.t_ms;
+        // Admission, first come first served, while a slot is free and the prompt fits.
+        while server.running.len() < cfg.max_num_seqs as usize {
+            let Some(head) = self.queue.front() else { break };
+            let need = u64::from(head.req.prompt_tokens) + u64::from(head.generated);
+            if server.kv_used + need > cfg.kv_cache_tokens {
+                break;
+            }
+            let mut w = self.queue.pop_front().expect("peeked");
+            w.admitted_ms.get_or_insert(b0);
+            server.kv_used += need;
+            server.running.push(Seq { w, prefill_left: need, context: need });
+        }
+        // Each iteration writes one KV token per decoding sequence and per prefill it completes;
+        // while they do not fit, the most recently admitted sequence is preempted (recomputed
+        // later from the front of the queue).
+        let (decoding, prefilling, budget) = loop {
+            let decoding = server.running.iter().filter(|s| s.prefill_left == 0).count() as u64;
+            let budget = cfg.max_batched_tokens.map_or(u64::MAX, |m| m.saturating_sub(decoding));
+            let mut left = budget;
+            let mut completing = 0;
+            for s in server.running.iter().filter(|s| s.prefill_left > 0) {
+                let chunk = s.prefill_left.min(left);
+                left -= chunk;
+                completing += u64::from(chunk == s.prefill_left);
+            }
+            if server.kv_used + decoding + completing > cfg.kv_cache_tokens
+                && server.running.len() > 1
+            {
+                let s = server.running.pop().expect("more than one");
+                server.kv_used -= s.context;
+                self.queue.push_front(s.w);
+                self.preemptions += 1;
+                continue;
+            }
+            break (decoding, server.running.len() as u64 - decoding, budget);
+        };
+        // A pure-decode stretch with nothing to admit jumps in closed form.
+        let slots_full = server.running.len() >= cfg.max_num_seqs as usize;
+        if prefilling == 0 && decoding > 0 && (self.queue.is_empty() || slots_full) {
+            let b = decoding as u32;
+            let context: u64 = server.running.iter().map(|s| s.context).sum();
+            let s0 = cfg.decode_step_ms(b, context as f64);
+            let a = cfg.attention_ms_per_context_token * decoding as f64;
+            // Duration of k iterations: k·s0 + a·k(k−1)/2.
+            let span = |k: u64| {
+                let k = k as f64;
+                k * s0 + a * k * (k - 1.0) / 2.0
+            };
+            let to_complete = server.running.iter().map(|s| s.output() - s.w.generated).min();
+            let to_complete = u64::from(to_complete.expect("decoding > 0"));
+            let kv_room = (cfg.kv_cache_tokens - server.kv_used) / decoding;
+            // Iterations that start before `now`: the largest m with span(m) < now − b0, plus 1.
+            let before_now = if now.is_finite() && (s0 > 0.0 || a > 0.0) {
+                let gap = now - b0;
+                let mut m = if a > 0.0 {
+                    // a/2·m² + (s0 − a/2)·m − gap = 0
+                    let (qa, qb) = (a / 2.0, s0 - a / 2.0);
+                    ((-qb + (qb * qb + 4.0 * qa * gap).sqrt()) / (2.0 * qa)).floor()
+                } else {
+                    (gap / s0).floor()
+                };
+                m = m.clamp(0.0, 1e18);
+                let mut m = m as u64;
+                while m > 0 && span(m) >= gap {
+                    m -= 1;
+                }
+                while span(m + 1) < gap {
+                    m += 1;
+                }
+                m + 1
+            } else {
+                u64::MAX
+            };
+            let k = to_complete.min(kv_room).min(before_now);
+            if k >= 1 {
+                let duration = span(k);
+                let end = b0 + duration;
+                self.iterations += k;
+                emit(Event::Busy {
+                    start_ms: b0,
+                    duration_ms: duration,
+                    running: decoding as usize,
+                });
+                server.kv_used += k * decoding;
+                server.t_ms = end;
+                let kk = k as u32;
+                let mut finished = Vec::new();
+                server.running.retain_mut(|s| {
+                    s.w.generated += kk;
+                    s.context += k;
+                    if s.w.generated >= s.output() {
+                        finished.push(*s);
+                        false
+                    } else {
+                        true
+                    }
+                });
+                for s in finished {
+                    server.kv_used -= s.context;
+                    emit(Event::Done(s.completed(end)));
+                }
+                return;
+            }
+        }
+        // One iteration: prefill chunks and one decode token for every decoding sequence.
+        let mut left = budget;
+        let mut prefill_tokens = 0u64;
+        let mut context_read = 0u64;
+        let mut emitted: Vec<usize> = Vec::new();
+        for (j, s) in server.running.iter_mut().enumerate() {
+            if s.prefill_left == 0 {
+                context_read += s.context;
+                emitted.push(j);
+            } else {
+                let chunk = s.prefill_left.min(left);
+                left -= chunk;
+                prefill_tokens += chunk;
+                s.prefill_left -= chunk;
+                if s.prefill_left == 0 && chunk > 0 {
+                    emitted.push(j);
+                }
+            }
+        }
+        let decode_ms = if decoding >= 1 {
+            cfg.decode_ms.at(decoding as u32)
+                + cfg.attention_ms_per_context_token * context_read as f64
+        } else {
+            0.0
+        };
+        let duration =
+            cfg.overhead_ms + cfg.prefill_ms_per_token * prefill_tokens as f64 + decode_ms;
+        let end = b0 + duration;
+        self.iterations += 1;
+        emit(Event::Busy { start_ms: b0, duration_ms: duration, running: server.running.len() });
+        server.t_ms = end;
+        let mut finished = Vec::new();
+        for &j in emitted.iter().rev() {
+            let s = &mut server.running[j];
+            s.w.generated += 1;
+            s.context += 1;
+            s.w.first_token_ms.get_or_insert(end);
+            if s.w.generated >= s.output() {
+                finished.push(server.running.remove(j));
+            }
+        }
+        server.kv_used += emitted.len() as u64;
+        for s in finished.into_iter().rev() {
+            server.kv_used -= s.context;
+            emit(Event::Done(s.completed(end)));
+        }
+    }
+}
+
+impl Seq {
+    fn completed(&self, end_ms: f64) -> Completed {
+        Completed {
+            req: self.w.req,
+            sent_ms: self.w.sent_ms,
+            admitted_ms: self.w.admitted_ms.unwrap_or(end_ms),
+            first_token_ms: self.w.first_token_ms.unwrap_or(end_ms),
+            end_ms,
+        }
+    }
+}

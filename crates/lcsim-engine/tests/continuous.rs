@@ -1,0 +1,333 @@
+//! Continuous batching against closed forms and against a plain iteration-by-iteration
+//! reference written here.
+
+mod common;
+
+use common::{check, per_rep, simulate};
+use lcsim_core::scenario::{Continuous, Linear};
+use lcsim_engine::arrivals::Request;
+use lcsim_engine::continuous::{Completed, ContinuousServers, Event};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+fn config(slots: u32, kv: u64) -> Continuous {
+    Continuous {
+        max_num_seqs: slots,
+        kv_cache_tokens: kv,
+        max_batched_tokens: None,
+        prefill_ms_per_token: 0.0,
+        decode_ms: Linear { base: 10.0, per_batch: 0.0 },
+        attention_ms_per_context_token: 0.0,
+        overhead_ms: 0.0,
+    }
+}
+
+/// Runs `requests` (in time order) through one server: every completion, in order of events.
+fn serve(cfg: Continuous, servers: u32, requests: &[Request]) -> (Vec<Completed>, u64) {
+    let mut s = ContinuousServers::new(cfg, servers);
+    let mut done = Vec::new();
+    let mut emit = |e: Event| {
+        if let Event::Done(c) = e {
+            done.push(c);
+        }
+    };
+    for r in requests {
+        s.advance(r.t_ms, &mut emit);
+        assert!(s.fits(r));
+        s.enqueue(*r, r.t_ms);
+    }
+    s.advance(f64::INFINITY, &mut emit);
+    (done, s.preemptions)
+}
+
+/// One slot, fixed lengths, Poisson arrivals: an M/D/1 queue whose service time is the sum of
+/// its iterations, `overhead + prefill·P` (the prefill iteration, which yields the first
+/// token) plus `O − 1` decode iterations whose context grows by one token each. Mean wait
+/// (Pollaczek–Khinchine), E2E = wait + service; checked through a scenario run.
+#[test]
+fn one_slot_is_md1() {
+    let (p, o, overhead, prefill, decode, attention) = (200.0, 50.0, 2.0, 0.1, 8.0, 0.001);
+    let first = overhead + prefill * p;
+    // Decode iteration j (1-based) reads a context of p + j tokens.
+    let decodes: f64 =
+        (1..o as u32).map(|j| overhead + decode + attention * (p + f64::from(j))).sum();
+    let service = first + decodes;
+    let rate_per_s = 0.6 / (service / 1000.0);
+    let text = format!(
+        r#"
+name = "md1"
+[simulation]
+seed = 11
+replications = 12
+duration_hours = 20
+warmup_hours = 0.5
+[traffic]
+pattern = "poisson"
+rate_per_s = {rate_per_s}
+prompt_tokens = {{ dist = "fixed", value = {p} }}
+output_tokens = {{ dist = "fixed", value = {o} }}
+[[deployment]]
+name = "box"
+kind = "local"
+servers = 1
+scheduler = "continuous"
+max_num_seqs = 1
+kv_cache_tokens = 4096
+prefill_ms_per_token = {prefill}
+decode_ms_per_token = {decode}
+attention_ms_per_context_token = {attention}
+overhead_ms = {overhead}
+"#
+    );
+    let out = simulate(&text);
+    let lambda = rate_per_s / 1000.0;
+    let wait = lcsim_core::theory::pk_mean_wait(lambda, service, service * service);
+    let waits = per_rep(&out, 0, |r| r.mean_wait_ms);
+    let (w, se) = common::mean_se(&waits);
+    check("M/D/1 mean wait", w, se, wait, 0.0);
+    let e2e = per_rep(&out, 0, |r| r.mean_latency_ms);
+    let (l, se) = common::mean_se(&e2e);
+    check("M/D/1 mean E2E", l, se, wait + service, 0.0);
+    assert_eq!(out.summary.deployments[0].preemptions, Some(0));
+}
+
+/// With a step time that does not depend on the batch, every request's time per output token
+/// is that step exactly, whatever the load and lengths.
+#[test]
+fn constant_step_gives_constant_tpot() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+    let mut t = 0.0;
+    let requests: Vec<Request> = (0..300)
+        .map(|_| {
+            t += -30.0 * (1.0 - rng.random::<f64>()).ln();
+            Request::new(t, rng.random_range(1..400), rng.random_range(2..300))
+        })
+        .collect();
+    let cfg = Continuous { overhead_ms: 0.0, ..config(4, 1 << 20) };
+    let (done, _) = serve(cfg, 1, &requests);
+    assert_eq!(done.len(), requests.len());
+    for c in &done {
+        let tpot = (c.end_ms - c.first_token_ms) / f64::from(c.req.output_tokens - 1);
+        assert!((tpot - 10.0).abs() < 1e-9 * c.end_ms.max(1.0), "TPOT {tpot}");
+    }
+}
+
+/// Saturation: N requests arrive at once; slots fill together and run in lock step. With
+/// prefill free, each round of `B` requests takes its first-token iteration (free: nothing
+/// decodes) and `O − 1` decode steps, so the last request ends at `(N/B)·(O − 1)·step`, a
+/// throughput of `B / ((O − 1)·step)`.
+#[test]
+fn saturation_throughput() {
+    let (slots, o, n) = (4u32, 30u32, 400usize);
+    let requests: Vec<Request> = (0..n).map(|_| Request::new(0.0, 100, o)).collect();
+    let (done, preempted) = serve(config(slots, 1 << 20), 1, &requests);
+    assert_eq!(preempted, 0);
+    let makespan = done.iter().map(|c| c.end_ms).fold(0.0, f64::max);
+    let exact = (n as f64 / f64::from(slots)) * f64::from(o - 1) * 10.0;
+    assert!((makespan - exact).abs() < 1e-9 * exact, "{makespan} vs {exact}");
+}
+
+/// A KV cache too small for every slot preempts, and throughput falls to what the cache
+/// holds: with room for `k` whole sequences, at most `k` decode together.
+#[test]
+fn kv_pressure_preempts_and_caps_throughput() {
+    let (slots, p, o, n) = (8u32, 100u32, 60u32, 200usize);
+    let requests: Vec<Request> = (0..n).map(|i| Request::new(i as f64 * 0.001, p, o)).collect();
+    let (ample, pre_ample) = serve(config(slots, 1 << 20), 1, &requests);
+    let kv = 3 * u64::from(p + o);
+    let (tight, pre_tight) = serve(config(slots, kv), 1, &requests);
+    assert_eq!(pre_ample, 0);
+    assert!(pre_tight > 0, "no preemption with a cache for 3 of 8 slots");
+    assert_eq!(tight.len(), n);
+    let end = |d: &[Completed]| d.iter().map(|c| c.end_ms).fold(0.0, f64::max);
+    // At most kv / (p + 1) sequences can even start decoding together, each needing o − 1
+    // steps of 10 ms: a lower bound on the tight makespan.
+    let concurrent = (kv / u64::from(p + 1)) as f64;
+    let lower = n as f64 / concurrent * f64::from(o - 1) * 10.0;
+    assert!(end(&tight) >= lower * (1.0 - 1e-9), "{} < {lower}", end(&tight));
+    assert!(end(&tight) > end(&ample));
+}
+
+/// A plain reference: one server, iteration by iteration, no jumps, the rules of
+/// `lcsim_core::scenario::Continuous` written out again. It must agree with the engine on a
+/// 200-request trace with chunked prefill, attention cost, batch-dependent steps and KV
+/// pressure, to floating-point rounding.
+#[test]
+fn agrees_with_a_plain_reference() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
+    let mut t = 0.0;
+    let requests: Vec<Request> = (0..200)
+        .map(|_| {
+            t += -40.0 * (1.0 - rng.random::<f64>()).ln();
+            Request::new(t, rng.random_range(1..600), rng.random_range(1..200))
+        })
+        .collect();
+    let cfg = Continuous {
+        max_num_seqs: 6,
+        kv_cache_tokens: 2500,
+        max_batched_tokens: Some(256),
+        prefill_ms_per_token: 0.05,
+        decode_ms: Linear { base: 6.0, per_batch: 0.7 },
+        attention_ms_per_context_token: 0.0004,
+        overhead_ms: 1.5,
+    };
+    let (mut engine, pre) = serve(cfg, 1, &requests);
+    let mut reference = reference(cfg, &requests);
+    assert_eq!(engine.len(), reference.len());
+    engine.sort_by(|a, b| a.req.t_ms.total_cmp(&b.req.t_ms));
+    reference.sort_by(|a, b| a.req.t_ms.total_cmp(&b.req.t_ms));
+    for (e, r) in engine.iter().zip(&reference) {
+        for (what, x, y) in [
+            ("admitted", e.admitted_ms, r.admitted_ms),
+            ("first token", e.first_token_ms, r.first_token_ms),
+            ("end", e.end_ms, r.end_ms),
+        ] {
+            assert!((x - y).abs() <= 1e-9 * y.abs().max(1.0), "{what}: engine {x}, reference {y}");
+        }
+    }
+    eprintln!("{} preemptions", pre);
+    assert!(pre > 0, "the trace should exercise preemption");
+}
+
+fn reference(cfg: Continuous, requests: &[Request]) -> Vec<Completed> {
+    #[derive(Clone, Copy)]
+    struct S {
+        req: Request,
+        generated: u32,
+        admitted: Option<f64>,
+        first: Option<f64>,
+        prefill_left: u64,
+        context: u64,
+    }
+    let mut queue: std::collections::VecDeque<S> = std::collections::VecDeque::new();
+    let mut running: Vec<S> = Vec::new();
+    let mut done = Vec::new();
+    let mut next = 0;
+    let mut clock = 0.0f64;
+    let mut kv = 0u64;
+    loop {
+        if running.is_empty() && queue.is_empty() {
+            if next == requests.len() {
+                return done;
+            }
+            clock = clock.max(requests[next].t_ms);
+        }
+        // Everything that arrived by this boundary joins the queue.
+        while next < requests.len() && requests[next].t_ms <= clock {
+            let req = requests[next];
+            queue.push_back(S {
+                req,
+                generated: 0,
+                admitted: None,
+                first: None,
+                prefill_left: 0,
+                context: 0,
+            });
+            next += 1;
+        }
+        while running.len() < cfg.max_num_seqs as usize {
+            let Some(h) = queue.front() else { break };
+            let need = u64::from(h.req.prompt_tokens) + u64::from(h.generated);
+            if kv + need > cfg.kv_cache_tokens {
+                break;
+            }
+            let mut s = queue.pop_front().unwrap();
+            s.admitted.get_or_insert(clock);
+            s.prefill_left = need;
+            s.context = need;
+            kv += need;
+            running.push(s);
+        }
+        // Preempt until this iteration's new KV tokens fit.
+        let (decoding, budget) = loop {
+            let decoding = running.iter().filter(|s| s.prefill_left == 0).count() as u64;
+            let budget = cfg.max_batched_tokens.map_or(u64::MAX, |m| m - decoding);
+            let mut left = budget;
+            let mut completing = 0;
+            for s in running.iter().filter(|s| s.prefill_left > 0) {
+                let c = s.prefill_left.min(left);
+                left -= c;
+                if c == s.prefill_left {
+                    completing += 1;
+                }
+            }
+            if kv + decoding + completing > cfg.kv_cache_tokens && running.len() > 1 {
+                let s = running.pop().unwrap();
+                kv -= s.context;
+                queue.push_front(s);
+                continue;
+            }
+            break (decoding, budget);
+        };
+        let mut left = budget;
+        let mut prefill = 0u64;
+        let mut read = 0u64;
+        let mut emits = vec![false; running.len()];
+        for (j, s) in running.iter_mut().enumerate() {
+            if s.prefill_left == 0 {
+                read += s.context;
+                emits[j] = true;
+            } else {
+                let c = s.prefill_left.min(left);
+                left -= c;
+                prefill += c;
+                s.prefill_left -= c;
+                emits[j] = s.prefill_left == 0 && c > 0;
+            }
+        }
+        let mut step = cfg.overhead_ms + cfg.prefill_ms_per_token * prefill as f64;
+        if decoding > 0 {
+            step += cfg.decode_ms.base
+                + cfg.decode_ms.per_batch * decoding as f64
+                + cfg.attention_ms_per_context_token * read as f64;
+        }
+        clock += step;
+        let mut keep = Vec::new();
+        for (j, mut s) in running.drain(..).enumerate() {
+            if emits[j] {
+                s.generated += 1;
+                s.context += 1;
+                kv += 1;
+                s.first.get_or_insert(clock);
+            }
+            if s.generated >= s.req.output_tokens.max(1) {
+                kv -= s.context;
+                done.push(Completed {
+                    req: s.req,
+                    sent_ms: s.req.t_ms,
+                    admitted_ms: s.admitted.unwrap(),
+                    first_token_ms: s.first.unwrap(),
+                    end_ms: clock,
+                });
+            } else {
+                keep.push(s);
+            }
+        }
+        running = keep;
+    }
+}
+
+/// The engine does not loop once per generated token: between membership changes it jumps.
+/// One request of 100,000 output tokens costs a prefill step and one jump; doubling the answer
+/// changes nothing in the work, only in the simulated time (checked against the closed form,
+/// with the attention term making each step longer than the last).
+#[test]
+fn work_does_not_grow_with_answer_length() {
+    for o in [100_000u32, 200_000] {
+        let cfg = Continuous { attention_ms_per_context_token: 0.001, ..config(4, 1 << 30) };
+        let mut s = ContinuousServers::new(cfg, 1);
+        let mut end = 0.0;
+        let r = Request::new(0.0, 10, o);
+        s.enqueue(r, 0.0);
+        s.advance(f64::INFINITY, &mut |e| {
+            if let Event::Done(c) = e {
+                end = c.end_ms;
+            }
+        });
+        assert!(s.steps <= 2, "{} steps for {o} tokens", s.steps);
+        // Decode step j reads 10 + j tokens: Σ_{j=1}^{o−1} (10 + 0.001·(10 + j)).
+        let k = f64::from(o - 1);
+        let exact = k * 10.0 + 0.001 * (10.0 * k + k * (k + 1.0) / 2.0);
+        assert!((end - exact).abs() < 1e-9 * exact, "{end} vs {exact}");
+    }
+}
