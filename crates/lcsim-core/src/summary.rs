@@ -105,6 +105,10 @@ pub struct MonthlyRow {
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
     pub latency_p99_ms: f64,
+    /// Time to first token, p95 of the month's served requests.
+    pub ttft_p95_ms: f64,
+    /// Time per output token, p95 (`null` when no answer was streamed).
+    pub tpot_p95_ms: Option<f64>,
     /// Repairs and replacements after device failures (included in the cost columns).
     pub repair_usd: f64,
     /// Model releases (staff, CI, switch-over instances) and training (federated or central).
@@ -153,6 +157,14 @@ pub struct DeploymentSummary {
     pub latency_ms: Moments,
     /// Time a served request waited for a server (for batching: until its batch started).
     pub wait_ms: Moments,
+    /// Time to first token: the whole latency for an answer that is not streamed (a
+    /// `service_ms` model); local token models: queue + prefill; cloud streaming: network +
+    /// queue + provider `ttft_ms`; hybrids: of the path taken.
+    pub ttft_ms: Moments,
+    /// Time per output token (mean gap between a request's later tokens), over the streamed
+    /// answers of two tokens or more; absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpot_ms: Option<Moments>,
     /// Present for runs with a horizon and a `[deployment.cost]` (hybrids: their members').
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<CostSummary>,
@@ -244,6 +256,7 @@ pub struct Moments {
     pub mean: f64,
     pub mean_ci95: Option<[f64; 2]>,
     pub p50: f64,
+    pub p90: f64,
     pub p95: f64,
     pub p99: f64,
 }

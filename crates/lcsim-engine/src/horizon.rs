@@ -34,13 +34,13 @@ use rand::RngExt;
 use rand_distr::StandardNormal;
 
 use crate::arrivals::Window;
-use crate::histogram::LogHistogram;
 use crate::outages::{Timeline, measure, periodic_in};
 use crate::random::stream;
 use crate::run::{
     Partial, availability, capacity, down_sets, draw_timelines, in_service_ms, initial_devices,
     replication_stats, simulate_window, slo_met, window_outages,
 };
+use crate::station::Histograms;
 use crate::station::{DeploymentSim, Recorder};
 
 /// Stream of a replication's traffic levels and price drifts (distinct from every window's).
@@ -282,7 +282,7 @@ pub(crate) fn horizon_replication(
     let mut totals: Vec<Recorder> = (0..n).map(|_| Recorder::new(0.0, 0.0)).collect();
     let mut utilization_sum = vec![0.0; n];
     let mut records: Vec<Vec<MonthRecord>> = vec![Vec::with_capacity(months); n];
-    let mut month_latency: Vec<Vec<LogHistogram>> = vec![Vec::with_capacity(months); n];
+    let mut month_latency: Vec<Vec<Histograms>> = vec![Vec::with_capacity(months); n];
     let mut generated = 0;
     for m in 0..months {
         pending.retain(|&(due, k)| {
@@ -428,7 +428,7 @@ pub(crate) fn horizon_replication(
                     pending.push((due, k));
                 }
             }
-            month_latency[k].push(r.latency.clone());
+            month_latency[k].push(Histograms::of(r));
             totals[k].absorb(r);
             utilization_sum[k] += utilization;
         }
@@ -449,7 +449,7 @@ pub(crate) fn horizon_replication(
             s
         })
         .collect();
-    let histograms = totals.iter().map(|r| (r.latency.clone(), r.wait.clone())).collect();
+    let histograms = totals.iter().map(Histograms::of).collect();
     Partial {
         generated,
         stats: vec![stats],
@@ -517,7 +517,7 @@ fn month_band(month: usize, values: &[f64]) -> MonthBand {
 pub(crate) fn summarize_horizon(
     scenario: &Scenario,
     months: &[Vec<Vec<MonthRecord>>],
-    month_latency: &[Vec<LogHistogram>],
+    month_latency: &[Vec<Histograms>],
     month_slo: Option<&Vec<Vec<Vec<bool>>>>,
     deployments: &mut [DeploymentSummary],
 ) -> HorizonOutput {
@@ -549,7 +549,8 @@ pub(crate) fn summarize_horizon(
             }
             let components = components.scaled(1.0 / reps);
             let unlimited = capacity(d).is_nan();
-            let latency = &month_latency[k][m];
+            let hist = &month_latency[k][m];
+            let latency = &hist.latency;
             monthly.push(MonthlyRow {
                 deployment: d.name.clone(),
                 kind: summary.kind,
@@ -580,6 +581,8 @@ pub(crate) fn summarize_horizon(
                 latency_p50_ms: latency.quantile(0.5).unwrap_or(0.0),
                 latency_p95_ms: latency.quantile(0.95).unwrap_or(0.0),
                 latency_p99_ms: latency.quantile(0.99).unwrap_or(0.0),
+                ttft_p95_ms: hist.ttft.quantile(0.95).unwrap_or(0.0),
+                tpot_p95_ms: hist.tpot.quantile(0.95),
                 repair_usd: components.repair_usd,
                 availability: mean(&|r| r.availability),
                 downtime_minutes: mean(&|r| r.downtime_ms) / 60_000.0,

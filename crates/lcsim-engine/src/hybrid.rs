@@ -26,7 +26,7 @@ use rand::RngExt;
 
 use crate::arrivals::Request;
 use crate::random::SimRng;
-use crate::station::{DeploymentSim, Outcome, Recorder};
+use crate::station::{DeploymentSim, Outcome, Recorder, Timing};
 
 /// A deployment being simulated: a single deployment or a hybrid of two nodes.
 #[derive(Debug)]
@@ -324,7 +324,16 @@ impl HybridSim {
         // Reported to a parent hybrid with the parent's tag.
         let req = Request { tag: job.parent_tag, ..job.req };
         match o.result {
-            Ok(_) => self.recorder.done(&req, req.t_ms, 0.0, latency, job.mask),
+            Ok(_) => {
+                // The path actually taken: its first token and its token gaps.
+                let timing = Timing {
+                    wait_ms: 0.0,
+                    latency_ms: latency,
+                    ttft_ms: o.first_ms - job.req.t_ms,
+                    tpot_ms: o.tpot_ms,
+                };
+                self.recorder.done(&req, req.t_ms, timing, job.mask)
+            }
             Err(kind) => self.recorder.fail(&req, req.t_ms, kind, o.end_ms),
         }
     }

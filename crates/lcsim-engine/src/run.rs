@@ -23,7 +23,7 @@ use crate::horizon::{HorizonOutput, MonthRecord, horizon_replication, summarize_
 use crate::hybrid::{HybridSim, Node};
 use crate::outages::{Intervals, Timeline, intersection, measure, union};
 use crate::random::stream;
-use crate::station::{DeploymentSim, Recorder, WindowOutages};
+use crate::station::{DeploymentSim, Histograms, Recorder, WindowOutages};
 
 /// Arrivals are generated and fed to every deployment in chunks of this many requests, so
 /// memory does not grow with the length of a run.
@@ -58,6 +58,12 @@ pub struct ReplicationStats {
     pub waited_fraction: f64,
     pub mean_latency_ms: f64,
     pub mean_wait_ms: f64,
+    pub mean_ttft_ms: f64,
+    /// Over the served requests with a time per output token (`tpot_served` of them).
+    pub mean_tpot_ms: f64,
+    pub tpot_served: u64,
+    pub ttft_p95_ms: f64,
+    pub tpot_p95_ms: f64,
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
     pub latency_p99_ms: f64,
@@ -348,6 +354,11 @@ pub(crate) fn replication_stats(
         waited_fraction: per(r.waited as f64),
         mean_latency_ms: per(r.sum_latency_ms),
         mean_wait_ms: per(r.sum_wait_ms),
+        mean_ttft_ms: per(r.sum_ttft_ms),
+        mean_tpot_ms: if r.tpot_served > 0 { r.sum_tpot_ms / r.tpot_served as f64 } else { 0.0 },
+        tpot_served: r.tpot_served,
+        ttft_p95_ms: r.ttft.quantile(0.95).unwrap_or(0.0),
+        tpot_p95_ms: r.tpot.quantile(0.95).unwrap_or(0.0),
         latency_p50_ms: r.latency.quantile(0.5).unwrap_or(0.0),
         latency_p95_ms: r.latency.quantile(0.95).unwrap_or(0.0),
         latency_p99_ms: r.latency.quantile(0.99).unwrap_or(0.0),
@@ -362,11 +373,11 @@ pub(crate) fn replication_stats(
 pub(crate) struct Partial {
     pub generated: u64,
     pub stats: Vec<Vec<ReplicationStats>>,
-    pub histograms: Vec<(LogHistogram, LogHistogram)>,
+    pub histograms: Vec<Histograms>,
     /// Horizon runs: `months[i][k][m]`.
     pub months: Vec<Vec<Vec<MonthRecord>>>,
     /// Horizon runs: latency histogram of deployment `k` in month `m`, `[k][m]`.
-    pub month_latency: Vec<Vec<LogHistogram>>,
+    pub month_latency: Vec<Vec<Histograms>>,
     /// Horizon runs with an `[slo]`: whether replication `i`'s month `m` met it, `[i][k][m]`.
     pub month_slo: Option<Vec<Vec<Vec<bool>>>>,
 }
@@ -411,8 +422,7 @@ fn stationary_replication(
             )
         })
         .collect();
-    let histograms =
-        w.nodes.iter().map(|n| (n.recorder().latency.clone(), n.recorder().wait.clone())).collect();
+    let histograms = w.nodes.iter().map(|n| Histograms::of(n.recorder())).collect();
     Partial {
         generated: w.generated,
         stats: vec![stats],
@@ -430,9 +440,8 @@ fn merge(mut a: Partial, b: Partial) -> Partial {
     if let (Some(x), Some(y)) = (&mut a.month_slo, b.month_slo) {
         x.extend(y);
     }
-    for ((la, wa), (lb, wb)) in a.histograms.iter_mut().zip(&b.histograms) {
-        la.merge(lb);
-        wa.merge(wb);
+    for (x, y) in a.histograms.iter_mut().zip(&b.histograms) {
+        x.merge(y);
     }
     for (ha, hb) in a.month_latency.iter_mut().zip(&b.month_latency) {
         for (x, y) in ha.iter_mut().zip(hb) {
@@ -469,13 +478,14 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
         .enumerate()
         .map(|(k, d)| {
             let reps: Vec<&ReplicationStats> = partial.stats.iter().map(|r| &r[k]).collect();
-            let (latency_hist, wait_hist) = &partial.histograms[k];
+            let hist = &partial.histograms[k];
             let moments = |means: Vec<f64>, h: &LogHistogram| {
                 let (mean, _, ci) = mean_ci95(&means);
                 Moments {
                     mean,
                     mean_ci95: ci,
                     p50: h.quantile(0.5).unwrap_or(0.0),
+                    p90: h.quantile(0.9).unwrap_or(0.0),
                     p95: h.quantile(0.95).unwrap_or(0.0),
                     p99: h.quantile(0.99).unwrap_or(0.0),
                 }
@@ -536,8 +546,15 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
                 throughput_per_s: served as f64 / n_reps / measured_s,
                 mean_concurrency: reps.iter().map(|r| r.mean_concurrency).sum::<f64>() / n_reps,
                 mean_batch_size: if batches > 0 { served as f64 / batches as f64 } else { 0.0 },
-                latency_ms: moments(reps.iter().map(|r| r.mean_latency_ms).collect(), latency_hist),
-                wait_ms: moments(reps.iter().map(|r| r.mean_wait_ms).collect(), wait_hist),
+                latency_ms: moments(reps.iter().map(|r| r.mean_latency_ms).collect(), &hist.latency),
+                wait_ms: moments(reps.iter().map(|r| r.mean_wait_ms).collect(), &hist.wait),
+                ttft_ms: moments(reps.iter().map(|r| r.mean_ttft_ms).collect(), &hist.ttft),
+                tpot_ms: (hist.tpot.count() > 0).then(|| {
+                    moments(
+                        reps.iter().filter(|r| r.tpot_served > 0).map(|r| r.mean_tpot_ms).collect(),
+                        &hist.tpot,
+                    )
+                }),
                 cost_usd: None,
                 availability: Share { mean: availability, mean_ci95: availability_ci },
                 goodput_per_s: within_slo as f64 / n_reps / measured_s,

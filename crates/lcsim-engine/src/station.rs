@@ -141,14 +141,64 @@ pub enum ErrorKind {
     TooLarge,
 }
 
+/// When a served request's answer came, measured from when it was sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// Until a server took it (for batching: until its batch or first iteration started).
+    pub wait_ms: f64,
+    /// Until its last token (end to end).
+    pub latency_ms: f64,
+    /// Until its first token; the whole latency for an answer that is not streamed.
+    pub ttft_ms: f64,
+    /// Mean gap between its later tokens; `None` for an answer of one token or not streamed.
+    pub tpot_ms: Option<f64>,
+}
+
+impl Timing {
+    /// An answer that arrives whole: its first token is its last.
+    pub fn whole(wait_ms: f64, latency_ms: f64) -> Self {
+        Timing { wait_ms, latency_ms, ttft_ms: latency_ms, tpot_ms: None }
+    }
+}
+
 /// What became of a request, for the hybrid deployment that sent it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outcome {
     pub req: Request,
     /// When the client has its answer (or its error).
     pub end_ms: f64,
+    /// Served: when its first token came, and the mean gap between later ones.
+    pub first_ms: f64,
+    pub tpot_ms: Option<f64>,
     /// Served: a bit mask of the deployments (by index) that did the work.
     pub result: Result<u64, ErrorKind>,
+}
+
+/// The histograms of one deployment, merged across replications (integer counts: exact).
+#[derive(Debug, Clone)]
+pub(crate) struct Histograms {
+    pub latency: LogHistogram,
+    pub wait: LogHistogram,
+    pub ttft: LogHistogram,
+    pub tpot: LogHistogram,
+}
+
+impl Histograms {
+    pub fn of(r: &Recorder) -> Self {
+        Histograms {
+            latency: r.latency.clone(),
+            wait: r.wait.clone(),
+            ttft: r.ttft.clone(),
+            tpot: r.tpot.clone(),
+        }
+    }
+
+    pub fn merge(&mut self, o: &Histograms) {
+        self.latency.merge(&o.latency);
+        self.wait.merge(&o.wait);
+        self.ttft.merge(&o.ttft);
+        self.tpot.merge(&o.tpot);
+    }
 }
 
 /// Statistics of one deployment in one replication.
@@ -165,6 +215,14 @@ pub struct Recorder {
     sink: Option<Vec<Outcome>>,
     pub latency: LogHistogram,
     pub wait: LogHistogram,
+    /// Time to first token of served requests.
+    pub ttft: LogHistogram,
+    /// Time per output token of served requests with two tokens or more, streamed.
+    pub tpot: LogHistogram,
+    pub sum_ttft_ms: f64,
+    pub sum_tpot_ms: f64,
+    /// Served requests with a time per output token.
+    pub tpot_served: u64,
     pub arrived: u64,
     pub served: u64,
     /// Queue full.
@@ -217,6 +275,11 @@ impl Recorder {
             sink: None,
             latency: LogHistogram::new(),
             wait: LogHistogram::new(),
+            ttft: LogHistogram::new(),
+            tpot: LogHistogram::new(),
+            sum_ttft_ms: 0.0,
+            sum_tpot_ms: 0.0,
+            tpot_served: 0,
             arrived: 0,
             served: 0,
             dropped: 0,
@@ -296,6 +359,11 @@ impl Recorder {
     pub fn absorb(&mut self, o: &Recorder) {
         self.latency.merge(&o.latency);
         self.wait.merge(&o.wait);
+        self.ttft.merge(&o.ttft);
+        self.tpot.merge(&o.tpot);
+        self.sum_ttft_ms += o.sum_ttft_ms;
+        self.sum_tpot_ms += o.sum_tpot_ms;
+        self.tpot_served += o.tpot_served;
         self.arrived += o.arrived;
         self.served += o.served;
         self.dropped += o.dropped;
@@ -355,17 +423,11 @@ impl Recorder {
         }
     }
 
-    /// A request sent at `sent_ms` finished `latency_ms` later, having waited `wait_ms`;
-    /// served with route `mask` unless it took longer than the timeout.
+    /// A request sent at `sent_ms` was answered with `timing`; served with route `mask`
+    /// unless it took longer than the timeout.
     #[inline(always)]
-    pub(crate) fn done(
-        &mut self,
-        req: &Request,
-        sent_ms: f64,
-        wait_ms: f64,
-        latency_ms: f64,
-        mask: u64,
-    ) {
+    pub(crate) fn done(&mut self, req: &Request, sent_ms: f64, timing: Timing, mask: u64) {
+        let Timing { wait_ms, latency_ms, ttft_ms, tpot_ms } = timing;
         if latency_ms > self.timeout_ms {
             self.fail(req, sent_ms, ErrorKind::TimedOut, sent_ms + self.timeout_ms);
             return;
@@ -381,12 +443,25 @@ impl Recorder {
             self.output_tokens += f64::from(req.output_tokens);
             self.wait.record(wait_ms);
             self.latency.record(latency_ms);
+            self.ttft.record(ttft_ms);
+            self.sum_ttft_ms += ttft_ms;
+            if let Some(t) = tpot_ms {
+                self.tpot.record(t);
+                self.sum_tpot_ms += t;
+                self.tpot_served += 1;
+            }
             if self.mask != mask {
                 self.route(mask);
             }
         }
         if self.sink.is_some() {
-            self.report(Outcome { req: *req, end_ms: sent_ms + latency_ms, result: Ok(mask) });
+            self.report(Outcome {
+                req: *req,
+                end_ms: sent_ms + latency_ms,
+                first_ms: sent_ms + ttft_ms,
+                tpot_ms,
+                result: Ok(mask),
+            });
         }
     }
 
@@ -415,7 +490,13 @@ impl Recorder {
             }
         }
         if let Some(sink) = &mut self.sink {
-            sink.push(Outcome { req: *req, end_ms: at_ms, result: Err(kind) });
+            sink.push(Outcome {
+                req: *req,
+                end_ms: at_ms,
+                first_ms: at_ms,
+                tpot_ms: None,
+                result: Err(kind),
+            });
         }
     }
 
@@ -436,13 +517,51 @@ enum RequestService {
     Streaming { ttft: Sampler, ms_per_output_token: f64 },
 }
 
+/// A provider's service of one request: until its first token, and in all.
+#[derive(Debug, Clone, Copy)]
+struct Service {
+    first_ms: f64,
+    total_ms: f64,
+    tpot_ms: Option<f64>,
+}
+
+impl Service {
+    /// Slowed down by `factor` (a device training at reduced speed).
+    fn scaled(self, factor: f64) -> Self {
+        Service {
+            first_ms: self.first_ms * factor,
+            total_ms: self.total_ms * factor,
+            tpot_ms: self.tpot_ms.map(|t| t * factor),
+        }
+    }
+
+    /// The client's view: sent at `sent`, taken by a server after `wait`, network round trip
+    /// `rtt` on top.
+    fn timing(self, wait_ms: f64, rtt_ms: f64) -> Timing {
+        Timing {
+            wait_ms,
+            latency_ms: rtt_ms + wait_ms + self.total_ms,
+            ttft_ms: rtt_ms + wait_ms + self.first_ms,
+            tpot_ms: self.tpot_ms,
+        }
+    }
+}
+
 impl RequestService {
     #[inline]
-    fn sample(&self, rng: &mut SimRng, req: &Request) -> f64 {
+    fn sample(&self, rng: &mut SimRng, req: &Request) -> Service {
         match self {
-            RequestService::Dist(s) => s.sample(rng),
+            RequestService::Dist(s) => {
+                let total_ms = s.sample(rng);
+                Service { first_ms: total_ms, total_ms, tpot_ms: None }
+            }
             RequestService::Streaming { ttft, ms_per_output_token } => {
-                ttft.sample(rng) + ms_per_output_token * f64::from(req.output_tokens)
+                let first_ms = ttft.sample(rng);
+                Service {
+                    first_ms,
+                    total_ms: first_ms + ms_per_output_token * f64::from(req.output_tokens),
+                    tpot_ms: (req.output_tokens >= 2).then_some(*ms_per_output_token),
+                }
             }
         }
     }
@@ -511,7 +630,15 @@ impl ContinuousStation {
         let mask = rec.mask;
         self.servers.advance(now, &mut |e| match e {
             Event::Done(c) => {
-                rec.done(&c.req, c.sent_ms, c.admitted_ms - c.sent_ms, c.end_ms - c.sent_ms, mask)
+                let tokens = c.req.output_tokens.max(1);
+                let timing = Timing {
+                    wait_ms: c.admitted_ms - c.sent_ms,
+                    latency_ms: c.end_ms - c.sent_ms,
+                    ttft_ms: c.first_token_ms - c.sent_ms,
+                    tpot_ms: (tokens >= 2)
+                        .then(|| (c.end_ms - c.first_token_ms) / f64::from(tokens - 1)),
+                };
+                rec.done(&c.req, c.sent_ms, timing, mask)
             }
             Event::Busy { start_ms, duration_ms, running } => {
                 rec.busy(start_ms, duration_ms, running)
@@ -852,14 +979,13 @@ impl DeploymentSim {
             }
             Station::Unlimited(service) => {
                 let s = service.sample(rng, &req);
-                rec.busy(t, s, 1);
+                rec.busy(t, s.total_ms, 1);
                 let rtt = self.network_rtt.as_ref().map_or(0.0, |n| n.sample(rng));
                 if rec.counts(sent_ms) {
                     rec.batches += 1;
-                    rec.bill(s);
+                    rec.bill(s.total_ms);
                 }
-                let wait = t - sent_ms;
-                rec.done(&req, sent_ms, wait, rtt + wait + s, mask);
+                rec.done(&req, sent_ms, s.timing(t - sent_ms, rtt), mask);
             }
             Station::Batcher(b) => {
                 if b.capacity.is_some_and(|cap| b.queue.len() >= cap) {
@@ -998,7 +1124,8 @@ impl Autoscaler {
             rec.fail(&req, sent_ms, ErrorKind::TimedOut, sent_ms + rec.timeout_ms);
             return;
         }
-        let service = self.service.sample(rng, &req);
+        let s = self.service.sample(rng, &req);
+        let service = s.total_ms;
         let inst = &mut self.instances[i];
         inst.slots[j] = start + service;
         inst.last_end = inst.last_end.max(start + service);
@@ -1013,8 +1140,7 @@ impl Autoscaler {
             rec.batches += 1;
             rec.cold_starts += u64::from(cold);
         }
-        let wait = start - sent_ms;
-        rec.done(&req, sent_ms, wait, rtt + wait + service, rec.mask);
+        rec.done(&req, sent_ms, s.timing(start - sent_ms, rtt), rec.mask);
     }
 
     /// Bills the instances still running after the last arrival: each stops when its idle
@@ -1064,7 +1190,8 @@ impl Fifo {
             rec.fail(&req, sent_ms, ErrorKind::TimedOut, sent_ms + rec.timeout_ms);
             return;
         }
-        let service = self.service.sample(rng, &req) * self.pool.slowdown(server, start);
+        let s = self.service.sample(rng, &req).scaled(self.pool.slowdown(server, start));
+        let service = s.total_ms;
         self.pool.occupy(server, start + service);
         if keep_waiting && start > t {
             self.waiting_starts.push_back(start);
@@ -1075,8 +1202,7 @@ impl Fifo {
             rec.batches += 1;
             rec.bill(service);
         }
-        let wait = start - sent_ms;
-        rec.done(&req, sent_ms, wait, rtt + wait + service, mask);
+        rec.done(&req, sent_ms, s.timing(start - sent_ms, rtt), mask);
     }
 }
 
@@ -1097,25 +1223,43 @@ impl Batcher {
                 return;
             }
             let size = self.queue.len().min(self.max_batch);
-            let service = match &self.service {
-                BatchService::Dist(s) => s.sample(rng),
+            let slowdown = self.pool.slowdown(server, start);
+            // (time to the batch's first token, its whole time, its tokens)
+            let (first, service, steps) = match &self.service {
+                BatchService::Dist(s) => {
+                    let total = s.sample(rng) * slowdown;
+                    (total, total, 1)
+                }
                 BatchService::Tokens(tl) => {
                     let batch = self.queue.range(..size);
                     let (prompt_sum, max_output) = batch.fold((0u64, 0u32), |(p, o), r| {
                         (p + u64::from(r.prompt_tokens), o.max(r.output_tokens))
                     });
-                    tl.batch_ms(size as u32, prompt_sum, max_output)
+                    let total = tl.batch_ms(size as u32, prompt_sum, max_output) * slowdown;
+                    let prefill = tl.batch_ms(size as u32, prompt_sum, 0) * slowdown;
+                    // Decode steps are taken as equal: the first token comes one mean step
+                    // after the prefill.
+                    let steps = max_output.max(1);
+                    (prefill + (total - prefill) / f64::from(steps), total, steps)
                 }
-            } * self.pool.slowdown(server, start);
+            };
             self.pool.occupy(server, start + service);
             rec.busy(start, service, size);
             if rec.counts(start) {
                 rec.batches += 1;
             }
             let mask = rec.mask;
+            let streamed = matches!(self.service, BatchService::Tokens(_)) && steps >= 2;
+            let tpot = (service - first) / f64::from(steps.max(2) - 1);
             for req in self.queue.drain(..size) {
                 let wait = start - req.t_ms;
-                rec.done(&req, req.t_ms, wait, wait + service, mask);
+                let timing = Timing {
+                    wait_ms: wait,
+                    latency_ms: wait + service,
+                    ttft_ms: wait + first,
+                    tpot_ms: (streamed && req.output_tokens >= 2).then_some(tpot),
+                };
+                rec.done(&req, req.t_ms, timing, mask);
             }
         }
     }

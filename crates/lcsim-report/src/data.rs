@@ -120,7 +120,7 @@ impl RunData {
                 slo = (num(&d["slo"]["latency_p95_ms"]), num(&d["slo"]["availability"]));
             }
             let e = &d["errors"];
-            let errors = ["queue_full", "unavailable", "timed_out", "rate_limited"]
+            let errors = ["queue_full", "unavailable", "timed_out", "rate_limited", "too_large"]
                 .iter()
                 .map(|k| num(&e[*k]).unwrap_or(0.0))
                 .sum();

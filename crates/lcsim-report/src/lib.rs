@@ -87,6 +87,14 @@ pub fn monthly_frame(rows: &[MonthlyRow]) -> Result<DataFrame, ReportError> {
         rows.iter().map(|r| r.latency_p99_ms).collect::<Vec<f64>>(),
     ));
     columns.push(Column::new(
+        "ttft_p95_ms".into(),
+        rows.iter().map(|r| r.ttft_p95_ms).collect::<Vec<f64>>(),
+    ));
+    columns.push(Column::new(
+        "tpot_p95_ms".into(),
+        rows.iter().map(|r| r.tpot_p95_ms).collect::<Vec<Option<f64>>>(),
+    ));
+    columns.push(Column::new(
         "utilization".into(),
         rows.iter().map(|r| r.utilization).collect::<Vec<Option<f64>>>(),
     ));
@@ -165,6 +173,8 @@ mod tests {
             peak_hour_utilization: Some(0.75),
             latency_p50_ms: 1.0,
             latency_p95_ms: 2.0,
+            ttft_p95_ms: 1.0,
+            tpot_p95_ms: None,
             latency_p99_ms: 3.0,
             repair_usd: 0.0,
             updates_usd: 0.0,
@@ -190,7 +200,7 @@ mod tests {
         write_monthly(&dir, &rows).unwrap();
         let back =
             ParquetReader::new(File::open(dir.join("monthly.parquet")).unwrap()).finish().unwrap();
-        assert_eq!(back.shape(), (3, 42));
+        assert_eq!(back.shape(), (3, 44));
         assert!(back.equals_missing(&monthly_frame(&rows).unwrap()));
         let csv = std::fs::read_to_string(dir.join("monthly.csv")).unwrap();
         let mut lines = csv.lines();
