@@ -77,8 +77,10 @@ pub fn print_summary(s: &RunSummary, dir: &Path, plots: bool) {
         "p50",
         "p95",
         "p99",
+        "ttft p95",
+        "tpot p95",
     ];
-    let rows: Vec<[String; 9]> = s
+    let rows: Vec<[String; 11]> = s
         .deployments
         .iter()
         .map(|d| {
@@ -95,6 +97,8 @@ pub fn print_summary(s: &RunSummary, dir: &Path, plots: bool) {
                 ms(d.latency_ms.p50),
                 ms(d.latency_ms.p95),
                 ms(d.latency_ms.p99),
+                ms(d.ttft_ms.p95),
+                d.tpot_ms.map_or_else(|| "-".to_string(), |t| ms(t.p95)),
             ]
         })
         .collect();

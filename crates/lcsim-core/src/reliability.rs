@@ -257,6 +257,10 @@ pub struct SloWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_p95_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_p95_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_p95_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<f64>,
 }
 
@@ -265,6 +269,10 @@ pub struct SloWire {
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Slo {
     pub latency_p95_ms: Option<f64>,
+    /// Time to first token and time per output token (DistServe's goodput: a request counts
+    /// when it meets every target given).
+    pub ttft_p95_ms: Option<f64>,
+    pub tpot_p95_ms: Option<f64>,
     pub availability: Option<f64>,
 }
 
@@ -642,10 +650,14 @@ impl FailuresWire {
 
 impl SloWire {
     pub fn validate(&self) -> Result<Slo, Problem> {
-        if self.latency_p95_ms.is_none() && self.availability.is_none() {
+        if self.latency_p95_ms.is_none()
+            && self.availability.is_none()
+            && self.ttft_p95_ms.is_none()
+            && self.tpot_p95_ms.is_none()
+        {
             return Err(Problem::new(
                 "slo",
-                "[slo] needs `latency_p95_ms` or `availability` (or both)",
+                "[slo] needs at least one of `latency_p95_ms`, `ttft_p95_ms`, `tpot_p95_ms` and `availability`",
             ));
         }
         let availability = match self.availability {
@@ -664,6 +676,8 @@ impl SloWire {
                 .latency_p95_ms
                 .map(|v| positive("slo.latency_p95_ms", v))
                 .transpose()?,
+            ttft_p95_ms: self.ttft_p95_ms.map(|v| positive("slo.ttft_p95_ms", v)).transpose()?,
+            tpot_p95_ms: self.tpot_p95_ms.map(|v| positive("slo.tpot_p95_ms", v)).transpose()?,
             availability,
         })
     }

@@ -234,10 +234,15 @@ pub struct ErrorCounts {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SloSummary {
     pub latency_p95_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_p95_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpot_p95_ms: Option<f64>,
     pub availability: Option<f64>,
     /// Share of periods in which every target held.
     pub attainment: f64,
-    /// Share of all requests served within the latency target (and the timeout).
+    /// Share of all requests served within the latency, TTFT and TPOT targets given (and the
+    /// timeout): goodput as DistServe defines it, as a share.
     pub within_latency_target: f64,
 }
 

@@ -137,7 +137,12 @@ fn scenario() -> impl Strategy<Value = ScenarioWire> {
         .prop_map(|(seed, reps, hours, pattern, weights, tokens, deployments)| ScenarioWire {
             name: "round-trip".into(),
             description: Some("a \"quoted\" description\nwith two lines".into()),
-            slo: Some(SloWire { latency_p95_ms: Some(2000.0), availability: None }),
+            slo: Some(SloWire {
+                latency_p95_ms: Some(2000.0),
+                ttft_p95_ms: Some(500.0),
+                tpot_p95_ms: None,
+                availability: None,
+            }),
             simulation: SimulationWire {
                 seed,
                 replications: reps,

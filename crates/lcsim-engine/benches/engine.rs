@@ -6,7 +6,11 @@
 //!   sampled token counts through a batching local server and a capped cloud endpoint;
 //! * `hybrid_overflow`: `scenarios/hybrid-overflow.toml` at 10 replications — a 24-month
 //!   horizon with device failures, timeouts, an SLO and an overflow hybrid (three deployments,
-//!   the hybrid's two members simulated again inside it).
+//!   the hybrid's two members simulated again inside it);
+//! * `continuous_chat` and `continuous_chat_long`: the quickstart's chat workload (diurnal
+//!   Poisson, lognormal prompts and answers) on its RTX 4090 box with continuous batching
+//!   (4 slots); the second doubles the mean answer and halves the rate, so utilization stays
+//!   the same and any drop in requests/s is work that grows with answer length.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lcsim_core::scenario::{NoFiles, Scenario, parse_scenario};
@@ -27,6 +31,31 @@ servers = 4
 service_ms = { dist = "exponential", mean = 1000.0 }
 "#;
 
+const CONTINUOUS_CHAT: &str = r#"
+name = "continuous-chat"
+[simulation]
+seed = 1
+replications = 8
+duration_hours = 168
+[traffic]
+pattern = "diurnal"
+rate_per_s = RATE
+peak_to_trough = 3.0
+peak_hour = 14
+prompt_tokens = { dist = "lognormal", mean = 160, cv = 1.0 }
+output_tokens = { dist = "lognormal", mean = OUTPUT, cv = 1.0 }
+[[deployment]]
+name = "rtx4090-box"
+kind = "local"
+servers = 1
+scheduler = "continuous"
+max_num_seqs = 4
+kv_cache_tokens = 16384
+queue_capacity = 200
+prefill_ms_per_token = 0.14
+decode_ms_per_token = { base = 7.0, per_batch = 0.66 }
+"#;
+
 const DIURNAL_BATCHING: &str = include_str!("../../../scenarios/diurnal-batching.toml");
 const HYBRID_OVERFLOW: &str = include_str!("../../../scenarios/hybrid-overflow.toml");
 
@@ -35,7 +64,11 @@ fn scenario(text: &str) -> Scenario {
 }
 
 fn bench(c: &mut Criterion) {
+    let chat = CONTINUOUS_CHAT.replace("RATE", "0.4").replace("OUTPUT", "340");
+    let chat_long = CONTINUOUS_CHAT.replace("RATE", "0.2").replace("OUTPUT", "680");
     for (name, text) in [
+        ("continuous_chat", chat.as_str()),
+        ("continuous_chat_long", chat_long.as_str()),
         ("mmc4", MMC4),
         ("diurnal_batching", DIURNAL_BATCHING),
         ("hybrid_overflow", HYBRID_OVERFLOW),

@@ -226,7 +226,6 @@ pub(crate) fn simulate_window(
     let seed = scenario.simulation.seed;
     let mut arrivals =
         ArrivalStream::new(&scenario.traffic, window, stream(seed, replication, stream_base));
-    let slo_latency = scenario.slo.and_then(|s| s.latency_p95_ms);
     let build = |k: usize, member: bool| -> Node {
         fn node(
             k: usize,
@@ -257,7 +256,7 @@ pub(crate) fn simulate_window(
         let make = |k: usize, member: bool| {
             let d = &deployments[k];
             let mut r = detail(d, Recorder::new(warmup_ms, window.end_ms))
-                .limits(d.timeout_ms, slo_latency);
+                .limits(d.timeout_ms, scenario.slo);
             if member {
                 r = r.reporting(1 << k);
             }
@@ -316,6 +315,8 @@ pub(crate) fn slo_met(slo: Option<Slo>, r: &Recorder) -> Option<bool> {
     let p95 = r.latency.quantile(0.95).unwrap_or(0.0);
     Some(
         slo.latency_p95_ms.is_none_or(|t| p95 <= t)
+            && slo.ttft_p95_ms.is_none_or(|t| r.ttft.quantile(0.95).unwrap_or(0.0) <= t)
+            && slo.tpot_p95_ms.is_none_or(|t| r.tpot.quantile(0.95).unwrap_or(0.0) <= t)
             && slo.availability.is_none_or(|a| availability(r) >= a),
     )
 }
@@ -506,6 +507,8 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
                 };
                 SloSummary {
                     latency_p95_ms: s.latency_p95_ms,
+                    ttft_p95_ms: s.ttft_p95_ms,
+                    tpot_p95_ms: s.tpot_p95_ms,
                     availability: s.availability,
                     attainment: periods.iter().filter(|&&m| m).count() as f64
                         / periods.len().max(1) as f64,

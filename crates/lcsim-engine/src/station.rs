@@ -35,7 +35,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use lcsim_core::cost::InstanceBilling;
-use lcsim_core::reliability::{Autoscale, RateLimit, ScaleTarget};
+use lcsim_core::reliability::{Autoscale, RateLimit, ScaleTarget, Slo};
 use lcsim_core::scenario::{Deployment, LocalService, MS_PER_HOUR, Model, Provider, TokenLatency};
 use rand::RngExt;
 
@@ -209,6 +209,8 @@ pub struct Recorder {
     timeout_ms: f64,
     /// Served requests at most this slow count towards goodput (the SLO latency target).
     slo_latency_ms: f64,
+    slo_ttft_ms: f64,
+    slo_tpot_ms: f64,
     /// This deployment's bit in route masks.
     mask: u64,
     /// Inside a hybrid: every outcome, for the hybrid to route on.
@@ -271,6 +273,8 @@ impl Recorder {
             end_ms,
             timeout_ms: f64::INFINITY,
             slo_latency_ms: f64::INFINITY,
+            slo_ttft_ms: f64::INFINITY,
+            slo_tpot_ms: f64::INFINITY,
             mask: 0,
             sink: None,
             latency: LogHistogram::new(),
@@ -329,9 +333,12 @@ impl Recorder {
 
     /// Requests not served within `timeout_ms` of being sent fail; served ones within
     /// `slo_latency_ms` count as goodput.
-    pub fn limits(mut self, timeout_ms: Option<f64>, slo_latency_ms: Option<f64>) -> Self {
+    pub fn limits(mut self, timeout_ms: Option<f64>, slo: Option<Slo>) -> Self {
         self.timeout_ms = timeout_ms.unwrap_or(f64::INFINITY);
-        self.slo_latency_ms = slo_latency_ms.unwrap_or(f64::INFINITY);
+        let slo = slo.unwrap_or_default();
+        self.slo_latency_ms = slo.latency_p95_ms.unwrap_or(f64::INFINITY);
+        self.slo_ttft_ms = slo.ttft_p95_ms.unwrap_or(f64::INFINITY);
+        self.slo_tpot_ms = slo.tpot_p95_ms.unwrap_or(f64::INFINITY);
         self
     }
 
@@ -436,7 +443,11 @@ impl Recorder {
             self.arrived += 1;
             self.served += 1;
             self.waited += u64::from(wait_ms > 0.0);
-            self.within_slo += u64::from(latency_ms <= self.slo_latency_ms);
+            self.within_slo += u64::from(
+                latency_ms <= self.slo_latency_ms
+                    && ttft_ms <= self.slo_ttft_ms
+                    && tpot_ms.is_none_or(|t| t <= self.slo_tpot_ms),
+            );
             self.sum_wait_ms += wait_ms;
             self.sum_latency_ms += latency_ms;
             self.prompt_tokens += f64::from(req.prompt_tokens);

@@ -331,3 +331,85 @@ fn work_does_not_grow_with_answer_length() {
         assert!((end - exact).abs() < 1e-9 * exact, "{end} vs {exact}");
     }
 }
+
+/// TTFT and TPOT of a streaming cloud endpoint are exact identities: network round trip +
+/// provider TTFT, and 1 / output rate; a goodput target on TTFT counts exactly the requests
+/// that meet it (DistServe's definition).
+#[test]
+fn cloud_streaming_ttft_and_tpot_are_exact() {
+    for (target, share) in [(310.0, 0.0), (330.0, 1.0)] {
+        let text = format!(
+            r#"
+name = "stream"
+[simulation]
+seed = 5
+replications = 3
+duration_hours = 0.5
+[traffic]
+pattern = "poisson"
+rate_per_s = 2
+prompt_tokens = {{ dist = "fixed", value = 100 }}
+output_tokens = {{ dist = "fixed", value = 100 }}
+[[deployment]]
+name = "api"
+kind = "cloud"
+network_rtt_ms = {{ dist = "fixed", value = 20 }}
+ttft_ms = {{ dist = "fixed", value = 300 }}
+output_tokens_per_s = 50
+[slo]
+ttft_p95_ms = {target}
+"#
+        );
+        let out = simulate(&text);
+        let d = &out.summary.deployments[0];
+        assert!((d.ttft_ms.mean - 320.0).abs() < 1e-9, "{}", d.ttft_ms.mean);
+        assert!((d.ttft_ms.p50 / 320.0 - 1.0).abs() <= 1.0 / 256.0, "{}", d.ttft_ms.p50);
+        let tpot = d.tpot_ms.expect("streamed");
+        assert!((tpot.mean - 20.0).abs() < 1e-9, "{}", tpot.mean);
+        assert!((d.latency_ms.mean - 2320.0).abs() < 1e-6, "{}", d.latency_ms.mean);
+        let slo = d.slo.expect("an [slo]");
+        assert_eq!(slo.within_latency_target, share);
+    }
+}
+
+/// Through a scenario: with a constant step and free prefill, the summary's TPOT is the step
+/// exactly. A prefill that costs time stalls the sequences decoding beside it (the effect
+/// chunked prefill limits), so TPOT then exceeds the step.
+#[test]
+fn continuous_scenario_reports_tpot_and_ttft() {
+    for prefill in [0.0, 0.1] {
+        let text = format!(
+            r#"
+name = "cb"
+[simulation]
+seed = 9
+replications = 4
+duration_hours = 1
+[traffic]
+pattern = "poisson"
+rate_per_s = 0.3
+prompt_tokens = {{ dist = "lognormal", mean = 300, cv = 1.0 }}
+output_tokens = {{ dist = "lognormal", mean = 200, cv = 1.0 }}
+[[deployment]]
+name = "box"
+kind = "local"
+servers = 1
+scheduler = "continuous"
+max_num_seqs = 4
+kv_cache_tokens = 16384
+prefill_ms_per_token = {prefill}
+decode_ms_per_token = 12
+"#
+        );
+        let out = simulate(&text);
+        let d = &out.summary.deployments[0];
+        let tpot = d.tpot_ms.expect("token model").mean;
+        if prefill == 0.0 {
+            assert!((tpot - 12.0).abs() < 1e-9, "{tpot}");
+        } else {
+            assert!(tpot > 12.0, "{tpot}");
+        }
+        assert!(d.ttft_ms.mean < d.latency_ms.mean);
+        assert!(d.mean_concurrency > 0.0 && d.mean_concurrency <= 4.0);
+    }
+}

@@ -243,53 +243,76 @@ where
     Ok(())
 }
 
-/// p50 / p95 / p99 latency per deployment, with the SLO's p95 target.
+/// Three panels of p50 / p95 / p99 per deployment, each with its SLO's p95 target: end-to-end
+/// latency, time to first token, and time per output token (deployments whose answers are not
+/// streamed have no TPOT bars).
 fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Drawn
 where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE)?;
-    let n = data.deployments.len();
-    let max = data
+    let (title, body) = root.split_vertically(70);
+    title.titled(&format!("{}: latency of served requests", data.scenario), title_style())?;
+    let panels = body.split_evenly((1, 3));
+    let e2e: Vec<Option<[f64; 3]>> = data
         .deployments
         .iter()
-        .map(|d| d.latency_p99_ms)
-        .chain(data.slo_latency_p95_ms)
-        .fold(0.0, f64::max);
+        .map(|d| Some([d.latency_p50_ms, d.latency_p95_ms, d.latency_p99_ms]))
+        .collect();
+    let ttft: Vec<Option<[f64; 3]>> =
+        data.deployments.iter().map(|d| Some(d.ttft_quantiles_ms)).collect();
+    let tpot: Vec<Option<[f64; 3]>> =
+        data.deployments.iter().map(|d| d.tpot_quantiles_ms).collect();
+    quantile_panel(&panels[0], data, "End to end", &e2e, data.slo_latency_p95_ms)?;
+    quantile_panel(&panels[1], data, "Time to first token", &ttft, data.slo_ttft_p95_ms)?;
+    quantile_panel(&panels[2], data, "Time per output token", &tpot, data.slo_tpot_p95_ms)?;
+    root.present()?;
+    Ok(())
+}
+
+/// One panel: p50 / p95 / p99 bars per deployment (none where `values` is `None`), and a
+/// dashed p95 target.
+fn quantile_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    data: &RunData,
+    caption: &str,
+    values: &[Option<[f64; 3]>],
+    target: Option<f64>,
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let n = data.deployments.len();
+    let max = values.iter().flatten().map(|v| v[2]).chain(target).fold(0.0, f64::max);
     let seconds = max >= 10_000.0;
     let (unit, scale) = if seconds { ("s", 1000.0) } else { ("ms", 1.0) };
     let names: Vec<String> = data.deployments.iter().map(|d| d.name.clone()).collect();
-    let mut chart = ChartBuilder::on(root)
-        .caption(format!("{}: end-to-end latency of served requests", data.scenario), title_style())
-        .margin(24)
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, axis_style())
+        .margin(16)
         .x_label_area_size(70)
-        .y_label_area_size(110)
-        .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..nice_max(max / scale))?;
+        .y_label_area_size(130)
+        .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..nice_max(max.max(1e-9) / scale))?;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n.max(2))
         .x_label_formatter(&|v| name_at(&names, *v))
-        .y_desc(format!("Latency ({unit})"))
+        .y_desc(format!("{caption} ({unit})"))
         .label_style(label_style())
         .axis_desc_style(axis_style())
         .draw()?;
-    type Quantile = fn(&crate::data::Deployment) -> f64;
-    let quantiles: [(&str, Quantile); 3] = [
-        ("p50", |d| d.latency_p50_ms),
-        ("p95", |d| d.latency_p95_ms),
-        ("p99", |d| d.latency_p99_ms),
-    ];
-    for (q, (label, get)) in quantiles.iter().enumerate() {
+    for (q, label) in ["p50", "p95", "p99"].iter().enumerate() {
         let color = PALETTE[q];
         let offset = (q as f64 - 1.0) * 0.26;
-        let bars = data.deployments.iter().enumerate().map(|(i, d)| {
+        let bars = values.iter().enumerate().filter_map(|(i, v)| {
+            let v = (*v)?;
             let x = i as f64 + offset;
-            Rectangle::new([(x - 0.12, 0.0), (x + 0.12, get(d) / scale)], color.filled())
+            Some(Rectangle::new([(x - 0.12, 0.0), (x + 0.12, v[q] / scale)], color.filled()))
         });
         chart.draw_series(bars)?.label(*label).legend(swatch(color));
     }
-    if let Some(target) = data.slo_latency_p95_ms {
+    if let Some(target) = target {
         let y = target / scale;
         chart
             .draw_series(DashedLineSeries::new(
@@ -298,13 +321,15 @@ where
                 8,
                 PALETTE[5].stroke_width(3),
             ))?
-            .label(format!("SLO: p95 ≤ {:.0} {unit}", y))
+            .label(format!(
+                "SLO: p95 ≤ {} {unit}",
+                if y >= 10.0 { format!("{y:.0}") } else { format!("{y:.2}") }
+            ))
             .legend(|(x, y)| {
                 PathElement::new(vec![(x, y), (x + 30, y)], PALETTE[5].stroke_width(3))
             });
     }
     legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-    root.present()?;
     Ok(())
 }
 

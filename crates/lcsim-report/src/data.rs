@@ -24,6 +24,13 @@ pub struct Deployment {
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
     pub latency_p99_ms: f64,
+    /// Time to first token, p95.
+    pub ttft_p95_ms: f64,
+    /// Time per output token, p95; `None` when no answer was streamed.
+    pub tpot_p95_ms: Option<f64>,
+    /// Time to first token and time per output token: p50, p95, p99.
+    pub ttft_quantiles_ms: [f64; 3],
+    pub tpot_quantiles_ms: Option<[f64; 3]>,
     pub availability: f64,
     pub availability_ci95: Option<[f64; 2]>,
     pub goodput_per_s: f64,
@@ -88,6 +95,8 @@ pub struct RunData {
     pub break_even: Vec<BreakEven>,
     pub months: Vec<Month>,
     pub slo_latency_p95_ms: Option<f64>,
+    pub slo_ttft_p95_ms: Option<f64>,
+    pub slo_tpot_p95_ms: Option<f64>,
     pub slo_availability: Option<f64>,
     /// The scenario as written, when the run folder holds it.
     pub input: Option<ScenarioWire>,
@@ -114,10 +123,12 @@ impl RunData {
             v["deployments"].as_object().ok_or_else(|| bad(&path, "`deployments` is missing"))?;
         let mut deployments = Vec::new();
         let mut slo = (None, None);
+        let mut slo_tokens = (None, None);
         for (name, d) in deployments_json {
             let latency = &d["latency_ms"];
             if d["slo"].is_object() {
                 slo = (num(&d["slo"]["latency_p95_ms"]), num(&d["slo"]["availability"]));
+                slo_tokens = (num(&d["slo"]["ttft_p95_ms"]), num(&d["slo"]["tpot_p95_ms"]));
             }
             let e = &d["errors"];
             let errors = ["queue_full", "unavailable", "timed_out", "rate_limited", "too_large"]
@@ -134,6 +145,17 @@ impl RunData {
                 latency_p50_ms: field(latency, "p50")?,
                 latency_p95_ms: field(latency, "p95")?,
                 latency_p99_ms: field(latency, "p99")?,
+                ttft_p95_ms: field(&d["ttft_ms"], "p95")?,
+                tpot_p95_ms: num(&d["tpot_ms"]["p95"]),
+                ttft_quantiles_ms: [
+                    field(&d["ttft_ms"], "p50")?,
+                    field(&d["ttft_ms"], "p95")?,
+                    field(&d["ttft_ms"], "p99")?,
+                ],
+                tpot_quantiles_ms: (|| {
+                    let t = &d["tpot_ms"];
+                    Some([num(&t["p50"])?, num(&t["p95"])?, num(&t["p99"])?])
+                })(),
                 availability: field(&d["availability"], "mean")?,
                 availability_ci95: d["availability"]["mean_ci95"]
                     .as_array()
@@ -199,6 +221,8 @@ impl RunData {
             break_even,
             months,
             slo_latency_p95_ms: slo.0,
+            slo_ttft_p95_ms: slo_tokens.0,
+            slo_tpot_p95_ms: slo_tokens.1,
             slo_availability: slo.1,
             input,
         })

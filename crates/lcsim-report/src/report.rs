@@ -63,7 +63,9 @@ fn table(data: &RunData) -> (Vec<String>, Vec<Vec<String>>) {
         header.extend(marks.iter().map(|m| format!("cost to month {m} (mean [p5, p95])")));
         header.push("break-even (p50 month)".to_string());
     }
-    header.extend(["p95 latency", "availability", "SLO attainment"].map(String::from));
+    header.extend(
+        ["p95 latency", "p95 TTFT", "p95 TPOT", "availability", "SLO attainment"].map(String::from),
+    );
     let rows = data
         .deployments
         .iter()
@@ -83,6 +85,8 @@ fn table(data: &RunData) -> (Vec<String>, Vec<Vec<String>>) {
                 row.push(if be.is_empty() { "—".into() } else { be.join("; ") });
             }
             row.push(duration(d.latency_p95_ms));
+            row.push(duration(d.ttft_p95_ms));
+            row.push(d.tpot_p95_ms.map_or_else(|| "—".into(), duration));
             row.push(percent(d.availability));
             row.push(
                 d.slo_attainment.map_or_else(|| "—".into(), |a| format!("{:.1} %", 100.0 * a)),
