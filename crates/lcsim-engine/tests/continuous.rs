@@ -88,6 +88,9 @@ overhead_ms = {overhead}
     let e2e = per_rep(&out, 0, |r| r.mean_latency_ms);
     let (l, se) = common::mean_se(&e2e);
     check("M/D/1 mean E2E", l, se, wait + service, 0.0);
+    let ttft = per_rep(&out, 0, |r| r.mean_ttft_ms);
+    let (f, se) = common::mean_se(&ttft);
+    check("M/D/1 mean TTFT", f, se, wait + first, 0.0);
     assert_eq!(out.summary.deployments[0].preemptions, Some(0));
 }
 
@@ -412,4 +415,46 @@ decode_ms_per_token = 12
         assert!(d.ttft_ms.mean < d.latency_ms.mean);
         assert!(d.mean_concurrency > 0.0 && d.mean_concurrency <= 4.0);
     }
+}
+
+/// A hybrid reports the TTFT of the path each request took. Fallback calls the cloud first; an
+/// answer not complete within 1 s falls back to the local box, whose answer (not streamed)
+/// comes 300 ms later: TTFT 1.3 s from when the request was sent, and no TPOT.
+#[test]
+fn hybrid_ttft_is_that_of_the_path_taken() {
+    let text = r#"
+name = "hy"
+[simulation]
+seed = 2
+replications = 2
+duration_hours = 0.5
+[traffic]
+pattern = "poisson"
+rate_per_s = 0.2
+prompt_tokens = { dist = "fixed", value = 100 }
+output_tokens = { dist = "fixed", value = 50 }
+[[deployment]]
+name = "api"
+kind = "cloud"
+ttft_ms = { dist = "fixed", value = 2000 }
+output_tokens_per_s = 100
+[[deployment]]
+name = "box"
+kind = "local"
+servers = 8
+service_ms = { dist = "fixed", value = 300 }
+[[deployment]]
+name = "h"
+kind = "hybrid"
+policy = "fallback"
+local = "box"
+cloud = "api"
+fallback_timeout_ms = 1000
+"#;
+    let out = simulate(text);
+    let api = &out.summary.deployments[0];
+    assert!((api.ttft_ms.mean - 2000.0).abs() < 1e-6, "{}", api.ttft_ms.mean);
+    let h = &out.summary.deployments[2];
+    assert!((h.ttft_ms.mean - 1300.0).abs() < 1e-6, "{}", h.ttft_ms.mean);
+    assert!(h.tpot_ms.is_none());
 }
