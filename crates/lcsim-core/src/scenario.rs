@@ -1237,6 +1237,33 @@ fn load_profile(key: &str, path: &str, files: &dyn FileSource) -> Result<Profile
     })
 }
 
+/// A local deployment's calibration profile, validated; the error names the profile's key.
+fn load_local_profile(
+    key: &str,
+    path: &str,
+    files: &dyn FileSource,
+) -> Result<crate::profile::LocalProfile, Problem> {
+    match load_profile(key, path, files)? {
+        Profile::Local(p) => {
+            p.validate().map_err(|e| {
+                let mut q = Problem::new(
+                    format!("{key}.calibration"),
+                    format!("{path}: `{}` {}", e.key_path, e.message),
+                );
+                q.hint = e.hint;
+                q
+            })?;
+            Ok(p)
+        }
+        Profile::Cloud(_) => Err(Problem::new(
+            format!("{key}.calibration"),
+            format!(
+                "{path} is a cloud profile; a local deployment needs a local one (`lcsim calibrate local`)"
+            ),
+        )),
+    }
+}
+
 fn linear(key: &str, w: LinearWire) -> Result<Linear, Problem> {
     let l = match w {
         LinearWire::Constant(v) => Linear { base: v, per_batch: 0.0 },
@@ -1390,30 +1417,11 @@ fn validate_deployment(
                 d.decode_ms_per_token.is_some(),
                 d.overhead_ms.is_some(),
             ];
-            let profile = match &d.calibration {
-                None => None,
-                Some(path) => match load_profile(key, path, files)? {
-                    Profile::Local(p) => {
-                        p.validate().map_err(|e| {
-                            let mut q = Problem::new(
-                                format!("{key}.calibration"),
-                                format!("{path}: `{}` {}", e.key_path, e.message),
-                            );
-                            q.hint = e.hint;
-                            q
-                        })?;
-                        Some(p)
-                    }
-                    Profile::Cloud(_) => {
-                        return Err(Problem::new(
-                            format!("{key}.calibration"),
-                            format!(
-                                "{path} is a cloud profile; a local deployment needs a local one (`lcsim calibrate local`)"
-                            ),
-                        ));
-                    }
-                },
-            };
+            let profile = d
+                .calibration
+                .as_ref()
+                .map(|path| load_local_profile(key, path, files))
+                .transpose()?;
             let service = match (&d.service_ms, token_keys.iter().any(|p| *p)) {
                 (None, false) if profile.is_some() => {
                     let fit = profile.as_ref().map(|p| p.fit).expect("checked");
@@ -1660,28 +1668,11 @@ fn validate_continuous(
             ));
         }
     };
-    let profile_fit = match &d.calibration {
-        None => None,
-        Some(path) => match load_profile(key, path, files)? {
-            Profile::Local(p) => {
-                p.validate().map_err(|e| {
-                    let mut q = Problem::new(
-                        format!("{key}.calibration"),
-                        format!("{path}: `{}` {}", e.key_path, e.message),
-                    );
-                    q.hint = e.hint;
-                    q
-                })?;
-                Some(p.fit)
-            }
-            Profile::Cloud(_) => {
-                return Err(Problem::new(
-                    format!("{key}.calibration"),
-                    format!("{path} is a cloud profile; a local deployment needs a local one"),
-                ));
-            }
-        },
-    };
+    let profile_fit = d
+        .calibration
+        .as_ref()
+        .map(|path| load_local_profile(key, path, files).map(|p| p.fit))
+        .transpose()?;
     let token_keys = [
         "prefill_ms_per_token",
         "decode_ms_per_token",

@@ -84,6 +84,9 @@ pub struct ContinuousServers {
     pub iterations: u64,
     /// Times the engine decided a boundary (a jump counts once): the work done.
     pub steps: u64,
+    /// Scratch buffers reused by every step (no allocation per iteration).
+    emitted: Vec<usize>,
+    finished: Vec<Seq>,
 }
 
 impl ContinuousServers {
@@ -95,6 +98,8 @@ impl ContinuousServers {
             preemptions: 0,
             iterations: 0,
             steps: 0,
+            emitted: Vec::new(),
+            finished: Vec::new(),
         }
     }
 
@@ -243,7 +248,8 @@ impl ContinuousServers {
                 server.kv_used += k * decoding;
                 server.t_ms = end;
                 let kk = k as u32;
-                let mut finished = Vec::new();
+                let finished = &mut self.finished;
+                finished.clear();
                 server.running.retain_mut(|s| {
                     s.w.generated += kk;
                     s.context += k;
@@ -254,7 +260,7 @@ impl ContinuousServers {
                         true
                     }
                 });
-                for s in finished {
+                for s in finished.iter() {
                     server.kv_used -= s.context;
                     emit(Event::Done(s.completed(end)));
                 }
@@ -265,7 +271,8 @@ impl ContinuousServers {
         let mut left = budget;
         let mut prefill_tokens = 0u64;
         let mut context_read = 0u64;
-        let mut emitted: Vec<usize> = Vec::new();
+        let emitted = &mut self.emitted;
+        emitted.clear();
         for (j, s) in server.running.iter_mut().enumerate() {
             if s.prefill_left == 0 {
                 context_read += s.context;
@@ -292,7 +299,8 @@ impl ContinuousServers {
         self.iterations += 1;
         emit(Event::Busy { start_ms: b0, duration_ms: duration, running: server.running.len() });
         server.t_ms = end;
-        let mut finished = Vec::new();
+        let finished = &mut self.finished;
+        finished.clear();
         for &j in emitted.iter().rev() {
             let s = &mut server.running[j];
             s.w.generated += 1;
@@ -303,7 +311,7 @@ impl ContinuousServers {
             }
         }
         server.kv_used += emitted.len() as u64;
-        for s in finished.into_iter().rev() {
+        for s in finished.iter().rev() {
             server.kv_used -= s.context;
             emit(Event::Done(s.completed(end)));
         }
