@@ -1743,7 +1743,6 @@ fn finish_deployment(
 ) -> Result<Deployment, Problem> {
     if let Model::Local(Local { service: LocalService::Continuous(_), .. }) = &model {
         for (k, present) in [
-            ("capacity_policy", d.capacity_policy.is_some()),
             ("failures", d.failures.is_some()),
             ("updates", d.updates.is_some()),
             ("federated", d.federated.is_some()),

@@ -630,6 +630,8 @@ struct Autoscaler {
 #[derive(Debug)]
 struct ContinuousStation {
     servers: ContinuousServers,
+    /// `max_num_seqs` of each server.
+    slots: usize,
     capacity: Option<usize>,
     /// Preemptions already handed to the recorder.
     preemptions_recorded: u64,
@@ -639,6 +641,7 @@ impl ContinuousStation {
     /// Runs the servers to `now`, recording what finished and the busy time.
     fn advance(&mut self, now: f64, rec: &mut Recorder) {
         let mask = rec.mask;
+        let slots = self.slots as f64;
         self.servers.advance(now, &mut |e| match e {
             Event::Done(c) => {
                 let tokens = c.req.output_tokens.max(1);
@@ -651,8 +654,11 @@ impl ContinuousStation {
                 };
                 rec.done(&c.req, c.sent_ms, timing, mask)
             }
+            // A continuous server is as busy as the share of its slots in use: it counts
+            // `running / slots` of each iteration as busy time (so utilization, its peak hour
+            // and a capacity policy see slot occupancy), and `running` requests in service.
             Event::Busy { start_ms, duration_ms, running } => {
-                rec.busy(start_ms, duration_ms, running)
+                rec.busy(start_ms, duration_ms * running as f64 / slots, self.slots)
             }
         });
         if self.servers.preemptions > self.preemptions_recorded {
@@ -806,6 +812,7 @@ impl DeploymentSim {
                 let station = match (&local.service, local.max_batch) {
                     (LocalService::Continuous(c), _) => Station::Continuous(ContinuousStation {
                         servers: ContinuousServers::new(*c, local.servers),
+                        slots: c.max_num_seqs as usize,
                         capacity,
                         preemptions_recorded: 0,
                     }),

@@ -414,6 +414,10 @@ decode_ms_per_token = 12
         }
         assert!(d.ttft_ms.mean < d.latency_ms.mean);
         assert!(d.mean_concurrency > 0.0 && d.mean_concurrency <= 4.0);
+        // A continuous server's utilization is the share of its slots in use: the mean
+        // number running over its 4 slots (both from the same time integrals).
+        let u = d.utilization.expect("local");
+        assert!((u - d.mean_concurrency / 4.0).abs() < 1e-12, "{u} vs {}", d.mean_concurrency);
     }
 }
 
