@@ -1742,12 +1742,7 @@ fn finish_deployment(
     files: &dyn FileSource,
 ) -> Result<Deployment, Problem> {
     if let Model::Local(Local { service: LocalService::Continuous(_), .. }) = &model {
-        for (k, present) in [
-            ("failures", d.failures.is_some()),
-            ("updates", d.updates.is_some()),
-            ("federated", d.federated.is_some()),
-            ("central_training", d.central_training.is_some()),
-        ] {
+        for (k, present) in [("federated", d.federated.is_some())] {
             if present {
                 return Err(Problem::new(
                     format!("{key}.{k}"),

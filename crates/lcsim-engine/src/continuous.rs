@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use lcsim_core::scenario::Continuous;
 
 use crate::arrivals::Request;
+use crate::outages::{Intervals, next_up};
 
 /// What the servers report as they run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,6 +69,8 @@ impl Seq {
 struct Server {
     /// The current iteration boundary (when idle: the end of its last iteration).
     t_ms: f64,
+    /// When the device is out of service (failures, roll-outs): no iteration starts then.
+    down: Intervals,
     /// Running sequences in admission order (the last is preempted first).
     running: Vec<Seq>,
     kv_used: u64,
@@ -90,10 +93,13 @@ pub struct ContinuousServers {
 }
 
 impl ContinuousServers {
-    pub fn new(cfg: Continuous, servers: u32) -> Self {
+    /// `down[i]`: when server `i` is out of service (sorted, disjoint; missing = never). An
+    /// iteration never starts in such an interval; one already running completes.
+    pub fn new(cfg: Continuous, servers: u32, mut down: Vec<Intervals>) -> Self {
+        down.resize(servers as usize, Vec::new());
         ContinuousServers {
             cfg,
-            servers: (0..servers).map(|_| Server::default()).collect(),
+            servers: down.into_iter().map(|down| Server { down, ..Server::default() }).collect(),
             queue: VecDeque::new(),
             preemptions: 0,
             iterations: 0,
@@ -143,6 +149,7 @@ impl ContinuousServers {
                 } else {
                     s.t_ms
                 };
+                let at = next_up(&s.down, at);
                 if best.is_none_or(|(_, b)| at < b) {
                     best = Some((i, at));
                 }
@@ -213,9 +220,14 @@ impl ContinuousServers {
             let to_complete = server.running.iter().map(|s| s.output() - s.w.generated).min();
             let to_complete = u64::from(to_complete.expect("decoding > 0"));
             let kv_room = (cfg.kv_cache_tokens - server.kv_used) / decoding;
-            // Iterations that start before `now`: the largest m with span(m) < now − b0, plus 1.
-            let before_now = if now.is_finite() && (s0 > 0.0 || a > 0.0) {
-                let gap = now - b0;
+            // Iterations that start before `now` (and before the device's next outage): the
+            // largest m with span(m) < limit − b0, plus 1.
+            let next_down = server.down[server.down.partition_point(|&(start, _)| start <= b0)..]
+                .first()
+                .map_or(f64::INFINITY, |&(start, _)| start);
+            let limit = now.min(next_down);
+            let before_now = if limit.is_finite() && (s0 > 0.0 || a > 0.0) {
+                let gap = limit - b0;
                 let mut m = if a > 0.0 {
                     // a/2·m² + (s0 − a/2)·m − gap = 0
                     let (qa, qb) = (a / 2.0, s0 - a / 2.0);

@@ -806,12 +806,16 @@ impl DeploymentSim {
         let (station, network_rtt, limiter) = match &deployment.model {
             Model::Local(local) => {
                 let capacity = local.queue_capacity.map(|c| c as usize);
+                let continuous_down = match &local.service {
+                    LocalService::Continuous(_) => devices.clone(),
+                    _ => Vec::new(),
+                };
                 let outages =
                     (!devices.is_empty() || !slow.is_empty()).then_some((devices, slow, speed));
                 let pool = ServerPool::new(local.servers, outages);
                 let station = match (&local.service, local.max_batch) {
                     (LocalService::Continuous(c), _) => Station::Continuous(ContinuousStation {
-                        servers: ContinuousServers::new(*c, local.servers),
+                        servers: ContinuousServers::new(*c, local.servers, continuous_down.clone()),
                         slots: c.max_num_seqs as usize,
                         capacity,
                         preemptions_recorded: 0,

@@ -24,7 +24,7 @@ fn config(slots: u32, kv: u64) -> Continuous {
 
 /// Runs `requests` (in time order) through one server: every completion, in order of events.
 fn serve(cfg: Continuous, servers: u32, requests: &[Request]) -> (Vec<Completed>, u64) {
-    let mut s = ContinuousServers::new(cfg, servers);
+    let mut s = ContinuousServers::new(cfg, servers, Vec::new());
     let mut done = Vec::new();
     let mut emit = |e: Event| {
         if let Event::Done(c) = e {
@@ -318,7 +318,7 @@ fn reference(cfg: Continuous, requests: &[Request]) -> Vec<Completed> {
 fn work_does_not_grow_with_answer_length() {
     for o in [100_000u32, 200_000] {
         let cfg = Continuous { attention_ms_per_context_token: 0.001, ..config(4, 1 << 30) };
-        let mut s = ContinuousServers::new(cfg, 1);
+        let mut s = ContinuousServers::new(cfg, 1, Vec::new());
         let mut end = 0.0;
         let r = Request::new(0.0, 10, o);
         s.enqueue(r, 0.0);
@@ -461,4 +461,30 @@ fallback_timeout_ms = 1000
     let h = &out.summary.deployments[2];
     assert!((h.ttft_ms.mean - 1300.0).abs() < 1e-6, "{}", h.ttft_ms.mean);
     assert!(h.tpot_ms.is_none());
+}
+
+/// A device out of service starts no iteration: a request arriving during an outage is admitted
+/// when it ends, and a long answer pauses at the first boundary inside an outage and resumes
+/// after it (the iteration already running completes).
+#[test]
+fn outages_pause_iterations() {
+    let cfg = config(2, 1 << 20);
+    let mut s = ContinuousServers::new(cfg, 1, vec![vec![(100.0, 1100.0), (2000.0, 3000.0)]]);
+    let mut done = Vec::new();
+    let mut emit = |e: Event| {
+        if let Event::Done(c) = e {
+            done.push(c);
+        }
+    };
+    let r = Request::new(150.0, 10, 101);
+    s.advance(r.t_ms, &mut emit);
+    s.enqueue(r, r.t_ms);
+    s.advance(f64::INFINITY, &mut emit);
+    let c = done[0];
+    assert_eq!(c.admitted_ms, 1100.0);
+    // The prefill iteration is free (nothing decodes, no overhead), then 100 decode steps of
+    // 10 ms from 1100: 90 start before the outage at 2000; the boundary at 2000 falls in it, so
+    // the last 10 run from 3000 to 3100.
+    assert_eq!(c.first_token_ms, 1100.0);
+    assert!((c.end_ms - 3100.0).abs() < 1e-9, "{}", c.end_ms);
 }
