@@ -1,6 +1,8 @@
 //! The `lcsim` binary end to end: every bundled scenario runs, every invalid scenario fails
 //! with exit code 2 and a pinned message, runs are identical at any thread count.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -326,44 +328,24 @@ fn calibrate_refuses_what_cannot_run() {
 /// TTFT and token rate, and the API key (read from the environment) is nowhere in it.
 #[test]
 fn calibrate_cloud_against_a_loopback_endpoint() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(7) {
-            let Ok(mut s) = stream else { continue };
-            let mut reader = BufReader::new(s.try_clone().unwrap());
-            let (mut length, mut authorized) = (0, false);
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                authorized |= line.contains("Bearer sk-loopback-secret");
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            if !authorized {
-                let _ = s.write_all(
-                    b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-                continue;
-            }
+    use std::io::Write;
+    let port = common::loopback_server(7, |s, head| {
+        if !head.contains("Bearer sk-loopback-secret") {
             let _ = s.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n",
+                b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            for i in 0..10 {
-                let _ =
-                    write!(s, "data: {{\"choices\":[{{\"delta\":{{\"content\":\"t{i}\"}}}}]}}\n\n");
-                let _ = s.flush();
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            let _ = s.write_all(b"data: [DONE]\n\n");
+            return;
         }
+        let _ = s.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n",
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        for i in 0..10 {
+            let _ = write!(s, "data: {{\"choices\":[{{\"delta\":{{\"content\":\"t{i}\"}}}}]}}\n\n");
+            let _ = s.flush();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = s.write_all(b"data: [DONE]\n\n");
     });
     let dir = temp_dir("calibrate-cloud");
     let out = dir.join("endpoint.toml");

@@ -2,6 +2,8 @@
 //! only what lcsim wrote; an interrupt leaves the previous folder or none, and no temporaries;
 //! flags out of range exit 2; a broken endpoint is counted, not fatal.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -244,28 +246,16 @@ fn check_refuses_what_run_refuses() {
 /// as failed, the process neither aborts nor grows without bound.
 #[test]
 fn an_endless_stream_line_is_a_counted_failure() {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(3) {
-            let Ok(mut s) = stream else { continue };
-            let mut reader = BufReader::new(s.try_clone().unwrap());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-            }
-            let _ = s.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: ",
-            );
-            let chunk = vec![b'a'; 64 * 1024];
-            // 4 MiB without a newline, then stop.
-            for _ in 0..64 {
-                if s.write_all(&chunk).is_err() {
-                    break;
-                }
+    use std::io::Write;
+    let port = common::loopback_server(3, |s, _| {
+        let _ = s.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: ",
+        );
+        let chunk = vec![b'a'; 64 * 1024];
+        // 4 MiB without a newline, then stop.
+        for _ in 0..64 {
+            if s.write_all(&chunk).is_err() {
+                break;
             }
         }
     });

@@ -1,0 +1,36 @@
+//! Helpers shared by the CLI's integration tests.
+#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+
+/// Serves `requests` loopback connections on a new port: reads each HTTP request (head and
+/// body) and hands the stream and the head's text to `respond`.
+pub fn loopback_server(
+    requests: usize,
+    respond: impl Fn(&mut TcpStream, &str) + Send + 'static,
+) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut s) = stream else { continue };
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let (mut head, mut length) = (String::new(), 0);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            respond(&mut s, &head);
+        }
+    });
+    port
+}
