@@ -391,3 +391,38 @@ fn calibrate_cloud_against_a_loopback_endpoint() {
     );
     assert!(!dir.join("dead.toml").exists());
 }
+
+/// Every `docs/sources.md §…` citation in the bundled scenarios and profiles names a section of
+/// docs/sources.md, and nothing cites a file outside the repository.
+#[test]
+fn every_cited_section_exists() {
+    let root = repo_root();
+    let sources = std::fs::read_to_string(root.join("docs/sources.md")).unwrap();
+    let mut cited = 0;
+    for dir in ["scenarios", "calibration"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains("shared/"),
+                "{} cites a path outside the repository",
+                path.display()
+            );
+            for (i, _) in text.match_indices("docs/sources.md §") {
+                let rest = &text[i + "docs/sources.md §".len()..];
+                let section: String =
+                    rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+                assert!(
+                    sources.contains(&format!("\n## §{section} ")),
+                    "{} cites §{section}, which docs/sources.md lacks",
+                    path.display()
+                );
+                cited += 1;
+            }
+        }
+    }
+    assert!(cited >= 20, "only {cited} citations found");
+}
