@@ -1,4 +1,4 @@
-//! The promises of README's "What lcsim may write" section, through the binary: `--out` replaces
+//! The promises of docs/hardening.md, through the binary: `--out` replaces
 //! only what lcsim wrote; an interrupt leaves the previous folder or none, and no temporaries;
 //! flags out of range exit 2; a broken endpoint is counted, not fatal.
 
