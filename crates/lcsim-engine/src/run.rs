@@ -256,7 +256,8 @@ pub(crate) fn simulate_window(
         let make = |k: usize, member: bool| {
             let d = &deployments[k];
             let mut r = detail(d, Recorder::new(warmup_ms, window.end_ms))
-                .limits(d.timeout_ms, scenario.slo);
+                .limits(d.timeout_ms, scenario.slo)
+                .whole_answers(!streams(d));
             if member {
                 r = r.reporting(1 << k);
             }
@@ -309,13 +310,25 @@ pub(crate) fn in_service_ms(node: &Node) -> f64 {
     leaves.iter().map(|l| l.recorder.in_service_ms).sum()
 }
 
+/// Whether a deployment can stream an answer token by token (a token model or a streaming
+/// provider); hybrids pass on whatever their members report.
+fn streams(d: &Deployment) -> bool {
+    match &d.model {
+        Model::Local(l) => !matches!(l.service, lcsim_core::scenario::LocalService::Dist(_)),
+        Model::Cloud(c) => matches!(c.provider, lcsim_core::scenario::Provider::Streaming { .. }),
+        Model::Hybrid(_) => true,
+    }
+}
+
 /// Whether the `[slo]` held for the requests in `r`.
 pub(crate) fn slo_met(slo: Option<Slo>, r: &Recorder) -> Option<bool> {
     let slo = slo?;
     let p95 = r.latency.quantile(0.95).unwrap_or(0.0);
     Some(
         slo.latency_p95_ms.is_none_or(|t| p95 <= t)
-            && slo.ttft_p95_ms.is_none_or(|t| r.ttft.quantile(0.95).unwrap_or(0.0) <= t)
+            && slo
+                .ttft_p95_ms
+                .is_none_or(|t| r.ttft_histogram().quantile(0.95).unwrap_or(0.0) <= t)
             && slo.tpot_p95_ms.is_none_or(|t| r.tpot.quantile(0.95).unwrap_or(0.0) <= t)
             && slo.availability.is_none_or(|a| availability(r) >= a),
     )
@@ -355,10 +368,10 @@ pub(crate) fn replication_stats(
         waited_fraction: per(r.waited as f64),
         mean_latency_ms: per(r.sum_latency_ms),
         mean_wait_ms: per(r.sum_wait_ms),
-        mean_ttft_ms: per(r.sum_ttft_ms),
+        mean_ttft_ms: per(r.ttft_sum_ms()),
         mean_tpot_ms: if r.tpot_served > 0 { r.sum_tpot_ms / r.tpot_served as f64 } else { 0.0 },
         tpot_served: r.tpot_served,
-        ttft_p95_ms: r.ttft.quantile(0.95).unwrap_or(0.0),
+        ttft_p95_ms: r.ttft_histogram().quantile(0.95).unwrap_or(0.0),
         tpot_p95_ms: r.tpot.quantile(0.95).unwrap_or(0.0),
         latency_p50_ms: r.latency.quantile(0.5).unwrap_or(0.0),
         latency_p95_ms: r.latency.quantile(0.95).unwrap_or(0.0),

@@ -188,7 +188,7 @@ impl Histograms {
         Histograms {
             latency: r.latency.clone(),
             wait: r.wait.clone(),
-            ttft: r.ttft.clone(),
+            ttft: r.ttft_histogram().clone(),
             tpot: r.tpot.clone(),
         }
     }
@@ -222,6 +222,9 @@ pub struct Recorder {
     /// Time per output token of served requests with two tokens or more, streamed.
     pub tpot: LogHistogram,
     pub sum_ttft_ms: f64,
+    /// The deployment's answers are never streamed: a request's first token is its whole
+    /// answer, so TTFT is the latency and is not recorded a second time.
+    whole_answers: bool,
     pub sum_tpot_ms: f64,
     /// Served requests with a time per output token.
     pub tpot_served: u64,
@@ -282,6 +285,7 @@ impl Recorder {
             ttft: LogHistogram::new(),
             tpot: LogHistogram::new(),
             sum_ttft_ms: 0.0,
+            whole_answers: false,
             sum_tpot_ms: 0.0,
             tpot_served: 0,
             arrived: 0,
@@ -340,6 +344,22 @@ impl Recorder {
         self.slo_ttft_ms = slo.ttft_p95_ms.unwrap_or(f64::INFINITY);
         self.slo_tpot_ms = slo.tpot_p95_ms.unwrap_or(f64::INFINITY);
         self
+    }
+
+    /// Answers that are never streamed: TTFT is the latency (see [`Recorder::ttft_histogram`]).
+    pub fn whole_answers(mut self, whole: bool) -> Self {
+        self.whole_answers = whole;
+        self
+    }
+
+    /// Time to first token of the served requests.
+    pub fn ttft_histogram(&self) -> &LogHistogram {
+        if self.whole_answers { &self.latency } else { &self.ttft }
+    }
+
+    /// Sum of the served requests' times to first token.
+    pub fn ttft_sum_ms(&self) -> f64 {
+        if self.whole_answers { self.sum_latency_ms } else { self.sum_ttft_ms }
     }
 
     /// Part of a hybrid: report every outcome, with route bit `mask`.
@@ -454,8 +474,10 @@ impl Recorder {
             self.output_tokens += f64::from(req.output_tokens);
             self.wait.record(wait_ms);
             self.latency.record(latency_ms);
-            self.ttft.record(ttft_ms);
-            self.sum_ttft_ms += ttft_ms;
+            if !self.whole_answers {
+                self.ttft.record(ttft_ms);
+                self.sum_ttft_ms += ttft_ms;
+            }
             if let Some(t) = tpot_ms {
                 self.tpot.record(t);
                 self.sum_tpot_ms += t;
