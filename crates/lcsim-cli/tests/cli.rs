@@ -8,23 +8,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use common::temp_dir;
+
 fn lcsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lcsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the lcsim binary runs")
+    common::lcsim_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
 }
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lcsim-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn run_to_json(scenario: &Path, out: &Path, extra: &[&str]) -> Value {

@@ -5,19 +5,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn lcsim_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lcsim")).args(args).current_dir(dir).output().unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lcsim-hardening-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{Background, lcsim_in, temp_dir};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
@@ -140,18 +131,12 @@ fn an_interrupt_leaves_the_previous_folder_or_the_new_one() {
     };
     for (sig, after) in [("-INT", 300), ("-TERM", 300), ("-INT", 5)] {
         let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lcsim"))
-            .args(["run", "s.toml", "--out", "run"])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut run = Background::spawn(&dir, &["run", "s.toml", "--out", "run"]);
         while started.elapsed() < Duration::from_millis(after) {
             std::thread::sleep(Duration::from_millis(5));
         }
-        signal(child.id(), sig);
-        let status = child.wait().unwrap();
+        signal(run.0.id(), sig);
+        let status = run.0.wait().unwrap();
         assert!(ended_cleanly(status), "{sig}: {status:?}");
         assert!(complete(&dir.join("run")));
         if !status.success() {
@@ -164,25 +149,19 @@ fn an_interrupt_leaves_the_previous_folder_or_the_new_one() {
         .unwrap();
     let mut caught_writing = 0;
     for _ in 0..5 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lcsim"))
-            .args(["run", "s.toml", "--out", "run"])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut run = Background::spawn(&dir, &["run", "s.toml", "--out", "run"]);
         loop {
             if !leftovers(&dir).is_empty() {
-                signal(child.id(), "-INT");
+                signal(run.0.id(), "-INT");
                 caught_writing += 1;
                 break;
             }
-            if child.try_wait().unwrap().is_some() {
+            if run.0.try_wait().unwrap().is_some() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        let status = child.wait().unwrap();
+        let status = run.0.wait().unwrap();
         assert!(ended_cleanly(status), "{status:?}");
         assert!(complete(&dir.join("run")));
         assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));

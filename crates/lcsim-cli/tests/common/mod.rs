@@ -3,6 +3,49 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// Runs the `lcsim` binary in `dir` and waits for it.
+pub fn lcsim_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lcsim"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the lcsim binary runs")
+}
+
+/// A fresh, empty folder under the system's temporary folder, unique to this test process.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lcsim-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An `lcsim` process running in the background, killed and reaped when dropped, so a failing
+/// assertion never leaves it running.
+pub struct Background(pub Child);
+
+impl Background {
+    pub fn spawn(dir: &Path, args: &[&str]) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_lcsim"))
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the lcsim binary starts");
+        Background(child)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// Serves `requests` loopback connections on a new port: reads each HTTP request (head and
 /// body) and hands the stream and the head's text to `respond`.
