@@ -428,7 +428,7 @@ pub(crate) fn horizon_replication(
                     pending.push((due, k));
                 }
             }
-            month_latency[k].push(Histograms::of(r));
+            month_latency[k].push(Histograms::month_of(r));
             totals[k].absorb(r);
             utilization_sum[k] += utilization;
         }
@@ -581,8 +581,8 @@ pub(crate) fn summarize_horizon(
                 latency_p50_ms: latency.quantile(0.5).unwrap_or(0.0),
                 latency_p95_ms: latency.quantile(0.95).unwrap_or(0.0),
                 latency_p99_ms: latency.quantile(0.99).unwrap_or(0.0),
-                ttft_p95_ms: hist.ttft.quantile(0.95).unwrap_or(0.0),
-                tpot_p95_ms: hist.tpot.quantile(0.95),
+                ttft_p95_ms: hist.ttft().quantile(0.95).unwrap_or(0.0),
+                tpot_p95_ms: hist.tpot().and_then(|h| h.quantile(0.95)),
                 repair_usd: components.repair_usd,
                 availability: mean(&|r| r.availability),
                 downtime_minutes: mean(&|r| r.downtime_ms) / 60_000.0,

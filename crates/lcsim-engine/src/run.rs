@@ -563,12 +563,12 @@ pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
                 mean_concurrency: reps.iter().map(|r| r.mean_concurrency).sum::<f64>() / n_reps,
                 mean_batch_size: if batches > 0 { served as f64 / batches as f64 } else { 0.0 },
                 latency_ms: moments(reps.iter().map(|r| r.mean_latency_ms).collect(), &hist.latency),
-                wait_ms: moments(reps.iter().map(|r| r.mean_wait_ms).collect(), &hist.wait),
-                ttft_ms: moments(reps.iter().map(|r| r.mean_ttft_ms).collect(), &hist.ttft),
-                tpot_ms: (hist.tpot.count() > 0).then(|| {
+                wait_ms: moments(reps.iter().map(|r| r.mean_wait_ms).collect(), hist.wait()),
+                ttft_ms: moments(reps.iter().map(|r| r.mean_ttft_ms).collect(), hist.ttft()),
+                tpot_ms: hist.tpot().map(|tpot| {
                     moments(
                         reps.iter().filter(|r| r.tpot_served > 0).map(|r| r.mean_tpot_ms).collect(),
-                        &hist.tpot,
+                        tpot,
                     )
                 }),
                 cost_usd: None,

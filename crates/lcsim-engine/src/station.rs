@@ -178,26 +178,55 @@ pub struct Outcome {
 #[derive(Debug, Clone)]
 pub(crate) struct Histograms {
     pub latency: LogHistogram,
-    pub wait: LogHistogram,
-    pub ttft: LogHistogram,
-    pub tpot: LogHistogram,
+    /// Absent in a month's figures (only the whole run reports waits).
+    wait: Option<LogHistogram>,
+    /// Absent where answers are never streamed: TTFT is then the latency.
+    ttft: Option<LogHistogram>,
+    /// Absent until a streamed answer of two tokens or more is served.
+    tpot: Option<LogHistogram>,
 }
 
 impl Histograms {
+    /// A whole window's (or run's) histograms.
     pub fn of(r: &Recorder) -> Self {
+        Histograms { wait: Some(r.wait.clone()), ..Histograms::month_of(r) }
+    }
+
+    /// The histograms a month's row needs: latency, TTFT and TPOT, each copied only if it
+    /// holds something of its own.
+    pub fn month_of(r: &Recorder) -> Self {
         Histograms {
             latency: r.latency.clone(),
-            wait: r.wait.clone(),
-            ttft: r.ttft_histogram().clone(),
-            tpot: r.tpot.clone(),
+            wait: None,
+            ttft: (!r.whole_answers).then(|| r.ttft.clone()),
+            tpot: (r.tpot.count() > 0).then(|| r.tpot.clone()),
         }
     }
 
+    pub fn wait(&self) -> &LogHistogram {
+        self.wait.as_ref().expect("a whole run's histograms hold waits")
+    }
+
+    pub fn ttft(&self) -> &LogHistogram {
+        self.ttft.as_ref().unwrap_or(&self.latency)
+    }
+
+    pub fn tpot(&self) -> Option<&LogHistogram> {
+        self.tpot.as_ref()
+    }
+
     pub fn merge(&mut self, o: &Histograms) {
+        fn add(a: &mut Option<LogHistogram>, b: &Option<LogHistogram>) {
+            match (a.as_mut(), b) {
+                (Some(x), Some(y)) => x.merge(y),
+                (None, Some(y)) => *a = Some(y.clone()),
+                (_, None) => {}
+            }
+        }
         self.latency.merge(&o.latency);
-        self.wait.merge(&o.wait);
-        self.ttft.merge(&o.ttft);
-        self.tpot.merge(&o.tpot);
+        add(&mut self.wait, &o.wait);
+        add(&mut self.ttft, &o.ttft);
+        add(&mut self.tpot, &o.tpot);
     }
 }
 
