@@ -197,16 +197,12 @@ fn flags_out_of_range_exit_2() {
         &["calibrate", "cloud", "--url", "http://127.0.0.1:9/", "--timeout-s", "1e300"],
         &["calibrate", "cloud", "--url", "http://127.0.0.1:9/", "--timeout-s", "1e19"],
     ];
+    // Exit 2 is itself the proof that nothing ran: before, `--threads 100000` spent 49 s
+    // creating threads and exited 1, and the calibrate flags panicked (101 or 134).
     for args in cases {
-        let started = Instant::now();
         let o = lcsim_in(&dir, args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).starts_with("error: "), "{args:?}: {}", stderr(&o));
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{args:?} took {:?}",
-            started.elapsed()
-        );
     }
     assert!(leftovers(&dir).is_empty());
 }
