@@ -43,7 +43,7 @@ pub trait Probe {
     fn request(&mut self) -> Result<Sample, ProbeError>;
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
@@ -51,7 +51,7 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .into()
 }
 
-fn classify(e: ureq::Error) -> ProbeError {
+pub(crate) fn classify(e: ureq::Error) -> ProbeError {
     use std::io::ErrorKind;
     match e {
         ureq::Error::HostNotFound => ProbeError::Dns,

@@ -7,3 +7,4 @@ pub mod fit;
 pub mod local;
 pub mod model;
 pub mod provenance;
+pub mod server;

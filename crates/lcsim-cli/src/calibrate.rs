@@ -1,4 +1,4 @@
-//! `lcsim calibrate local|cloud`: measure → fit → write a profile → print a summary.
+//! `lcsim calibrate local|cloud` (and the shared helpers of `calibrate server`): measure → fit → write a profile → print a summary.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,7 +15,7 @@ use crate::cli::Calibrate;
 use crate::error::{CliError, check_threads};
 use crate::outdir::{check_name, write_file_atomically};
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
     let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     b.set_style(
         ProgressStyle::with_template(&format!(
@@ -27,12 +27,12 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     b
 }
 
-fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
 }
 
 /// A profile destination: absent, or a profile file already (never a folder or another file).
-fn check_profile_destination(out: &Path) -> Result<(), CliError> {
+pub(crate) fn check_profile_destination(out: &Path) -> Result<(), CliError> {
     check_name("--out", out)?;
     if out.is_dir() {
         return Err(CliError::Input(format!(
@@ -55,7 +55,7 @@ fn check_profile_destination(out: &Path) -> Result<(), CliError> {
 
 /// Writes a profile to `out` (checked again: it may have changed while measuring), atomically,
 /// so an interrupt leaves the previous file or none.
-fn write_profile(out: &Path, profile: &Profile, header: &str) -> Result<(), CliError> {
+pub(crate) fn write_profile(out: &Path, profile: &Profile, header: &str) -> Result<(), CliError> {
     check_profile_destination(out)?;
     let text = profile_text(profile, header).map_err(|e| CliError::Other(e.into()))?;
     write_file_atomically(out, text.as_bytes())
@@ -63,6 +63,16 @@ fn write_profile(out: &Path, profile: &Profile, header: &str) -> Result<(), CliE
 
 pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
     match c {
+        Calibrate::Server { url, model, runs, decode_tokens, timeout_s, out } => {
+            crate::calibrate_server::run(
+                &url,
+                model.as_deref(),
+                runs,
+                decode_tokens,
+                timeout_s,
+                out,
+            )
+        }
         Calibrate::Local {
             shape,
             batches,
@@ -296,7 +306,7 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
 }
 
 /// The command line as recorded in a profile: nothing that looks like a key.
-fn redact(command: &str) -> String {
+pub(crate) fn redact(command: &str) -> String {
     command
         .split(' ')
         .map(|w| {

@@ -58,6 +58,47 @@ pub enum Command {
     /// (`calibration = "calibration/x.toml"` in a deployment).
     #[command(subcommand)]
     Calibrate(Calibrate),
+    /// Compare the continuous-batching model with a real LLM server: send open-loop Poisson
+    /// load at several utilizations, simulate exactly the requests that were sent, and report
+    /// TTFT, TPOT and end-to-end latency at p50, p90 and p99, measured against simulated.
+    ///
+    /// Writes DIR/validation.json, DIR/requests.csv (every request, measured and simulated),
+    /// DIR/report.md, DIR/report.html and CDF charts in DIR/plots/. If the server fails
+    /// mid-run, what was measured is kept and the exit code is 1.
+    Validate {
+        /// The server's base URL, e.g. http://127.0.0.1:8080 (an OpenAI-compatible streaming
+        /// `/v1/completions`).
+        #[arg(long)]
+        url: String,
+        /// A server profile from `lcsim calibrate server`.
+        #[arg(long, value_name = "FILE")]
+        profile: PathBuf,
+        /// Output folder.
+        #[arg(long, value_name = "DIR", default_value = "output/validation")]
+        out: PathBuf,
+        /// Offered loads, as shares of the calibrated capacity, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "0.3,0.55,0.8")]
+        levels: Vec<f64>,
+        /// Requests per level.
+        #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        requests: u32,
+        /// Time cap per level, seconds: sending stops there.
+        #[arg(long, default_value_t = 300.0)]
+        max_seconds: f64,
+        /// Token lengths come from this trace (columns ContextTokens and GeneratedTokens)
+        /// [default: the bundled Azure LLM conversation trace].
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Seed of the send times, lengths and prompts.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Model name sent with each request (llama-server ignores it).
+        #[arg(long)]
+        model: Option<String>,
+        /// Per-request timeout, seconds.
+        #[arg(long, default_value_t = 120.0)]
+        timeout_s: f64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +193,33 @@ pub enum Calibrate {
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         max_tokens: u32,
         /// Profile to write [default: calibration/<host>.toml].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Measure a running LLM server's continuous-batching step model through its
+    /// OpenAI-compatible streaming API (llama-server, vLLM, TGI, Ollama, SGLang).
+    ///
+    /// Reads the slot count from /props (or finds where throughput saturates), times TTFT
+    /// against prompt length one request at a time, and inter-token gaps with 1, 2, …, slots
+    /// sequences decoding together (fixed max_tokens, ignore_eos). Tokens are counted by the
+    /// server. The profile works with `scheduler = "continuous"` and `calibration = "FILE"`.
+    Server {
+        /// The server's base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: String,
+        /// Model name sent with each request (llama-server ignores it).
+        #[arg(long)]
+        model: Option<String>,
+        /// Requests per prefill length and per decode level.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        runs: u32,
+        /// Output tokens of each decode request.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(4..=4096))]
+        decode_tokens: u32,
+        /// Per-request timeout, seconds.
+        #[arg(long, default_value_t = 120.0)]
+        timeout_s: f64,
+        /// Profile to write [default: calibration/server-<host>-<port>.toml].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },

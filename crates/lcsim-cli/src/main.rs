@@ -15,12 +15,14 @@ macro_rules! say {
 }
 
 mod calibrate;
+mod calibrate_server;
 mod cli;
 mod commands;
 mod error;
 mod load;
 mod outdir;
 mod output;
+mod validate;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

@@ -18,6 +18,7 @@ pub mod summary;
 pub mod theory;
 pub mod trace;
 pub mod units;
+pub mod validation;
 pub mod wire;
 
 pub use dist::Dist;

@@ -11,6 +11,18 @@
 //! In a scenario it becomes the token model: `overhead_ms = d`, `prefill_ms_per_token = e`,
 //! `decode_ms_per_token = { base = a, per_batch = b, per_context = c, per_batch_context = f }`.
 //!
+//! A **server** profile holds the continuous-batching step model of a running LLM server
+//! (llama-server, vLLM, TGI, Ollama, SGLang), measured through its OpenAI-compatible streaming
+//! API by `lcsim calibrate server`: the slot count and KV capacity, and the iteration time
+//! `overhead + prefill·prompt tokens + decode(b) + attention·context`. In a scenario with
+//! `scheduler = "continuous"` its fields map one to one onto the deployment's keys:
+//! `fit.overhead_ms` → `overhead_ms`, `fit.prefill_ms_per_token` → `prefill_ms_per_token`,
+//! `fit.decode_base_ms`/`fit.decode_ms_per_batch` → `decode_ms_per_token = { base, per_batch }`,
+//! `fit.attention_ms_per_context_token` → `attention_ms_per_context_token`,
+//! `server.slots` → `max_num_seqs` and `server.kv_cache_tokens` → `kv_cache_tokens` (both
+//! unless the deployment sets them). `fit.request_overhead_ms` (HTTP, tokenization) lies
+//! outside the server's iterations; `lcsim validate` adds it to every request.
+//!
 //! A **cloud** profile holds HTTP round-trip times: the empirical mean and percentiles and a
 //! lognormal fit in the scenario's distribution grammar (`[rtt_ms.fit]`), which becomes the
 //! deployment's `network_rtt_ms`; for OpenAI-compatible endpoints also time to first token and
@@ -58,6 +70,7 @@ pub struct Provenance {
 pub enum Profile {
     Local(LocalProfile),
     Cloud(CloudProfile),
+    Server(ServerProfile),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +159,122 @@ pub struct Target {
     pub openai: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+}
+
+/// A running LLM server's continuous-batching step model, measured over HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerProfile {
+    pub provenance: Provenance,
+    pub server: ServerInfo,
+    pub fit: ServerFit,
+    /// Prefill points: TTFT against prompt length, one request at a time.
+    #[serde(default)]
+    pub prefill: Vec<ServerPrefillPoint>,
+    /// Decode points: inter-token gap against the number of running sequences.
+    #[serde(default)]
+    pub decode: Vec<ServerDecodePoint>,
+    pub errors: ErrorCounts,
+}
+
+/// What the server says about itself (`/props` where it has one) and how it was reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerInfo {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Sequences decoded together (llama.cpp `--parallel`, vLLM `max_num_seqs`).
+    pub slots: u32,
+    /// `reported` (from `/props`) or `saturation` (where throughput stopped growing).
+    pub slots_from: String,
+    /// KV-cache capacity in tokens, all slots together (llama.cpp `-c`), where reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_tokens: Option<u64>,
+    /// The server's build or version string, where reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+    /// Settings as the server reported them (`/props`), flattened to text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
+    /// Round trip of a request that does no model work (`GET /health`), median, milliseconds:
+    /// the client's and the HTTP stack's share of every measurement.
+    pub http_rtt_ms: f64,
+}
+
+/// The fitted step model, milliseconds, with the fits' quality.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFit {
+    pub overhead_ms: f64,
+    pub prefill_ms_per_token: f64,
+    pub decode_base_ms: f64,
+    pub decode_ms_per_batch: f64,
+    pub attention_ms_per_context_token: f64,
+    /// Per request, outside the iterations: HTTP, parsing, tokenization.
+    pub request_overhead_ms: f64,
+    pub prefill_r2: f64,
+    pub prefill_max_rel_residual: f64,
+    pub decode_r2: f64,
+    pub decode_max_rel_residual: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPrefillPoint {
+    /// Prompt tokens as the server counted them (`usage.prompt_tokens`).
+    pub prompt_tokens: u32,
+    /// Median time to first token seen by the client.
+    pub ttft_ms: f64,
+    /// Median prefill time the server reported (`timings.prompt_ms`), where it reports one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_prompt_ms: Option<f64>,
+    pub runs: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerDecodePoint {
+    /// Closed-loop concurrency: sequences decoding together.
+    pub running: u32,
+    /// Mean KV tokens all running sequences read per step.
+    pub context_tokens: f64,
+    /// Median inter-token gap.
+    pub gap_ms: f64,
+    /// Output tokens per second over the whole level.
+    pub tokens_per_s: f64,
+    pub runs: u32,
+}
+
+impl ServerProfile {
+    /// Every term is finite and within ±1e15, and the server has at least one slot. A term a
+    /// noisy fit made slightly negative is used as 0.
+    pub fn validate(&self) -> Result<(), Problem> {
+        let f = &self.fit;
+        let terms = [
+            ("fit.overhead_ms", f.overhead_ms),
+            ("fit.prefill_ms_per_token", f.prefill_ms_per_token),
+            ("fit.decode_base_ms", f.decode_base_ms),
+            ("fit.decode_ms_per_batch", f.decode_ms_per_batch),
+            ("fit.attention_ms_per_context_token", f.attention_ms_per_context_token),
+            ("fit.request_overhead_ms", f.request_overhead_ms),
+        ];
+        for (key, v) in terms {
+            check::non_negative(key, v.abs()).map_err(|_| {
+                Problem::new(
+                    key,
+                    format!("must be a finite number within ±1e15, got {}", check::num(v)),
+                )
+                .hint("recalibrate with `lcsim calibrate server`, or correct the value")
+            })?;
+        }
+        if self.server.slots == 0 || self.server.slots > 4096 {
+            return Err(Problem::new(
+                "server.slots",
+                format!("must be from 1 to 4096, got {}", self.server.slots),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Empirical statistics of successful samples, and a lognormal fit.

@@ -267,6 +267,29 @@ pub struct Continuous {
 }
 
 impl Continuous {
+    /// The step model a server profile measured (`lcsim calibrate server`), with the given
+    /// slots, KV capacity and token budget. A term a noisy fit made negative is used as 0.
+    pub fn from_server(
+        p: &crate::profile::ServerProfile,
+        max_num_seqs: u32,
+        kv_cache_tokens: u64,
+        max_batched_tokens: Option<u64>,
+    ) -> Continuous {
+        let f = p.fit;
+        Continuous {
+            max_num_seqs,
+            kv_cache_tokens,
+            max_batched_tokens,
+            prefill_ms_per_token: f.prefill_ms_per_token.max(0.0),
+            decode_ms: Linear {
+                base: f.decode_base_ms.max(0.0),
+                per_batch: f.decode_ms_per_batch.max(0.0),
+            },
+            attention_ms_per_context_token: f.attention_ms_per_context_token.max(0.0),
+            overhead_ms: f.overhead_ms.max(0.0),
+        }
+    }
+
     /// Time of one pure-decode iteration of `b` sequences whose contexts sum to `context`.
     pub fn decode_step_ms(&self, b: u32, context: f64) -> f64 {
         self.overhead_ms + self.decode_ms.at(b) + self.attention_ms_per_context_token * context
@@ -1233,7 +1256,7 @@ fn load_profile(key: &str, path: &str, files: &dyn FileSource) -> Result<Profile
             format!("{key}.calibration"),
             format!("{path} is not a valid calibration profile: {}", e.trim()),
         )
-        .hint("profiles are written by `lcsim calibrate local` and `lcsim calibrate cloud`")
+        .hint("profiles are written by `lcsim calibrate local`, `lcsim calibrate cloud` and `lcsim calibrate server`")
     })
 }
 
@@ -1259,6 +1282,12 @@ fn load_local_profile(
             format!("{key}.calibration"),
             format!(
                 "{path} is a cloud profile; a local deployment needs a local one (`lcsim calibrate local`)"
+            ),
+        )),
+        Profile::Server(_) => Err(Problem::new(
+            format!("{key}.calibration"),
+            format!(
+                "{path} is a server profile: it describes continuous batching, so it needs scheduler = \"continuous\""
             ),
         )),
     }
@@ -1492,11 +1521,11 @@ fn validate_deployment(
                 None => None,
                 Some(path) => match load_profile(key, path, files)? {
                     Profile::Cloud(p) => Some(p),
-                    Profile::Local(_) => {
+                    Profile::Local(_) | Profile::Server(_) => {
                         return Err(Problem::new(
                             format!("{key}.calibration"),
                             format!(
-                                "{path} is a local profile; a cloud deployment needs a cloud one (`lcsim calibrate cloud`)"
+                                "{path} is a local or server profile; a cloud deployment needs a cloud one (`lcsim calibrate cloud`)"
                             ),
                         ));
                     }
@@ -1631,13 +1660,42 @@ fn validate_continuous(
             .hint("slots are `max_num_seqs`; iteration times come from the token model"));
         }
     }
+    // A server profile (`lcsim calibrate server`) brings the slot count and KV capacity it
+    // measured; the deployment's own keys win.
+    let server = match &d.calibration {
+        Some(path) => match load_profile(key, path, files)? {
+            Profile::Server(p) => {
+                p.validate().map_err(|e| {
+                    let mut q = Problem::new(
+                        format!("{key}.calibration"),
+                        format!("{path}: `{}` {}", e.key_path, e.message),
+                    );
+                    q.hint = e.hint;
+                    q
+                })?;
+                Some(p)
+            }
+            _ => None,
+        },
+        None => None,
+    };
     let max_num_seqs = count_up_to(
         &format!("{key}.max_num_seqs"),
-        require(key, "max_num_seqs", d.max_num_seqs, what)?,
+        require(
+            key,
+            "max_num_seqs",
+            d.max_num_seqs.or(server.as_ref().map(|p| p.server.slots)),
+            what,
+        )?,
         4096,
         "sequences decoded together (llama.cpp --parallel, vLLM max_num_seqs); at most 4096",
     )?;
-    let kv = require(key, "kv_cache_tokens", d.kv_cache_tokens, what)?;
+    let kv = require(
+        key,
+        "kv_cache_tokens",
+        d.kv_cache_tokens.or(server.as_ref().and_then(|p| p.server.kv_cache_tokens)),
+        what,
+    )?;
     if kv == 0 || kv > 1 << 40 {
         return Err(Problem::new(
             format!("{key}.kv_cache_tokens"),
@@ -1668,17 +1726,26 @@ fn validate_continuous(
             ));
         }
     };
-    let profile_fit = d
-        .calibration
-        .as_ref()
-        .map(|path| load_local_profile(key, path, files).map(|p| p.fit))
-        .transpose()?;
     let token_keys = [
         "prefill_ms_per_token",
         "decode_ms_per_token",
         "overhead_ms",
         "attention_ms_per_context_token",
     ];
+    if let Some(p) = &server {
+        if let Some(k) = token_keys.iter().find(|k| d.present_keys().contains(k)) {
+            return Err(Problem::new(
+                format!("{key}.{k}"),
+                "the calibration profile supplies the step model: remove this key, or `calibration`",
+            ));
+        }
+        return Ok(Continuous::from_server(p, max_num_seqs, kv, max_batched_tokens));
+    }
+    let profile_fit = d
+        .calibration
+        .as_ref()
+        .map(|path| load_local_profile(key, path, files).map(|p| p.fit))
+        .transpose()?;
     if let Some(fit) = profile_fit {
         if let Some(k) = token_keys.iter().find(|k| d.present_keys().contains(k)) {
             return Err(Problem::new(

@@ -16,6 +16,7 @@ pub mod horizon;
 pub mod hybrid;
 pub mod outages;
 pub mod random;
+pub mod replay;
 pub mod run;
 pub mod station;
 

@@ -40,7 +40,7 @@ pub const PALETTE: [RGBColor; 11] = [
 const FONT: &str = "sans-serif";
 static FONT_BYTES: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The bytes are a valid TrueType font, checked by the tests that render every chart.
@@ -48,17 +48,17 @@ fn register_font() {
     });
 }
 
-type Drawn = Result<(), Box<dyn Error>>;
+pub(crate) type Drawn = Result<(), Box<dyn Error>>;
 
-fn title_style() -> TextStyle<'static> {
+pub(crate) fn title_style() -> TextStyle<'static> {
     (FONT, 40).into_font().into()
 }
 
-fn label_style() -> TextStyle<'static> {
+pub(crate) fn label_style() -> TextStyle<'static> {
     (FONT, 24).into_font().into()
 }
 
-fn axis_style() -> TextStyle<'static> {
+pub(crate) fn axis_style() -> TextStyle<'static> {
     (FONT, 28).into_font().into()
 }
 
@@ -82,7 +82,7 @@ fn swatch(color: RGBColor) -> impl Fn((i32, i32)) -> Rectangle<(i32, i32)> {
 }
 
 /// The series legend, boxed, at `at`.
-fn legend<'a, DB: DrawingBackend + 'a>(
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     at: SeriesLabelPosition,
 ) -> Drawn

@@ -15,6 +15,7 @@ use polars::prelude::*;
 pub mod charts;
 pub mod data;
 pub mod report;
+pub mod validation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

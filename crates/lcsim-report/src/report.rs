@@ -469,7 +469,7 @@ fn markdown(data: &RunData, charts: &[(&str, &str)]) -> String {
     md
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 

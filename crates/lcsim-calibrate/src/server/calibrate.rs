@@ -1,0 +1,324 @@
+//! `lcsim calibrate server`: the continuous-batching step model of a running server.
+//!
+//! 1. **Client share.** `GET /health` round trips, median: what HTTP costs with no model work.
+//! 2. **Slots** from `/props`, or, where the server has none, the concurrency at which output
+//!    throughput stops growing (less than 5 % more when concurrency doubles).
+//! 3. **Prefill.** One request at a time, prompts of several lengths, `max_tokens = 2`: TTFT is
+//!    `request overhead + iteration overhead + prefill_ms_per_token · prompt tokens`. The
+//!    server's own prefill time (`timings.prompt_ms`), where reported, splits the intercept into
+//!    the iteration's share (`overhead_ms`) and the request's (`request_overhead_ms`).
+//! 4. **Decode.** Closed loop at concurrency 1, 2, …, slots, fixed `max_tokens` with
+//!    `ignore_eos`, all sequences started together so that they decode in lockstep; plus one
+//!    level with a long prompt, which separates the attention term. The median inter-token gap
+//!    of each level is one iteration of `b` sequences:
+//!    `overhead + decode_base + decode_per_batch·b + attention·context`.
+
+use std::time::Instant;
+
+use lcsim_core::profile::{
+    ErrorCounts, Provenance, ServerDecodePoint, ServerFit, ServerInfo, ServerPrefillPoint,
+    ServerProfile,
+};
+use lcsim_core::stats::median;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+use crate::cloud::ProbeError;
+use crate::fit::least_squares;
+use crate::server::client::{ServerClient, StreamRecord};
+
+/// How much to measure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// Requests per prefill length and per decode level.
+    pub runs: u32,
+    /// Output tokens of each decode request.
+    pub decode_tokens: u32,
+    /// Largest concurrency tried when the server does not report its slots.
+    pub max_concurrency: u32,
+    pub seed: u64,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan { runs: 3, decode_tokens: 64, max_concurrency: 32, seed: 1 }
+    }
+}
+
+/// Why a calibration could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrateError {
+    #[error("the server at {url} cannot be reached ({detail})")]
+    Unreachable { url: String, detail: String },
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Prompt token ids: ordinary vocabulary entries (ids 1000–9999 exist in every tokenizer of
+/// 10k tokens or more), random so that no two prompts share a cached prefix.
+pub fn prompt_ids(rng: &mut Xoshiro256PlusPlus, len: u32) -> Vec<u32> {
+    (0..len).map(|_| rng.random_range(1000..10_000)).collect()
+}
+
+/// Progress: `(what, done, of)`.
+pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
+
+pub fn calibrate(
+    client: &ServerClient,
+    plan: Plan,
+    provenance: Provenance,
+    progress: Progress<'_>,
+) -> Result<ServerProfile, CalibrateError> {
+    let mut errors = ErrorCounts::default();
+    let unreachable = |e: ProbeError| CalibrateError::Unreachable {
+        url: client.base().to_string(),
+        detail: describe(&e),
+    };
+    // 1. The client's share.
+    let mut pings = Vec::new();
+    for _ in 0..21 {
+        pings.push(client.ping_ms().map_err(unreachable)?);
+    }
+    let http_rtt_ms = median(&pings[1..]);
+    let props = client.props().unwrap_or_default();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(plan.seed);
+    let clock = Instant::now();
+    // One request first, kept apart: it warms the server and shows that streaming works.
+    client.stream(&prompt_ids(&mut rng, 16), 4, clock).map_err(|e| match e {
+        ProbeError::Connect | ProbeError::Dns => unreachable(e),
+        other => CalibrateError::Failed(format!(
+            "a first streamed completion failed: {} (is {} an OpenAI-compatible streaming server?)",
+            describe(&other),
+            client.base()
+        )),
+    })?;
+
+    // Context a request may use: one slot's share of the KV cache.
+    let (slots, slots_from) = match props.slots {
+        Some(s) if s > 0 => (s, "reported"),
+        _ => (saturation(client, plan, &mut rng, &mut errors, progress)?, "saturation"),
+    };
+    let slot_ctx = props.n_ctx.map_or(2048, |c| c / u64::from(slots)) as u32;
+
+    // 3. Prefill.
+    let lengths: Vec<u32> =
+        [16u32, 64, 128, 256, 512, 1024, 1536].into_iter().filter(|&l| l + 8 <= slot_ctx).collect();
+    let total = (lengths.len() as u32 * plan.runs) as u64;
+    let mut prefill = Vec::new();
+    for (i, &len) in lengths.iter().enumerate() {
+        let mut runs = Vec::new();
+        for r in 0..plan.runs {
+            match client.stream(&prompt_ids(&mut rng, len), 2, clock) {
+                Ok(rec) => runs.push(rec),
+                Err(e) => count(&mut errors, &e),
+            }
+            progress("prefill", (i as u32 * plan.runs + r + 1) as u64, total);
+        }
+        if runs.is_empty() {
+            continue;
+        }
+        let ttft = median(&runs.iter().map(StreamRecord::ttft_ms).collect::<Vec<_>>());
+        let server: Vec<f64> = runs.iter().filter_map(|r| r.server_prompt_ms).collect();
+        prefill.push(ServerPrefillPoint {
+            prompt_tokens: runs[0].prompt_tokens,
+            ttft_ms: ttft,
+            server_prompt_ms: (!server.is_empty()).then(|| median(&server)),
+            runs: runs.len() as u32,
+        });
+    }
+    if prefill.len() < 2 {
+        return Err(CalibrateError::Failed(format!(
+            "too few prefill measurements succeeded ({} of {} lengths); failures: {}",
+            prefill.len(),
+            lengths.len(),
+            summary(&errors)
+        )));
+    }
+    let rows: Vec<Vec<f64>> =
+        prefill.iter().map(|p| vec![1.0, f64::from(p.prompt_tokens)]).collect();
+    let ttft_fit = least_squares(&rows, &prefill.iter().map(|p| p.ttft_ms).collect::<Vec<_>>());
+    let server_intercept = prefill.iter().all(|p| p.server_prompt_ms.is_some()).then(|| {
+        let y: Vec<f64> = prefill.iter().map(|p| p.server_prompt_ms.unwrap_or(0.0)).collect();
+        least_squares(&rows, &y).coef[0]
+    });
+    let intercept = ttft_fit.coef[0].max(0.0);
+    let overhead_ms = server_intercept.map_or(0.0, |s| s.clamp(0.0, intercept));
+    let request_overhead_ms = intercept - overhead_ms;
+
+    // 4. Decode: levels of b = 1..slots with a short prompt, and b = 1 with a long one.
+    let short = 32u32.min(slot_ctx / 4);
+    let long = (slot_ctx.saturating_sub(plan.decode_tokens + 8)).min(1024).max(short);
+    let mut levels: Vec<(u32, u32)> = (1..=slots).map(|b| (b, short)).collect();
+    if long > short * 4 {
+        levels.push((1, long));
+    }
+    let mut decode = Vec::new();
+    for (i, &(b, prompt)) in levels.iter().enumerate() {
+        let point = decode_level(client, plan, b, prompt, &mut rng, &mut errors, clock);
+        progress("decode", i as u64 + 1, levels.len() as u64);
+        decode.extend(point);
+    }
+    if decode.len() < 2 {
+        return Err(CalibrateError::Failed(format!(
+            "too few decode levels succeeded; failures: {}",
+            summary(&errors)
+        )));
+    }
+    let rows: Vec<Vec<f64>> =
+        decode.iter().map(|d| vec![1.0, f64::from(d.running), d.context_tokens]).collect();
+    let decode_fit = least_squares(&rows, &decode.iter().map(|d| d.gap_ms).collect::<Vec<_>>());
+
+    Ok(ServerProfile {
+        provenance,
+        server: ServerInfo {
+            url: client.base().to_string(),
+            model: props.model,
+            slots,
+            slots_from: slots_from.into(),
+            kv_cache_tokens: props.n_ctx,
+            build: props.build,
+            settings: props.settings,
+            http_rtt_ms: round(http_rtt_ms),
+        },
+        fit: ServerFit {
+            overhead_ms: round(overhead_ms),
+            prefill_ms_per_token: round(ttft_fit.coef[1]),
+            decode_base_ms: round(decode_fit.coef[0] - overhead_ms),
+            decode_ms_per_batch: round(decode_fit.coef[1]),
+            attention_ms_per_context_token: round(decode_fit.coef[2]),
+            request_overhead_ms: round(request_overhead_ms),
+            prefill_r2: round(ttft_fit.r2),
+            prefill_max_rel_residual: round(ttft_fit.max_rel_residual),
+            decode_r2: round(decode_fit.r2),
+            decode_max_rel_residual: round(decode_fit.max_rel_residual),
+        },
+        prefill,
+        decode,
+        errors,
+    })
+}
+
+/// `b` closed-loop clients, each making `plan.runs` requests of `prompt` tokens and
+/// `plan.decode_tokens` outputs; every round starts all `b` together. The gap is the median of
+/// every inter-token gap seen in the level.
+fn decode_level(
+    client: &ServerClient,
+    plan: Plan,
+    b: u32,
+    prompt: u32,
+    rng: &mut Xoshiro256PlusPlus,
+    errors: &mut ErrorCounts,
+    clock: Instant,
+) -> Option<ServerDecodePoint> {
+    let mut gaps = Vec::new();
+    let mut records = Vec::new();
+    let start = clock.elapsed().as_secs_f64() * 1000.0;
+    for _ in 0..plan.runs {
+        let prompts: Vec<Vec<u32>> = (0..b).map(|_| prompt_ids(rng, prompt)).collect();
+        let outcomes: Vec<Result<StreamRecord, ProbeError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = prompts
+                .iter()
+                .map(|p| s.spawn(move || client.stream(p, plan.decode_tokens, clock)))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a request does not panic")).collect()
+        });
+        for o in outcomes {
+            match o {
+                Ok(r) => {
+                    gaps.extend(r.token_times_ms.windows(2).map(|w| w[1] - w[0]));
+                    records.push(r);
+                }
+                Err(e) => count(errors, &e),
+            }
+        }
+    }
+    let wall_ms = clock.elapsed().as_secs_f64() * 1000.0 - start;
+    if gaps.is_empty() {
+        return None;
+    }
+    let tokens: u32 = records.iter().map(|r| r.output_tokens).sum();
+    let mean_prompt =
+        records.iter().map(|r| f64::from(r.prompt_tokens)).sum::<f64>() / records.len() as f64;
+    Some(ServerDecodePoint {
+        running: b,
+        // Each sequence reads its prompt and, on average, half its output.
+        context_tokens: round(f64::from(b) * (mean_prompt + f64::from(plan.decode_tokens) / 2.0)),
+        gap_ms: round(median(&gaps)),
+        tokens_per_s: round(f64::from(tokens) / (wall_ms / 1000.0)),
+        runs: records.len() as u32,
+    })
+}
+
+/// Slots from where throughput saturates: concurrency doubles until output tokens per second
+/// grow by less than 5 %.
+fn saturation(
+    client: &ServerClient,
+    plan: Plan,
+    rng: &mut Xoshiro256PlusPlus,
+    errors: &mut ErrorCounts,
+    progress: Progress<'_>,
+) -> Result<u32, CalibrateError> {
+    let clock = Instant::now();
+    let (mut best, mut best_rate, mut c) = (1u32, 0.0f64, 1u32);
+    while c <= plan.max_concurrency {
+        let Some(p) = decode_level(client, plan, c, 32, rng, errors, clock) else { break };
+        progress("slots", u64::from(c), u64::from(plan.max_concurrency));
+        if p.tokens_per_s < best_rate * 1.05 {
+            break;
+        }
+        (best, best_rate) = (c, p.tokens_per_s);
+        c *= 2;
+    }
+    if best_rate == 0.0 {
+        return Err(CalibrateError::Failed(format!(
+            "no decode level succeeded while searching for the slot count; failures: {}",
+            summary(errors)
+        )));
+    }
+    Ok(best)
+}
+
+pub fn count(errors: &mut ErrorCounts, e: &ProbeError) {
+    match e {
+        ProbeError::Dns => errors.dns += 1,
+        ProbeError::Connect => errors.connect += 1,
+        ProbeError::Timeout => errors.timeout += 1,
+        ProbeError::Status(code) => *errors.http_status.entry(code.to_string()).or_insert(0) += 1,
+        ProbeError::Other(_) => errors.other += 1,
+    }
+}
+
+pub fn describe(e: &ProbeError) -> String {
+    match e {
+        ProbeError::Dns => "the host name does not resolve".into(),
+        ProbeError::Connect => "connection refused".into(),
+        ProbeError::Timeout => "timed out".into(),
+        ProbeError::Status(code) => format!("HTTP status {code}"),
+        ProbeError::Other(s) => s.clone(),
+    }
+}
+
+fn summary(errors: &ErrorCounts) -> String {
+    if errors.total() == 0 {
+        return "none".into();
+    }
+    let mut parts = Vec::new();
+    for (name, n) in [
+        ("dns", errors.dns),
+        ("connect", errors.connect),
+        ("timeout", errors.timeout),
+        ("other", errors.other),
+    ] {
+        if n > 0 {
+            parts.push(format!("{name} {n}"));
+        }
+    }
+    for (code, n) in &errors.http_status {
+        parts.push(format!("HTTP {code} ×{n}"));
+    }
+    parts.join(", ")
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
