@@ -8,3 +8,4 @@
 pub mod calibrate;
 pub mod client;
 pub mod load;
+pub mod standin;

@@ -1,0 +1,195 @@
+//! `calibrate server` against a loopback stand-in whose step times the test sets: the fit
+//! recovers them within bounds derived from the timing error this run actually had.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use lcsim_calibrate::provenance::measured_here;
+use lcsim_calibrate::server::calibrate::{Plan, calibrate};
+use lcsim_calibrate::server::client::ServerClient;
+use lcsim_calibrate::server::standin::{Behaviour, Standin, StandinConfig};
+
+const TRUTH: StandinConfig = StandinConfig {
+    slots: 4,
+    n_ctx_per_slot: 2048,
+    overhead_ms: 2.0,
+    prefill_ms_per_token: 0.04,
+    decode_base_ms: 10.0,
+    decode_ms_per_batch: 5.0,
+    attention_ms_per_context_token: 0.01,
+    behaviour: Behaviour::Serve,
+};
+
+/// Measures this process's scheduling delay while it lives: a thread that sleeps 1 ms at a
+/// time and records the largest overshoot.
+struct JitterProbe {
+    stop: Arc<AtomicBool>,
+    max_us: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl JitterProbe {
+    fn start() -> Self {
+        let (stop, max_us) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (s, m) = (Arc::clone(&stop), Arc::clone(&max_us));
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                std::thread::sleep(Duration::from_millis(1));
+                let over = t.elapsed().saturating_sub(Duration::from_millis(1));
+                m.fetch_max(over.as_micros() as u64, Ordering::Relaxed);
+            }
+        });
+        JitterProbe { stop, max_us, thread: Some(thread) }
+    }
+
+    fn finish(mut self) -> f64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.max_us.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+}
+
+/// Rows of the pseudo-inverse `(XᵀX)⁻¹Xᵀ` of a design matrix with 2 or 3 columns: a
+/// coefficient's error is `Σᵢ pinv[j][i]·eᵢ`, so `|error| ≤ E·Σᵢ|pinv[j][i]|` when every
+/// observation is off by at most `E`.
+fn pinv(x: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let k = x[0].len();
+    let mut a = vec![vec![0.0; k]; k];
+    for r in x {
+        for i in 0..k {
+            for j in 0..k {
+                a[i][j] += r[i] * r[j];
+            }
+        }
+    }
+    // Gauss–Jordan inverse of the small symmetric matrix.
+    let mut inv: Vec<Vec<f64>> =
+        (0..k).map(|i| (0..k).map(|j| f64::from(i == j)).collect()).collect();
+    for c in 0..k {
+        let p = (c..k).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs())).unwrap();
+        a.swap(c, p);
+        inv.swap(c, p);
+        let d = a[c][c];
+        for j in 0..k {
+            a[c][j] /= d;
+            inv[c][j] /= d;
+        }
+        for i in 0..k {
+            if i != c {
+                let f = a[i][c];
+                for j in 0..k {
+                    a[i][j] -= f * a[c][j];
+                    inv[i][j] -= f * inv[c][j];
+                }
+            }
+        }
+    }
+    (0..k).map(|j| x.iter().map(|r| (0..k).map(|m| inv[j][m] * r[m]).sum()).collect()).collect()
+}
+
+fn bound(pinv_row: &[f64], e: f64) -> f64 {
+    e * pinv_row.iter().map(|v| v.abs()).sum::<f64>()
+}
+
+#[test]
+fn calibration_recovers_the_standin_step_model() {
+    let probe = JitterProbe::start();
+    let server = Standin::start(TRUTH).unwrap();
+    let client = ServerClient::new(&server.url(), None, Duration::from_secs(30));
+    let mut ping_max = 0.0f64;
+    for _ in 0..20 {
+        ping_max = ping_max.max(client.ping_ms().unwrap());
+    }
+    let plan = Plan { runs: 3, decode_tokens: 16, max_concurrency: 8, seed: 3 };
+    let p = calibrate(&client, plan, measured_here("test", "server"), &|_, _, _| {}).unwrap();
+    for _ in 0..20 {
+        ping_max = ping_max.max(client.ping_ms().unwrap());
+    }
+    let jitter = probe.finish();
+    // Every timing the client saw is off from the model by at most: the stand-in's own
+    // lateness, an HTTP round trip (request in, chunk out), and a scheduling delay.
+    let e = server.max_lateness_ms() + ping_max + jitter;
+    eprintln!(
+        "timing error bound E = {e:.3} ms (lateness {:.3}, ping {ping_max:.3}, jitter {jitter:.3})",
+        server.max_lateness_ms()
+    );
+    eprintln!("{:#?}", p.fit);
+
+    assert_eq!(p.server.slots, 4);
+    assert_eq!(p.server.slots_from, "reported");
+    assert_eq!(p.server.kv_cache_tokens, Some(4 * 2048));
+    assert_eq!(p.errors.total(), 0, "{:?}", p.errors);
+
+    // Prefill: TTFT = request overhead + overhead + prefill·tokens.
+    let x: Vec<Vec<f64>> =
+        p.prefill.iter().map(|q| vec![1.0, f64::from(q.prompt_tokens)]).collect();
+    let pi = pinv(&x);
+    let slope_bound = bound(&pi[1], e);
+    assert!(
+        (p.fit.prefill_ms_per_token - TRUTH.prefill_ms_per_token).abs() <= slope_bound,
+        "prefill {} vs {} ± {slope_bound}",
+        p.fit.prefill_ms_per_token,
+        TRUTH.prefill_ms_per_token
+    );
+    // The server reports its own prefill time exactly, so the iteration overhead is exact (to
+    // the profile's rounding of 1e-6) and the rest of the intercept is the request's.
+    assert!((p.fit.overhead_ms - TRUTH.overhead_ms).abs() <= 2e-6, "{}", p.fit.overhead_ms);
+    let intercept_bound = bound(&pi[0], e);
+    assert!(
+        p.fit.request_overhead_ms >= 0.0 && p.fit.request_overhead_ms <= intercept_bound,
+        "request overhead {} outside [0, {intercept_bound}]",
+        p.fit.request_overhead_ms
+    );
+
+    // Decode: gap = overhead + base + per_batch·b + attention·context. The recorded context is
+    // the middle of each answer; the stand-in's is off by at most one token per sequence.
+    let x: Vec<Vec<f64>> =
+        p.decode.iter().map(|d| vec![1.0, f64::from(d.running), d.context_tokens]).collect();
+    assert!(x.len() >= 5, "levels 1..=4 and a long prompt");
+    let pi = pinv(&x);
+    let e_dec = e + TRUTH.attention_ms_per_context_token * f64::from(TRUTH.slots);
+    for (name, got, want, row) in [
+        (
+            "decode_base_ms",
+            p.fit.decode_base_ms + p.fit.overhead_ms,
+            TRUTH.decode_base_ms + TRUTH.overhead_ms,
+            0,
+        ),
+        ("decode_ms_per_batch", p.fit.decode_ms_per_batch, TRUTH.decode_ms_per_batch, 1),
+        (
+            "attention_ms_per_context_token",
+            p.fit.attention_ms_per_context_token,
+            TRUTH.attention_ms_per_context_token,
+            2,
+        ),
+    ] {
+        let b = bound(&pi[row], e_dec) + 2e-6;
+        assert!((got - want).abs() <= b, "{name}: {got} vs {want} ± {b}");
+    }
+}
+
+#[test]
+fn unreachable_and_non_streaming_servers_are_told_apart() {
+    use lcsim_calibrate::server::calibrate::CalibrateError;
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = ServerClient::new(&format!("http://127.0.0.1:{port}"), None, Duration::from_secs(5));
+    let plan = Plan { runs: 1, ..Plan::default() };
+    let err = calibrate(&dead, plan, measured_here("t", "s"), &|_, _, _| {}).unwrap_err();
+    assert!(matches!(err, CalibrateError::Unreachable { .. }), "{err}");
+
+    let flat =
+        Standin::start(StandinConfig { behaviour: Behaviour::NotStreaming, ..TRUTH }).unwrap();
+    let client = ServerClient::new(&flat.url(), None, Duration::from_secs(5));
+    let err = calibrate(&client, plan, measured_here("t", "s"), &|_, _, _| {}).unwrap_err();
+    assert!(err.to_string().contains("not a streaming endpoint"), "{err}");
+
+    let failing = Standin::start(StandinConfig { behaviour: Behaviour::Fail500, ..TRUTH }).unwrap();
+    let client = ServerClient::new(&failing.url(), None, Duration::from_secs(5));
+    let err = calibrate(&client, plan, measured_here("t", "s"), &|_, _, _| {}).unwrap_err();
+    assert!(err.to_string().contains("HTTP status 500"), "{err}");
+}
