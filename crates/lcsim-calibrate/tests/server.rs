@@ -15,6 +15,7 @@ const TRUTH: StandinConfig = StandinConfig {
     n_ctx_per_slot: 2048,
     overhead_ms: 2.0,
     prefill_ms_per_token: 0.04,
+    prefill_attention_ms_per_context_token: 0.00002,
     decode_base_ms: 10.0,
     decode_ms_per_batch: 5.0,
     attention_ms_per_context_token: 0.01,
@@ -117,57 +118,82 @@ fn calibration_recovers_the_standin_step_model() {
         "timing error bound E = {e:.3} ms (lateness {:.3}, ping {ping_max:.3}, jitter {jitter:.3})",
         server.max_lateness_ms()
     );
-    eprintln!("{:#?}", p.fit);
+    eprintln!("{:#?}\n{:#?}", p.fit, p.prefill);
 
     assert_eq!(p.server.slots, 4);
     assert_eq!(p.server.slots_from, "reported");
     assert_eq!(p.server.kv_cache_tokens, Some(4 * 2048));
     assert_eq!(p.errors.total(), 0, "{:?}", p.errors);
 
-    // Prefill: TTFT = request overhead + overhead + prefill·tokens.
-    let x: Vec<Vec<f64>> =
-        p.prefill.iter().map(|q| vec![1.0, f64::from(q.prompt_tokens)]).collect();
-    let pi = pinv(&x);
-    let slope_bound = bound(&pi[1], e);
+    // Prefill: the server reports its own prefill time exactly (overhead + e·p + q·p(p+1)/2),
+    // so the fit to it is exact up to the profile's rounding of 1e-6 ...
+    let x: Vec<Vec<f64>> = p
+        .prefill
+        .iter()
+        .map(|q| {
+            let n = f64::from(q.prompt_tokens);
+            vec![1.0, n, n * (n + 1.0) / 2.0]
+        })
+        .collect();
+    let rounding = 2e-6;
+    for (name, got, want) in [
+        ("overhead_ms", p.fit.overhead_ms, TRUTH.overhead_ms),
+        ("prefill_ms_per_token", p.fit.prefill_ms_per_token, TRUTH.prefill_ms_per_token),
+        (
+            "prefill_attention_ms_per_context_token",
+            p.fit.prefill_attention_ms_per_context_token,
+            TRUTH.prefill_attention_ms_per_context_token,
+        ),
+    ] {
+        // The server's figures are f64 arithmetic on the truth: error ~1e-12 per point.
+        let b = bound(
+            &pinv(&x)[match name {
+                "overhead_ms" => 0,
+                "prefill_ms_per_token" => 1,
+                _ => 2,
+            }],
+            1e-9,
+        ) + rounding;
+        assert!((got - want).abs() <= b, "{name}: {got} vs {want} ± {b}");
+    }
+    // ... and the rest of TTFT is the request's: between 0 and the timing error.
     assert!(
-        (p.fit.prefill_ms_per_token - TRUTH.prefill_ms_per_token).abs() <= slope_bound,
-        "prefill {} vs {} ± {slope_bound}",
-        p.fit.prefill_ms_per_token,
-        TRUTH.prefill_ms_per_token
-    );
-    // The server reports its own prefill time exactly, so the iteration overhead is exact (to
-    // the profile's rounding of 1e-6) and the rest of the intercept is the request's.
-    assert!((p.fit.overhead_ms - TRUTH.overhead_ms).abs() <= 2e-6, "{}", p.fit.overhead_ms);
-    let intercept_bound = bound(&pi[0], e);
-    assert!(
-        p.fit.request_overhead_ms >= 0.0 && p.fit.request_overhead_ms <= intercept_bound,
-        "request overhead {} outside [0, {intercept_bound}]",
+        p.fit.request_overhead_ms >= 0.0 && p.fit.request_overhead_ms <= e,
+        "request overhead {} outside [0, {e}]",
         p.fit.request_overhead_ms
     );
 
     // Decode: gap = overhead + base + per_batch·b + attention·context. The recorded context is
     // the middle of each answer; the stand-in's is off by at most one token per sequence.
-    let x: Vec<Vec<f64>> =
-        p.decode.iter().map(|d| vec![1.0, f64::from(d.running), d.context_tokens]).collect();
-    assert!(x.len() >= 5, "levels 1..=4 and a long prompt");
-    let pi = pinv(&x);
     let e_dec = e + TRUTH.attention_ms_per_context_token * f64::from(TRUTH.slots);
+    let ones: Vec<_> = p.decode.iter().filter(|d| d.running == 1).collect();
+    assert_eq!(ones.len(), 2, "a short and a long single-sequence level");
+    let span = (ones[1].context_tokens - ones[0].context_tokens).abs();
+    let attention_bound = 2.0 * e_dec / span + 2e-6;
+    assert!(
+        (p.fit.attention_ms_per_context_token - TRUTH.attention_ms_per_context_token).abs()
+            <= attention_bound,
+        "attention {} ± {attention_bound}",
+        p.fit.attention_ms_per_context_token
+    );
+    // Each table entry is a gap less the (exact) overhead and the estimated attention.
+    assert_eq!(p.decode_ms_by_batch.len(), 4);
+    let mut e_table = 0.0f64;
+    for (i, got) in p.decode_ms_by_batch.iter().enumerate() {
+        let b = i as u32 + 1;
+        let d = p.decode.iter().find(|d| d.running == b && d.context_tokens < span).unwrap();
+        let bound = e_dec + d.context_tokens * attention_bound + 2e-6;
+        e_table = e_table.max(bound);
+        let want = TRUTH.decode_base_ms + TRUTH.decode_ms_per_batch * f64::from(b);
+        assert!((got - want).abs() <= bound, "decode({b}) {got} vs {want} ± {bound}");
+    }
+    let x: Vec<Vec<f64>> = (1..=4).map(|b| vec![1.0, f64::from(b)]).collect();
+    let pi = pinv(&x);
     for (name, got, want, row) in [
-        (
-            "decode_base_ms",
-            p.fit.decode_base_ms + p.fit.overhead_ms,
-            TRUTH.decode_base_ms + TRUTH.overhead_ms,
-            0,
-        ),
+        ("decode_base_ms", p.fit.decode_base_ms, TRUTH.decode_base_ms, 0),
         ("decode_ms_per_batch", p.fit.decode_ms_per_batch, TRUTH.decode_ms_per_batch, 1),
-        (
-            "attention_ms_per_context_token",
-            p.fit.attention_ms_per_context_token,
-            TRUTH.attention_ms_per_context_token,
-            2,
-        ),
     ] {
-        let b = bound(&pi[row], e_dec) + 2e-6;
+        let b = bound(&pi[row], e_table) + 2e-6;
         assert!((got - want).abs() <= b, "{name}: {got} vs {want} ± {b}");
     }
 }

@@ -14,6 +14,7 @@ const FAST: StandinConfig = StandinConfig {
     n_ctx_per_slot: 1024,
     overhead_ms: 1.0,
     prefill_ms_per_token: 0.01,
+    prefill_attention_ms_per_context_token: 0.00001,
     decode_base_ms: 2.0,
     decode_ms_per_batch: 0.5,
     attention_ms_per_context_token: 0.0005,

@@ -19,6 +19,8 @@
 //! `fit.overhead_ms` → `overhead_ms`, `fit.prefill_ms_per_token` → `prefill_ms_per_token`,
 //! `fit.decode_base_ms`/`fit.decode_ms_per_batch` → `decode_ms_per_token = { base, per_batch }`,
 //! `fit.attention_ms_per_context_token` → `attention_ms_per_context_token`,
+//! `fit.prefill_attention_ms_per_context_token` → `prefill_attention_ms_per_context_token`,
+//! `decode_ms_by_batch` → `decode_ms_by_batch`,
 //! `server.slots` → `max_num_seqs` and `server.kv_cache_tokens` → `kv_cache_tokens` (both
 //! unless the deployment sets them). `fit.request_overhead_ms` (HTTP, tokenization) lies
 //! outside the server's iterations; `lcsim validate` adds it to every request.
@@ -167,6 +169,12 @@ pub struct ServerProfile {
     pub provenance: Provenance,
     pub server: ServerInfo,
     pub fit: ServerFit,
+    /// The batch-dependent part of a decode step for `b = 1, 2, …, slots` sequences, in
+    /// milliseconds (each decode level's median gap less the overhead and attention terms).
+    /// Real kernels are not linear in the batch; the scenario uses these steps, and
+    /// `decode_base_ms + decode_ms_per_batch·b` only beyond them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decode_ms_by_batch: Vec<f64>,
     /// Prefill points: TTFT against prompt length, one request at a time.
     #[serde(default)]
     pub prefill: Vec<ServerPrefillPoint>,
@@ -210,6 +218,9 @@ pub struct ServerFit {
     pub decode_base_ms: f64,
     pub decode_ms_per_batch: f64,
     pub attention_ms_per_context_token: f64,
+    /// Prefill attention: added prefill time per prompt token per token before it.
+    #[serde(default)]
+    pub prefill_attention_ms_per_context_token: f64,
     /// Per request, outside the iterations: HTTP, parsing, tokenization.
     pub request_overhead_ms: f64,
     pub prefill_r2: f64,
@@ -256,6 +267,10 @@ impl ServerProfile {
             ("fit.decode_base_ms", f.decode_base_ms),
             ("fit.decode_ms_per_batch", f.decode_ms_per_batch),
             ("fit.attention_ms_per_context_token", f.attention_ms_per_context_token),
+            (
+                "fit.prefill_attention_ms_per_context_token",
+                f.prefill_attention_ms_per_context_token,
+            ),
             ("fit.request_overhead_ms", f.request_overhead_ms),
         ];
         for (key, v) in terms {
@@ -265,6 +280,14 @@ impl ServerProfile {
                     format!("must be a finite number within ±1e15, got {}", check::num(v)),
                 )
                 .hint("recalibrate with `lcsim calibrate server`, or correct the value")
+            })?;
+        }
+        for (i, v) in self.decode_ms_by_batch.iter().enumerate() {
+            check::non_negative("decode_ms_by_batch", v.abs()).map_err(|_| {
+                Problem::new(
+                    format!("decode_ms_by_batch[{i}]"),
+                    format!("must be a finite number within ±1e15, got {}", check::num(*v)),
+                )
             })?;
         }
         if self.server.slots == 0 || self.server.slots > 4096 {

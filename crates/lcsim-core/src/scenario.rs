@@ -260,10 +260,52 @@ pub struct Continuous {
     pub kv_cache_tokens: u64,
     pub max_batched_tokens: Option<u64>,
     pub prefill_ms_per_token: f64,
-    /// One decode step for `b` sequences: `base + per_batch · b`.
+    /// One decode step for `b` sequences: `base + per_batch · b`, unless the table below
+    /// gives the step for that `b`.
     pub decode_ms: Linear,
+    /// Measured decode steps for `b = 1, 2, …` (`decode_ms_by_batch`; a server profile's
+    /// `fit.decode_ms_by_batch`): real kernels are not linear in the batch (llama.cpp on AVX2
+    /// decodes 3 sequences slower than 4). Beyond the table, the last entry plus
+    /// `per_batch` per extra sequence.
+    pub decode_ms_by_batch: DecodeTable,
     pub attention_ms_per_context_token: f64,
+    /// Prefill attention: each prefilled token costs this much more per token of context
+    /// before it (a chunk of `c` tokens at offset `o` adds `c·o + c(c+1)/2` such pairs), so a
+    /// whole prompt of `p` tokens adds `p(p+1)/2` of them. Real prefill time per token grows
+    /// with the prompt (llama.cpp on a CPU: about 1 ms per token at 128 tokens, 1.5 at 1536).
+    pub prefill_attention_ms_per_context_token: f64,
     pub overhead_ms: f64,
+}
+
+/// Decode-step times by batch size, `b = 1..=len`, in milliseconds; empty by default. Kept
+/// inline (at most [`DecodeTable::MAX`] entries) so that the step model stays `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecodeTable {
+    len: usize,
+    ms: [f64; DecodeTable::MAX],
+}
+
+impl DecodeTable {
+    pub const MAX: usize = 256;
+    pub const NONE: DecodeTable = DecodeTable { len: 0, ms: [0.0; DecodeTable::MAX] };
+
+    /// A table of up to [`DecodeTable::MAX`] values (the rest are dropped).
+    pub fn new(values: &[f64]) -> DecodeTable {
+        let mut t = DecodeTable::NONE;
+        t.len = values.len().min(Self::MAX);
+        t.ms[..t.len].copy_from_slice(&values[..t.len]);
+        t
+    }
+
+    pub fn values(&self) -> &[f64] {
+        &self.ms[..self.len]
+    }
+}
+
+impl Default for DecodeTable {
+    fn default() -> Self {
+        DecodeTable::NONE
+    }
 }
 
 impl Continuous {
@@ -285,14 +327,30 @@ impl Continuous {
                 base: f.decode_base_ms.max(0.0),
                 per_batch: f.decode_ms_per_batch.max(0.0),
             },
+            decode_ms_by_batch: DecodeTable::new(
+                &p.decode_ms_by_batch.iter().map(|v| v.max(0.0)).collect::<Vec<_>>(),
+            ),
             attention_ms_per_context_token: f.attention_ms_per_context_token.max(0.0),
+            prefill_attention_ms_per_context_token: f
+                .prefill_attention_ms_per_context_token
+                .max(0.0),
             overhead_ms: f.overhead_ms.max(0.0),
+        }
+    }
+
+    /// The batch-dependent part of a decode step of `b ≥ 1` sequences.
+    pub fn decode_batch_ms(&self, b: u32) -> f64 {
+        let t = self.decode_ms_by_batch.values();
+        match t.len() {
+            0 => self.decode_ms.at(b),
+            n if (b as usize) <= n => t[b.max(1) as usize - 1],
+            n => t[n - 1] + self.decode_ms.per_batch * f64::from(b - n as u32),
         }
     }
 
     /// Time of one pure-decode iteration of `b` sequences whose contexts sum to `context`.
     pub fn decode_step_ms(&self, b: u32, context: f64) -> f64 {
-        self.overhead_ms + self.decode_ms.at(b) + self.attention_ms_per_context_token * context
+        self.overhead_ms + self.decode_batch_ms(b) + self.attention_ms_per_context_token * context
     }
 
     /// Mean time a request occupies one of a full server's `max_num_seqs` slots, plus the
@@ -300,7 +358,13 @@ impl Continuous {
     pub fn mean_service_ms(&self, prompt: f64, output: f64) -> f64 {
         let b = self.max_num_seqs;
         let context = f64::from(b) * (prompt + output / 2.0);
-        output * self.decode_step_ms(b, context) + f64::from(b) * prompt * self.prefill_ms_per_token
+        output * self.decode_step_ms(b, context) + f64::from(b) * self.prefill_ms(prompt)
+    }
+
+    /// Prefill time of a whole prompt of `prompt` tokens, without the iteration overhead.
+    pub fn prefill_ms(&self, prompt: f64) -> f64 {
+        prompt * self.prefill_ms_per_token
+            + self.prefill_attention_ms_per_context_token * prompt * (prompt + 1.0) / 2.0
     }
 }
 
@@ -1364,6 +1428,8 @@ fn validate_deployment(
                     "kv_cache_tokens",
                     "max_batched_tokens",
                     "attention_ms_per_context_token",
+                    "decode_ms_by_batch",
+                    "prefill_attention_ms_per_context_token",
                     "queue_capacity",
                     "service_ms",
                     "prefill_ms_per_token",
@@ -1407,6 +1473,8 @@ fn validate_deployment(
                 "kv_cache_tokens",
                 "max_batched_tokens",
                 "attention_ms_per_context_token",
+                "decode_ms_by_batch",
+                "prefill_attention_ms_per_context_token",
             ] {
                 if present.contains(&k) {
                     return Err(Problem::new(
@@ -1731,6 +1799,8 @@ fn validate_continuous(
         "decode_ms_per_token",
         "overhead_ms",
         "attention_ms_per_context_token",
+        "decode_ms_by_batch",
+        "prefill_attention_ms_per_context_token",
     ];
     if let Some(p) = &server {
         if let Some(k) = token_keys.iter().find(|k| d.present_keys().contains(k)) {
@@ -1762,7 +1832,9 @@ fn validate_continuous(
                 base: fit.decode_base_ms.max(0.0),
                 per_batch: fit.decode_ms_per_batch.max(0.0),
             },
+            decode_ms_by_batch: DecodeTable::NONE,
             attention_ms_per_context_token: fit.decode_ms_per_batch_context.max(0.0),
+            prefill_attention_ms_per_context_token: 0.0,
             overhead_ms: fit.prefill_base_ms.max(0.0),
         });
     }
@@ -1791,9 +1863,33 @@ fn validate_continuous(
         max_batched_tokens,
         prefill_ms_per_token: prefill,
         decode_ms: linear(&format!("{key}.decode_ms_per_token"), decode)?,
+        decode_ms_by_batch: match &d.decode_ms_by_batch {
+            None => DecodeTable::NONE,
+            Some(v) => {
+                let k = format!("{key}.decode_ms_by_batch");
+                if v.is_empty() || v.len() > DecodeTable::MAX {
+                    return Err(Problem::new(
+                        k,
+                        format!(
+                            "needs from 1 to {} steps (for 1, 2, … sequences), got {}",
+                            DecodeTable::MAX,
+                            v.len()
+                        ),
+                    ));
+                }
+                for (i, x) in v.iter().enumerate() {
+                    non_negative(&format!("{k}[{i}]"), *x)?;
+                }
+                DecodeTable::new(v)
+            }
+        },
         attention_ms_per_context_token: non_negative(
             &format!("{key}.attention_ms_per_context_token"),
             d.attention_ms_per_context_token.unwrap_or(0.0),
+        )?,
+        prefill_attention_ms_per_context_token: non_negative(
+            &format!("{key}.prefill_attention_ms_per_context_token"),
+            d.prefill_attention_ms_per_context_token.unwrap_or(0.0),
         )?,
         overhead_ms: non_negative(&format!("{key}.overhead_ms"), d.overhead_ms.unwrap_or(0.0))?,
     })

@@ -170,6 +170,10 @@ pub struct DeploymentWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention_ms_per_context_token: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_ms_by_batch: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_attention_ms_per_context_token: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_timeout_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill_ms_per_token: Option<LinearWire>,
@@ -241,6 +245,11 @@ impl DeploymentWire {
             ("kv_cache_tokens", self.kv_cache_tokens.is_some()),
             ("max_batched_tokens", self.max_batched_tokens.is_some()),
             ("attention_ms_per_context_token", self.attention_ms_per_context_token.is_some()),
+            ("decode_ms_by_batch", self.decode_ms_by_batch.is_some()),
+            (
+                "prefill_attention_ms_per_context_token",
+                self.prefill_attention_ms_per_context_token.is_some(),
+            ),
             ("batch_timeout_ms", self.batch_timeout_ms.is_some()),
             ("prefill_ms_per_token", self.prefill_ms_per_token.is_some()),
             ("decode_ms_per_token", self.decode_ms_per_token.is_some()),

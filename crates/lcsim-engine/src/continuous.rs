@@ -282,6 +282,8 @@ impl ContinuousServers {
         // One iteration: prefill chunks and one decode token for every decoding sequence.
         let mut left = budget;
         let mut prefill_tokens = 0u64;
+        // Prefill attention pairs: a chunk of c tokens at offset o attends c·o + c(c+1)/2.
+        let mut prefill_pairs = 0u64;
         let mut context_read = 0u64;
         let emitted = &mut self.emitted;
         emitted.clear();
@@ -291,8 +293,10 @@ impl ContinuousServers {
                 emitted.push(j);
             } else {
                 let chunk = s.prefill_left.min(left);
+                let offset = s.context - s.prefill_left;
                 left -= chunk;
                 prefill_tokens += chunk;
+                prefill_pairs += chunk * offset + chunk * (chunk + 1) / 2;
                 s.prefill_left -= chunk;
                 if s.prefill_left == 0 && chunk > 0 {
                     emitted.push(j);
@@ -300,13 +304,15 @@ impl ContinuousServers {
             }
         }
         let decode_ms = if decoding >= 1 {
-            cfg.decode_ms.at(decoding as u32)
+            cfg.decode_batch_ms(decoding as u32)
                 + cfg.attention_ms_per_context_token * context_read as f64
         } else {
             0.0
         };
-        let duration =
-            cfg.overhead_ms + cfg.prefill_ms_per_token * prefill_tokens as f64 + decode_ms;
+        let duration = cfg.overhead_ms
+            + cfg.prefill_ms_per_token * prefill_tokens as f64
+            + cfg.prefill_attention_ms_per_context_token * prefill_pairs as f64
+            + decode_ms;
         let end = b0 + duration;
         self.iterations += 1;
         emit(Event::Busy { start_ms: b0, duration_ms: duration, running: server.running.len() });

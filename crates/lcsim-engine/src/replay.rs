@@ -47,7 +47,7 @@ pub fn replay(cfg: Continuous, requests: &[Recorded]) -> Vec<Option<Completed>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lcsim_core::scenario::Linear;
+    use lcsim_core::scenario::{DecodeTable, Linear};
 
     #[test]
     fn two_overlapping_requests_share_iterations() {
@@ -59,7 +59,9 @@ mod tests {
             max_batched_tokens: None,
             prefill_ms_per_token: 0.0,
             decode_ms: Linear { base: 0.0, per_batch: 0.0 },
+            decode_ms_by_batch: DecodeTable::NONE,
             attention_ms_per_context_token: 0.0,
+            prefill_attention_ms_per_context_token: 0.0,
             overhead_ms: 10.0,
         };
         let reqs = [

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{check, per_rep, simulate};
-use lcsim_core::scenario::{Continuous, Linear};
+use lcsim_core::scenario::{Continuous, DecodeTable, Linear};
 use lcsim_engine::arrivals::Request;
 use lcsim_engine::continuous::{Completed, ContinuousServers, Event};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -17,7 +17,9 @@ fn config(slots: u32, kv: u64) -> Continuous {
         max_batched_tokens: None,
         prefill_ms_per_token: 0.0,
         decode_ms: Linear { base: 10.0, per_batch: 0.0 },
+        decode_ms_by_batch: DecodeTable::NONE,
         attention_ms_per_context_token: 0.0,
+        prefill_attention_ms_per_context_token: 0.0,
         overhead_ms: 0.0,
     }
 }
@@ -171,7 +173,9 @@ fn agrees_with_a_plain_reference() {
         max_batched_tokens: Some(256),
         prefill_ms_per_token: 0.05,
         decode_ms: Linear { base: 6.0, per_batch: 0.7 },
+        decode_ms_by_batch: DecodeTable::NONE,
         attention_ms_per_context_token: 0.0004,
+        prefill_attention_ms_per_context_token: 0.0002,
         overhead_ms: 1.5,
     };
     let (mut engine, pre) = serve(cfg, 1, &requests);
@@ -264,6 +268,7 @@ fn reference(cfg: Continuous, requests: &[Request]) -> Vec<Completed> {
         };
         let mut left = budget;
         let mut prefill = 0u64;
+        let mut pairs = 0u64;
         let mut read = 0u64;
         let mut emits = vec![false; running.len()];
         for (j, s) in running.iter_mut().enumerate() {
@@ -274,11 +279,16 @@ fn reference(cfg: Continuous, requests: &[Request]) -> Vec<Completed> {
                 let c = s.prefill_left.min(left);
                 left -= c;
                 prefill += c;
+                // Each of the chunk's tokens attends to every token before it.
+                let before = s.context - s.prefill_left;
+                pairs += (1..=c).map(|i| before + i).sum::<u64>();
                 s.prefill_left -= c;
                 emits[j] = s.prefill_left == 0 && c > 0;
             }
         }
-        let mut step = cfg.overhead_ms + cfg.prefill_ms_per_token * prefill as f64;
+        let mut step = cfg.overhead_ms
+            + cfg.prefill_ms_per_token * prefill as f64
+            + cfg.prefill_attention_ms_per_context_token * pairs as f64;
         if decoding > 0 {
             step += cfg.decode_ms.base
                 + cfg.decode_ms.per_batch * decoding as f64

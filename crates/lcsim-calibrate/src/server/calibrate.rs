@@ -3,15 +3,18 @@
 //! 1. **Client share.** `GET /health` round trips, median: what HTTP costs with no model work.
 //! 2. **Slots** from `/props`, or, where the server has none, the concurrency at which output
 //!    throughput stops growing (less than 5 % more when concurrency doubles).
-//! 3. **Prefill.** One request at a time, prompts of several lengths, `max_tokens = 2`: TTFT is
-//!    `request overhead + iteration overhead + prefill_ms_per_token · prompt tokens`. The
-//!    server's own prefill time (`timings.prompt_ms`), where reported, splits the intercept into
-//!    the iteration's share (`overhead_ms`) and the request's (`request_overhead_ms`).
+//! 3. **Prefill.** One request at a time, prompts of several lengths, `max_tokens = 2`. The
+//!    prefill iteration takes `overhead + e·p + q·p(p+1)/2` for a prompt of `p` tokens (`q`:
+//!    prefill attention), fitted to the server's own prefill time (`timings.prompt_ms`) where
+//!    it reports one, else to TTFT. The rest of TTFT (median of TTFT − server prefill) is the
+//!    request's overhead outside the iterations: HTTP, parsing, the first chunk.
 //! 4. **Decode.** Closed loop at concurrency 1, 2, …, slots, fixed `max_tokens` with
 //!    `ignore_eos`, all sequences started together so that they decode in lockstep; plus one
-//!    level with a long prompt, which separates the attention term. The median inter-token gap
-//!    of each level is one iteration of `b` sequences:
-//!    `overhead + decode_base + decode_per_batch·b + attention·context`.
+//!    level with a long prompt. The median inter-token gap of each level is one iteration of
+//!    `b` sequences: `overhead + decode(b) + attention·context`. The two single-sequence
+//!    levels give `attention`; each level then gives `decode(b)` (`decode_ms_by_batch`, since
+//!    real kernels are not linear in `b`), and the line through them gives `decode_base` and
+//!    `decode_per_batch` (its R² says how linear the batch curve is).
 
 use std::time::Instant;
 
@@ -134,16 +137,23 @@ pub fn calibrate(
             summary(&errors)
         )));
     }
-    let rows: Vec<Vec<f64>> =
-        prefill.iter().map(|p| vec![1.0, f64::from(p.prompt_tokens)]).collect();
-    let ttft_fit = least_squares(&rows, &prefill.iter().map(|p| p.ttft_ms).collect::<Vec<_>>());
-    let server_intercept = prefill.iter().all(|p| p.server_prompt_ms.is_some()).then(|| {
-        let y: Vec<f64> = prefill.iter().map(|p| p.server_prompt_ms.unwrap_or(0.0)).collect();
-        least_squares(&rows, &y).coef[0]
-    });
-    let intercept = ttft_fit.coef[0].max(0.0);
-    let overhead_ms = server_intercept.map_or(0.0, |s| s.clamp(0.0, intercept));
-    let request_overhead_ms = intercept - overhead_ms;
+    // Prefill time = intercept + e·p + q·p(p+1)/2 (prefill attention), fitted to the server's
+    // own prefill times where it reports them (they hold no HTTP), else to TTFT.
+    let server_times = prefill.iter().all(|p| p.server_prompt_ms.is_some());
+    let y: Vec<f64> = prefill
+        .iter()
+        .map(|p| if server_times { p.server_prompt_ms.unwrap_or(0.0) } else { p.ttft_ms })
+        .collect();
+    let prefill_fit =
+        fit_prefill(&prefill.iter().map(|p| f64::from(p.prompt_tokens)).collect::<Vec<_>>(), &y);
+    let (overhead_ms, request_overhead_ms) = if server_times {
+        // What the client waits beyond the server's prefill: HTTP, parsing, the first chunk.
+        let outside: Vec<f64> =
+            prefill.iter().map(|p| p.ttft_ms - p.server_prompt_ms.unwrap_or(0.0)).collect();
+        (prefill_fit.coef[0].max(0.0), median(&outside).max(0.0))
+    } else {
+        (0.0, prefill_fit.coef[0].max(0.0))
+    };
 
     // 4. Decode: levels of b = 1..slots with a short prompt, and b = 1 with a long one.
     let short = 32u32.min(slot_ctx / 4);
@@ -164,9 +174,44 @@ pub fn calibrate(
             summary(&errors)
         )));
     }
-    let rows: Vec<Vec<f64>> =
-        decode.iter().map(|d| vec![1.0, f64::from(d.running), d.context_tokens]).collect();
-    let decode_fit = least_squares(&rows, &decode.iter().map(|d| d.gap_ms).collect::<Vec<_>>());
+    // Attention from the two single-sequence levels (short and long prompt); the table is each
+    // short level's gap less the overhead and attention; base and per-batch are its line.
+    let short_levels: Vec<&ServerDecodePoint> = decode
+        .iter()
+        .filter(|d| (d.context_tokens / f64::from(d.running)) < f64::from(long))
+        .collect();
+    let one = short_levels.iter().find(|d| d.running == 1);
+    let long_one = decode.iter().find(|d| d.running == 1 && d.context_tokens >= f64::from(long));
+    let attention = match (one, long_one) {
+        (Some(s), Some(l)) if l.context_tokens > s.context_tokens => {
+            ((l.gap_ms - s.gap_ms) / (l.context_tokens - s.context_tokens)).max(0.0)
+        }
+        _ => 0.0,
+    };
+    let table: Vec<(u32, f64)> = short_levels
+        .iter()
+        .map(|d| (d.running, d.gap_ms - overhead_ms - attention * d.context_tokens))
+        .collect();
+    if table.is_empty() {
+        return Err(CalibrateError::Failed(format!(
+            "no decode level with a short prompt succeeded; failures: {}",
+            summary(&errors)
+        )));
+    }
+    let rows: Vec<Vec<f64>> = table.iter().map(|(b, _)| vec![1.0, f64::from(*b)]).collect();
+    let decode_fit = least_squares(&rows, &table.iter().map(|(_, y)| *y).collect::<Vec<_>>());
+    // Every b from 1 to the largest measured, in order (a level that failed is interpolated
+    // by the line).
+    let b_max = table.iter().map(|(b, _)| *b).max().unwrap_or(1);
+    let decode_ms_by_batch: Vec<f64> = (1..=b_max)
+        .map(|b| {
+            table
+                .iter()
+                .find(|(x, _)| *x == b)
+                .map_or_else(|| decode_fit.coef[0] + decode_fit.coef[1] * f64::from(b), |(_, y)| *y)
+        })
+        .map(round)
+        .collect();
 
     Ok(ServerProfile {
         provenance,
@@ -182,20 +227,42 @@ pub fn calibrate(
         },
         fit: ServerFit {
             overhead_ms: round(overhead_ms),
-            prefill_ms_per_token: round(ttft_fit.coef[1]),
-            decode_base_ms: round(decode_fit.coef[0] - overhead_ms),
+            prefill_ms_per_token: round(prefill_fit.coef[1]),
+            prefill_attention_ms_per_context_token: round(prefill_fit.coef[2]),
+            decode_base_ms: round(decode_fit.coef[0]),
             decode_ms_per_batch: round(decode_fit.coef[1]),
-            attention_ms_per_context_token: round(decode_fit.coef[2]),
+            attention_ms_per_context_token: round(attention),
             request_overhead_ms: round(request_overhead_ms),
-            prefill_r2: round(ttft_fit.r2),
-            prefill_max_rel_residual: round(ttft_fit.max_rel_residual),
+            prefill_r2: round(prefill_fit.r2),
+            prefill_max_rel_residual: round(prefill_fit.max_rel_residual),
             decode_r2: round(decode_fit.r2),
             decode_max_rel_residual: round(decode_fit.max_rel_residual),
         },
+        decode_ms_by_batch,
         prefill,
         decode,
         errors,
     })
+}
+
+/// Least squares of `y = c₀ + c₁·p + c₂·p(p+1)/2` with non-negative slopes: a negative
+/// quadratic term (noise on a nearly linear curve) is dropped and the line refitted.
+fn fit_prefill(p: &[f64], y: &[f64]) -> crate::fit::LinearFit {
+    // Columns in thousands of tokens and millions of pairs, so that the normal equations are
+    // well scaled; the coefficients are scaled back.
+    let (k1, k2) = (1e-3, 1e-6);
+    let fit = |quadratic: bool| {
+        let rows: Vec<Vec<f64>> = p
+            .iter()
+            .map(|&p| vec![1.0, p * k1, if quadratic { p * (p + 1.0) / 2.0 * k2 } else { 0.0 }])
+            .collect();
+        let mut f = least_squares(&rows, y);
+        f.coef[1] *= k1;
+        f.coef[2] *= k2;
+        f
+    };
+    let quadratic = fit(true);
+    if quadratic.coef[2] >= 0.0 || p.len() < 3 { quadratic } else { fit(false) }
 }
 
 /// `b` closed-loop clients, each making `plan.runs` requests of `prompt` tokens and
@@ -321,4 +388,17 @@ fn summary(errors: &ErrorCounts) -> String {
 
 fn round(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prefill_fit_recovers_a_quadratic() {
+        let p = [16.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 1536.0];
+        let y: Vec<f64> = p.iter().map(|&p| 2.0 + 0.04 * p + 0.00002 * p * (p + 1.0) / 2.0).collect();
+        let f = super::fit_prefill(&p, &y);
+        assert!((f.coef[0] - 2.0).abs() < 1e-9, "{f:?}");
+        assert!((f.coef[1] - 0.04).abs() < 1e-12, "{f:?}");
+        assert!((f.coef[2] - 0.00002).abs() < 1e-15, "{f:?}");
+    }
 }

@@ -5,7 +5,7 @@
 //! `/tokenize`, streamed `/v1/completions`) on 127.0.0.1, and runs continuous batching in real
 //! time: FCFS admission into `slots`, each iteration prefilling new prompts whole and decoding
 //! one token for every other running sequence, taking
-//! `overhead + prefill·prompt tokens + (decode_base + decode_per_batch·b + attention·context
+//! `overhead + prefill·p + prefill_attention·p(p+1)/2 per new prompt + (decode_base + decode_per_batch·b + attention·context
 //! if b ≥ 1)` milliseconds. Iterations end on a fixed schedule (each ends its duration after
 //! the previous one's nominal end), so lateness from a busy machine does not accumulate; the
 //! largest lateness is recorded ([`Standin::max_lateness_ms`]).
@@ -26,6 +26,8 @@ pub struct StandinConfig {
     pub n_ctx_per_slot: u64,
     pub overhead_ms: f64,
     pub prefill_ms_per_token: f64,
+    /// Per prompt token per token before it: a prompt of `p` adds `p(p+1)/2` of these.
+    pub prefill_attention_ms_per_context_token: f64,
     pub decode_base_ms: f64,
     pub decode_ms_per_batch: f64,
     pub attention_ms_per_context_token: f64,
@@ -54,6 +56,8 @@ struct Job {
     prompt: u32,
     max_tokens: u32,
     generated: u32,
+    /// The duration of the iteration that prefilled it.
+    prompt_ms: f64,
     tx: Sender<Msg>,
 }
 
@@ -160,8 +164,14 @@ fn schedule(s: &Shared) {
         }
         let b = running.len();
         let context: u64 = running.iter().map(|(_, c)| *c).sum();
-        let prefill_tokens: u64 = admitted.iter().map(|j| u64::from(j.prompt)).sum();
-        let prefill_ms = cfg.prefill_ms_per_token * prefill_tokens as f64;
+        let prefill_ms: f64 = admitted
+            .iter()
+            .map(|j| {
+                let p = f64::from(j.prompt);
+                cfg.prefill_ms_per_token * p
+                    + cfg.prefill_attention_ms_per_context_token * p * (p + 1.0) / 2.0
+            })
+            .sum();
         let mut ms = cfg.overhead_ms + prefill_ms;
         if b >= 1 {
             ms += cfg.decode_base_ms
@@ -178,8 +188,8 @@ fn schedule(s: &Shared) {
         nominal_end = Some(end);
         // Decoding sequences get a token; the newly prefilled get their first.
         let mut still = Vec::with_capacity(running.len() + admitted.len());
-        let prompt_ms = cfg.overhead_ms + prefill_ms;
-        for (mut job, ctx) in running.drain(..).chain(admitted.into_iter().map(|j| {
+        for (mut job, ctx) in running.drain(..).chain(admitted.into_iter().map(|mut j| {
+            j.prompt_ms = ms;
             let p = u64::from(j.prompt);
             (j, p)
         })) {
@@ -189,7 +199,7 @@ fn schedule(s: &Shared) {
                 let _ = job.tx.send(Msg::Done {
                     prompt_tokens: job.prompt,
                     output_tokens: job.generated,
-                    prompt_ms,
+                    prompt_ms: job.prompt_ms,
                 });
             } else {
                 still.push((job, ctx + 1));
@@ -281,7 +291,7 @@ fn completion(stream: &mut TcpStream, s: &Shared, body: &[u8]) -> std::io::Resul
     let (tx, rx): (Sender<Msg>, Receiver<Msg>) = channel();
     {
         let mut q = s.queue.lock().expect("no panics holding it");
-        q.waiting.push_back(Job { prompt, max_tokens, generated: 0, tx });
+        q.waiting.push_back(Job { prompt, max_tokens, generated: 0, prompt_ms: 0.0, tx });
     }
     s.wake.notify_all();
     write!(

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# lcsim against a real llama.cpp server, end to end and bounded:
+#   1. setup.sh builds llama-server and the tiny model (cached outside the clone);
+#   2. starts llama-server on 127.0.0.1 with 4 slots and one thread;
+#   3. `lcsim calibrate server` measures its step model (synthetic, fixed-length requests);
+#   4. `lcsim validate` sends open-loop Poisson load at 30, 55 and 80 % of the calibrated
+#      capacity with lengths from the Azure trace (other requests than those calibrated on);
+#   5. stops the server by its PID on every exit path (success, failure, Ctrl-C).
+# The report is in output/llamacpp/validation/ (report.md, report.html, validation.json).
+#
+#   validation/llamacpp/run.sh            # the documented run
+#   validation/llamacpp/run.sh --ci       # also fails unless errors are within the CI tolerance
+#
+# Environment: LCSIM_BIN (an lcsim binary; default: build this clone's, dev profile),
+# REQUESTS (per level, default 120), MAX_SECONDS (cap per level, default 150),
+# OUT (default output/llamacpp), LCSIM_CACHE (see setup.sh).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+ci=0
+[ "${1:-}" = "--ci" ] && ci=1
+
+# CI tolerance: the published target is |error| <= 5 % at p50 and <= 10 % at p99 (see
+# docs/validation.md); a shared 2-core CI machine adds noise the model cannot know about, so
+# --ci fails only when TTFT or E2E is off by more than 25 % at p50 or 40 % at p99 at any load.
+CI_P50=0.25
+CI_P99=0.40
+
+requests="${REQUESTS:-120}"
+max_seconds="${MAX_SECONDS:-150}"
+out="${OUT:-$repo/output/llamacpp}"
+log() { printf '[run %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+cache="$("$here/setup.sh" | tail -1)"
+server_bin="$cache/llama-server-build-0.3.36/bin/llama-server"
+model="$cache/tiny-llama-58m-f16.gguf"
+
+if [ -n "${LCSIM_BIN:-}" ]; then
+  lcsim="$LCSIM_BIN"
+else
+  log "building lcsim"
+  cargo build --quiet --manifest-path "$repo/Cargo.toml" -p lcsim-cli
+  lcsim="$repo/target/debug/lcsim"
+fi
+
+mkdir -p "$out"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+url="http://127.0.0.1:$port"
+
+# One thread: on a shared 2-core machine a second OpenMP thread spin-waits against the load
+# generator. 4 slots share an 8192-token KV cache (2048 per slot).
+log "starting llama-server on $url"
+"$server_bin" -m "$model" --host 127.0.0.1 --port "$port" --parallel 4 -c 8192 \
+  -t 1 -tb 1 --metrics >"$out/llama-server.log" 2>&1 &
+server_pid=$!
+stop_server() {
+  if kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    log "stopped llama-server (pid $server_pid)"
+  fi
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+for _ in $(seq 1 120); do
+  curl -sf "$url/health" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || { tail -20 "$out/llama-server.log" >&2; exit 1; }
+  sleep 0.5
+done
+curl -sf "$url/health" >/dev/null || { log "llama-server did not become healthy"; exit 1; }
+
+log "calibrating"
+"$lcsim" calibrate server --url "$url" --out "$out/server-profile.toml"
+log "validating: $requests requests per level, at most $max_seconds s each"
+"$lcsim" validate --url "$url" --profile "$out/server-profile.toml" --out "$out/validation" \
+  --requests "$requests" --max-seconds "$max_seconds"
+
+if [ "$ci" = 1 ]; then
+  python3 - "$out/validation/validation.json" "$CI_P50" "$CI_P99" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+p50, p99 = float(sys.argv[2]), float(sys.argv[3])
+bad = []
+for level in report["levels"]:
+    for metric in ("ttft_ms", "e2e_ms"):
+        for q, tol in (("p50", p50), ("p99", p99)):
+            err = level["metrics"][metric][q]["rel_error"]
+            if abs(err) > tol:
+                bad.append(f"{level['utilization']:.2f} load {metric} {q}: {err:+.1%} (CI tolerance {tol:.0%})")
+if bad:
+    print("validation outside the CI tolerance:\n  " + "\n  ".join(bad), file=sys.stderr)
+    sys.exit(1)
+print(f"validation within the CI tolerance (p50 {p50:.0%}, p99 {p99:.0%})")
+PY
+fi
+log "report: $out/validation/report.md"
