@@ -12,7 +12,7 @@
 #   validation/llamacpp/run.sh --ci       # also fails unless errors are within the CI tolerance
 #
 # Environment: LCSIM_BIN (an lcsim binary; default: build this clone's, dev profile),
-# REQUESTS (per level, default 120), MAX_SECONDS (cap per level, default 150),
+# REQUESTS (per level, default 100), MAX_SECONDS (cap per level, default 150),
 # OUT (default output/llamacpp), LCSIM_CACHE (see setup.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -26,7 +26,7 @@ ci=0
 CI_P50=0.25
 CI_P99=0.40
 
-requests="${REQUESTS:-120}"
+requests="${REQUESTS:-100}"
 max_seconds="${MAX_SECONDS:-150}"
 out="${OUT:-$repo/output/llamacpp}"
 log() { printf '[run %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -50,7 +50,14 @@ url="http://127.0.0.1:$port"
 # One thread: on a shared 2-core machine a second OpenMP thread spin-waits against the load
 # generator. 4 slots share an 8192-token KV cache (2048 per slot).
 log "starting llama-server on $url"
-"$server_bin" -m "$model" --host 127.0.0.1 --port "$port" --parallel 4 -c 8192 \
+# The server is pinned to the last core and lcsim to the others, so neither migrates (this
+# project's VM has vCPUs of different speeds).
+last=$(( $(nproc) - 1 ))
+pin_server=() pin_client=()
+if [ "$last" -ge 1 ] && command -v taskset >/dev/null; then
+  pin_server=(taskset -c "$last") pin_client=(taskset -c "0-$(( last - 1 ))")
+fi
+"${pin_server[@]}" "$server_bin" -m "$model" --host 127.0.0.1 --port "$port" --parallel 4 -c 8192 \
   -t 1 -tb 1 --metrics >"$out/llama-server.log" 2>&1 &
 server_pid=$!
 stop_server() {
@@ -71,9 +78,9 @@ done
 curl -sf "$url/health" >/dev/null || { log "llama-server did not become healthy"; exit 1; }
 
 log "calibrating"
-"$lcsim" calibrate server --url "$url" --out "$out/server-profile.toml"
+"${pin_client[@]}" "$lcsim" calibrate server --url "$url" --out "$out/server-profile.toml"
 log "validating: $requests requests per level, at most $max_seconds s each"
-"$lcsim" validate --url "$url" --profile "$out/server-profile.toml" --out "$out/validation" \
+"${pin_client[@]}" "$lcsim" validate --url "$url" --profile "$out/server-profile.toml" --out "$out/validation" \
   --requests "$requests" --max-seconds "$max_seconds"
 
 if [ "$ci" = 1 ]; then

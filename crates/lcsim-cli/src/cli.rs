@@ -89,6 +89,10 @@ pub enum Command {
         /// [default: the bundled Azure LLM conversation trace].
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
+        /// Multiply the trace's token lengths by this [default: so that the 99th percentile
+        /// of prompt + output tokens is a quarter of one slot's context].
+        #[arg(long)]
+        token_scale: Option<f64>,
         /// Seed of the send times, lengths and prompts.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -210,8 +214,8 @@ pub enum Calibrate {
         /// Model name sent with each request (llama-server ignores it).
         #[arg(long)]
         model: Option<String>,
-        /// Requests per prefill length and per decode level.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        /// Requests per prefill length and per decode level (medians are used).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
         runs: u32,
         /// Output tokens of each decode request.
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(4..=4096))]

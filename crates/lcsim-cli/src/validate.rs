@@ -40,6 +40,7 @@ pub struct Args {
     pub requests: u32,
     pub max_seconds: f64,
     pub trace: Option<PathBuf>,
+    pub token_scale: Option<f64>,
     pub seed: u64,
     pub model: Option<String>,
     pub timeout_s: f64,
@@ -54,6 +55,14 @@ fn check_flags(a: &Args) -> Result<(), CliError> {
         return Err(CliError::Input(format!(
             "--levels: each load is a share of the calibrated capacity above 0 and at most 2, got {}\nhint: e.g. --levels 0.3,0.55,0.8",
             lcsim_core::check::num(*l)
+        )));
+    }
+    if let Some(s) = a.token_scale
+        && !(s.is_finite() && s > 0.0 && s <= 100.0)
+    {
+        return Err(CliError::Input(format!(
+            "--token-scale must be above 0 and at most 100, got {}",
+            lcsim_core::check::num(s)
         )));
     }
     if !(a.max_seconds.is_finite() && a.max_seconds > 0.0 && a.max_seconds <= 86_400.0) {
@@ -165,7 +174,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let slot_ctx = (kv / u64::from(slots)) as f64;
     let mut totals: Vec<f64> = lengths.iter().map(|(p, o)| p + o).collect();
     totals.sort_by(f64::total_cmp);
-    let token_scale = (0.9 * slot_ctx / quantile_sorted(&totals, 0.99)).min(1.0);
+    // Short requests by default: a quarter of a slot at the 99th percentile, so that a level of
+    // a hundred requests takes a minute or two on a small CPU server.
+    let token_scale = a
+        .token_scale
+        .unwrap_or_else(|| (0.25 * slot_ctx / quantile_sorted(&totals, 0.99)).min(1.0));
     let scaled: Vec<(u32, u32)> = lengths
         .iter()
         .map(|(p, o)| {

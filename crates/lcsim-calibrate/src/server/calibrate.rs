@@ -245,8 +245,11 @@ pub fn calibrate(
     })
 }
 
-/// Least squares of `y = c₀ + c₁·p + c₂·p(p+1)/2` with non-negative slopes: a negative
-/// quadratic term (noise on a nearly linear curve) is dropped and the line refitted.
+/// Fits `y = c₀ + c₁·p + c₂·p(p+1)/2` by least squares on *relative* residuals (each point
+/// weighted by 1/y), so that a 16-token prompt counts as much as a 1536-token one: typical
+/// requests are short, and plain least squares lets the long, slow points set the curve.
+/// Slopes are kept non-negative: a negative quadratic term (noise on a nearly linear curve)
+/// is dropped and the line refitted. R² and the largest relative residual are of `y` itself.
 fn fit_prefill(p: &[f64], y: &[f64]) -> crate::fit::LinearFit {
     // Columns in thousands of tokens and millions of pairs, so that the normal equations are
     // well scaled; the coefficients are scaled back.
@@ -254,15 +257,30 @@ fn fit_prefill(p: &[f64], y: &[f64]) -> crate::fit::LinearFit {
     let fit = |quadratic: bool| {
         let rows: Vec<Vec<f64>> = p
             .iter()
-            .map(|&p| vec![1.0, p * k1, if quadratic { p * (p + 1.0) / 2.0 * k2 } else { 0.0 }])
+            .zip(y)
+            .map(|(&p, &y)| {
+                let w = 1.0 / y.max(1e-9);
+                let pairs = if quadratic { p * (p + 1.0) / 2.0 * k2 } else { 0.0 };
+                vec![w, p * k1 * w, pairs * w]
+            })
             .collect();
-        let mut f = least_squares(&rows, y);
+        let mut f = least_squares(&rows, &vec![1.0; y.len()]);
         f.coef[1] *= k1;
         f.coef[2] *= k2;
         f
     };
-    let quadratic = fit(true);
-    if quadratic.coef[2] >= 0.0 || p.len() < 3 { quadratic } else { fit(false) }
+    let mut f = fit(true);
+    if f.coef[2] < 0.0 && p.len() >= 3 {
+        f = fit(false);
+    }
+    let predict = |p: f64| f.coef[0] + f.coef[1] * p + f.coef[2] * p * (p + 1.0) / 2.0;
+    let mean = y.iter().sum::<f64>() / y.len().max(1) as f64;
+    let ss_tot: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
+    let ss_res: f64 = p.iter().zip(y).map(|(&p, v)| (v - predict(p)).powi(2)).sum();
+    f.r2 = if ss_tot > 0.0 { 1.0 - ss_res / ss_tot } else { 1.0 };
+    f.max_rel_residual =
+        p.iter().zip(y).map(|(&p, v)| ((v - predict(p)) / v).abs()).fold(0.0, f64::max);
+    f
 }
 
 /// `b` closed-loop clients, each making `plan.runs` requests of `prompt` tokens and
@@ -395,7 +413,8 @@ mod tests {
     #[test]
     fn prefill_fit_recovers_a_quadratic() {
         let p = [16.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 1536.0];
-        let y: Vec<f64> = p.iter().map(|&p| 2.0 + 0.04 * p + 0.00002 * p * (p + 1.0) / 2.0).collect();
+        let y: Vec<f64> =
+            p.iter().map(|&p| 2.0 + 0.04 * p + 0.00002 * p * (p + 1.0) / 2.0).collect();
         let f = super::fit_prefill(&p, &y);
         assert!((f.coef[0] - 2.0).abs() < 1e-9, "{f:?}");
         assert!((f.coef[1] - 0.04).abs() < 1e-12, "{f:?}");
