@@ -126,20 +126,27 @@ fn print_server(p: &ServerProfile) {
     let f = &p.fit;
     say!();
     say!(
-        "iteration = {:.3} ms + {:.5} ms·prefill tokens + ({:.3} + {:.3}·b) ms + {:.7} ms·context tokens",
+        "iteration = {:.3} ms [+ {:.3} ms if it prefills] + {:.5} ms·prefill tokens + {:.3e} ms·prefill pairs + decode(b) + {:.3e} ms·context tokens",
         f.overhead_ms,
+        f.prefill_overhead_ms,
         f.prefill_ms_per_token,
-        f.decode_base_ms,
-        f.decode_ms_per_batch,
+        f.prefill_attention_ms_per_context_token,
         f.attention_ms_per_context_token
     );
+    let steps: Vec<String> = p.decode_ms_by_batch.iter().map(|v| format!("{v:.3}")).collect();
     say!(
-        "request overhead {:.3} ms;  prefill fit R² {:.3} (max residual {:.1} %), decode fit R² {:.3} (max residual {:.1} %)",
+        "decode(b) for b = 1..{} = [{}] ms; line {:.3} + {:.3}·b (R² {:.3}: how linear the batch curve is)",
+        steps.len(),
+        steps.join(", "),
+        f.decode_base_ms,
+        f.decode_ms_per_batch,
+        f.decode_r2
+    );
+    say!(
+        "request overhead {:.3} ms;  prefill fit R² {:.3} (max residual {:.1} %)",
         f.request_overhead_ms,
         f.prefill_r2,
-        100.0 * f.prefill_max_rel_residual,
-        f.decode_r2,
-        100.0 * f.decode_max_rel_residual
+        100.0 * f.prefill_max_rel_residual
     );
     if p.errors.total() > 0 {
         say!("failed requests: {:?}", p.errors);

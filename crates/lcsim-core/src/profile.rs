@@ -20,7 +20,7 @@
 //! `fit.decode_base_ms`/`fit.decode_ms_per_batch` → `decode_ms_per_token = { base, per_batch }`,
 //! `fit.attention_ms_per_context_token` → `attention_ms_per_context_token`,
 //! `fit.prefill_attention_ms_per_context_token` → `prefill_attention_ms_per_context_token`,
-//! `decode_ms_by_batch` → `decode_ms_by_batch`,
+//! `fit.prefill_overhead_ms` → `prefill_overhead_ms`, `decode_ms_by_batch` → `decode_ms_by_batch`,
 //! `server.slots` → `max_num_seqs` and `server.kv_cache_tokens` → `kv_cache_tokens` (both
 //! unless the deployment sets them). `fit.request_overhead_ms` (HTTP, tokenization) lies
 //! outside the server's iterations; `lcsim validate` adds it to every request.
@@ -221,6 +221,17 @@ pub struct ServerFit {
     /// Prefill attention: added prefill time per prompt token per token before it.
     #[serde(default)]
     pub prefill_attention_ms_per_context_token: f64,
+    /// Paid once more by an iteration that prefills (a new batch shape).
+    #[serde(default)]
+    pub prefill_overhead_ms: f64,
+    /// The mixed level: one sequence decoding while a prompt of `mixed_prompt_tokens` is
+    /// prefilled; the longest gap of the decoding stream (median over runs) is that mixed
+    /// iteration. What it saves against a prefill-only plus a decode-only iteration is the
+    /// overhead the two share: `overhead_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixed_prompt_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixed_iteration_ms: Option<f64>,
     /// Per request, outside the iterations: HTTP, parsing, tokenization.
     pub request_overhead_ms: f64,
     pub prefill_r2: f64,
@@ -271,6 +282,7 @@ impl ServerProfile {
                 "fit.prefill_attention_ms_per_context_token",
                 f.prefill_attention_ms_per_context_token,
             ),
+            ("fit.prefill_overhead_ms", f.prefill_overhead_ms),
             ("fit.request_overhead_ms", f.request_overhead_ms),
         ];
         for (key, v) in terms {

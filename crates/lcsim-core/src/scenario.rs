@@ -274,6 +274,9 @@ pub struct Continuous {
     /// whole prompt of `p` tokens adds `p(p+1)/2` of them. Real prefill time per token grows
     /// with the prompt (llama.cpp on a CPU: about 1 ms per token at 128 tokens, 1.5 at 1536).
     pub prefill_attention_ms_per_context_token: f64,
+    /// Paid once more by an iteration that prefills anything: a new batch shape (llama.cpp
+    /// rebuilds its compute graph; steady decode iterations reuse theirs).
+    pub prefill_overhead_ms: f64,
     pub overhead_ms: f64,
 }
 
@@ -334,6 +337,7 @@ impl Continuous {
             prefill_attention_ms_per_context_token: f
                 .prefill_attention_ms_per_context_token
                 .max(0.0),
+            prefill_overhead_ms: f.prefill_overhead_ms.max(0.0),
             overhead_ms: f.overhead_ms.max(0.0),
         }
     }
@@ -358,7 +362,8 @@ impl Continuous {
     pub fn mean_service_ms(&self, prompt: f64, output: f64) -> f64 {
         let b = self.max_num_seqs;
         let context = f64::from(b) * (prompt + output / 2.0);
-        output * self.decode_step_ms(b, context) + f64::from(b) * self.prefill_ms(prompt)
+        output * self.decode_step_ms(b, context)
+            + f64::from(b) * (self.prefill_ms(prompt) + self.prefill_overhead_ms)
     }
 
     /// Prefill time of a whole prompt of `prompt` tokens, without the iteration overhead.
@@ -1430,6 +1435,7 @@ fn validate_deployment(
                     "attention_ms_per_context_token",
                     "decode_ms_by_batch",
                     "prefill_attention_ms_per_context_token",
+                    "prefill_overhead_ms",
                     "queue_capacity",
                     "service_ms",
                     "prefill_ms_per_token",
@@ -1475,6 +1481,7 @@ fn validate_deployment(
                 "attention_ms_per_context_token",
                 "decode_ms_by_batch",
                 "prefill_attention_ms_per_context_token",
+                "prefill_overhead_ms",
             ] {
                 if present.contains(&k) {
                     return Err(Problem::new(
@@ -1589,11 +1596,12 @@ fn validate_deployment(
                 None => None,
                 Some(path) => match load_profile(key, path, files)? {
                     Profile::Cloud(p) => Some(p),
-                    Profile::Local(_) | Profile::Server(_) => {
+                    other @ (Profile::Local(_) | Profile::Server(_)) => {
                         return Err(Problem::new(
                             format!("{key}.calibration"),
                             format!(
-                                "{path} is a local or server profile; a cloud deployment needs a cloud one (`lcsim calibrate cloud`)"
+                                "{path} is a {} profile; a cloud deployment needs a cloud one (`lcsim calibrate cloud`)",
+                                if matches!(other, Profile::Local(_)) { "local" } else { "server" }
                             ),
                         ));
                     }
@@ -1801,6 +1809,7 @@ fn validate_continuous(
         "attention_ms_per_context_token",
         "decode_ms_by_batch",
         "prefill_attention_ms_per_context_token",
+        "prefill_overhead_ms",
     ];
     if let Some(p) = &server {
         if let Some(k) = token_keys.iter().find(|k| d.present_keys().contains(k)) {
@@ -1835,6 +1844,7 @@ fn validate_continuous(
             decode_ms_by_batch: DecodeTable::NONE,
             attention_ms_per_context_token: fit.decode_ms_per_batch_context.max(0.0),
             prefill_attention_ms_per_context_token: 0.0,
+            prefill_overhead_ms: 0.0,
             overhead_ms: fit.prefill_base_ms.max(0.0),
         });
     }
@@ -1890,6 +1900,10 @@ fn validate_continuous(
         prefill_attention_ms_per_context_token: non_negative(
             &format!("{key}.prefill_attention_ms_per_context_token"),
             d.prefill_attention_ms_per_context_token.unwrap_or(0.0),
+        )?,
+        prefill_overhead_ms: non_negative(
+            &format!("{key}.prefill_overhead_ms"),
+            d.prefill_overhead_ms.unwrap_or(0.0),
         )?,
         overhead_ms: non_negative(&format!("{key}.overhead_ms"), d.overhead_ms.unwrap_or(0.0))?,
     })

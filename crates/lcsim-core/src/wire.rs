@@ -174,6 +174,8 @@ pub struct DeploymentWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill_attention_ms_per_context_token: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_overhead_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_timeout_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill_ms_per_token: Option<LinearWire>,
@@ -250,6 +252,7 @@ impl DeploymentWire {
                 "prefill_attention_ms_per_context_token",
                 self.prefill_attention_ms_per_context_token.is_some(),
             ),
+            ("prefill_overhead_ms", self.prefill_overhead_ms.is_some()),
             ("batch_timeout_ms", self.batch_timeout_ms.is_some()),
             ("prefill_ms_per_token", self.prefill_ms_per_token.is_some()),
             ("decode_ms_per_token", self.decode_ms_per_token.is_some()),

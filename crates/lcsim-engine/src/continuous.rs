@@ -310,6 +310,7 @@ impl ContinuousServers {
             0.0
         };
         let duration = cfg.overhead_ms
+            + if prefill_tokens > 0 { cfg.prefill_overhead_ms } else { 0.0 }
             + cfg.prefill_ms_per_token * prefill_tokens as f64
             + cfg.prefill_attention_ms_per_context_token * prefill_pairs as f64
             + decode_ms;

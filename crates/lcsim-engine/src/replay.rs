@@ -62,6 +62,7 @@ mod tests {
             decode_ms_by_batch: DecodeTable::NONE,
             attention_ms_per_context_token: 0.0,
             prefill_attention_ms_per_context_token: 0.0,
+            prefill_overhead_ms: 0.0,
             overhead_ms: 10.0,
         };
         let reqs = [

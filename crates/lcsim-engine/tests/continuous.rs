@@ -20,6 +20,7 @@ fn config(slots: u32, kv: u64) -> Continuous {
         decode_ms_by_batch: DecodeTable::NONE,
         attention_ms_per_context_token: 0.0,
         prefill_attention_ms_per_context_token: 0.0,
+        prefill_overhead_ms: 0.0,
         overhead_ms: 0.0,
     }
 }
@@ -176,6 +177,7 @@ fn agrees_with_a_plain_reference() {
         decode_ms_by_batch: DecodeTable::NONE,
         attention_ms_per_context_token: 0.0004,
         prefill_attention_ms_per_context_token: 0.0002,
+        prefill_overhead_ms: 0.8,
         overhead_ms: 1.5,
     };
     let (mut engine, pre) = serve(cfg, 1, &requests);
@@ -288,6 +290,7 @@ fn reference(cfg: Continuous, requests: &[Request]) -> Vec<Completed> {
         }
         let mut step = cfg.overhead_ms
             + cfg.prefill_ms_per_token * prefill as f64
+            + if prefill > 0 { cfg.prefill_overhead_ms } else { 0.0 }
             + cfg.prefill_attention_ms_per_context_token * pairs as f64;
         if decoding > 0 {
             step += cfg.decode_ms.base

@@ -146,8 +146,9 @@ pub fn calibrate(
         .collect();
     let prefill_fit =
         fit_prefill(&prefill.iter().map(|p| f64::from(p.prompt_tokens)).collect::<Vec<_>>(), &y);
-    let (overhead_ms, request_overhead_ms) = if server_times {
-        // What the client waits beyond the server's prefill: HTTP, parsing, the first chunk.
+    // The fixed part of a prefill iteration, and what the client waits beyond the server's
+    // prefill (HTTP, parsing, the first chunk).
+    let (prefill_intercept, request_overhead_ms) = if server_times {
         let outside: Vec<f64> =
             prefill.iter().map(|p| p.ttft_ms - p.server_prompt_ms.unwrap_or(0.0)).collect();
         (prefill_fit.coef[0].max(0.0), median(&outside).max(0.0))
@@ -188,29 +189,50 @@ pub fn calibrate(
         }
         _ => 0.0,
     };
-    let table: Vec<(u32, f64)> = short_levels
-        .iter()
-        .map(|d| (d.running, d.gap_ms - overhead_ms - attention * d.context_tokens))
-        .collect();
-    if table.is_empty() {
+    // Each short level's gap less attention: one decode iteration of b sequences.
+    let raw: Vec<(u32, f64)> =
+        short_levels.iter().map(|d| (d.running, d.gap_ms - attention * d.context_tokens)).collect();
+    if raw.is_empty() {
         return Err(CalibrateError::Failed(format!(
             "no decode level with a short prompt succeeded; failures: {}",
             summary(&errors)
         )));
     }
-    let rows: Vec<Vec<f64>> = table.iter().map(|(b, _)| vec![1.0, f64::from(*b)]).collect();
-    let decode_fit = least_squares(&rows, &table.iter().map(|(_, y)| *y).collect::<Vec<_>>());
+    let rows: Vec<Vec<f64>> = raw.iter().map(|(b, _)| vec![1.0, f64::from(*b)]).collect();
+    let line = least_squares(&rows, &raw.iter().map(|(_, y)| *y).collect::<Vec<_>>());
+    // The per-iteration overhead is what a prefill and a decode share when they run in one
+    // iteration: prefill-only + decode-only − mixed. Without a mixed level, the decode line at
+    // b = 0. Never more than the cheapest iteration seen (a prefill-only one, or a decode
+    // level). What a prefill iteration costs beyond it is `prefill_overhead_ms`.
+    let cheapest = raw.iter().map(|(_, y)| *y).fold(f64::INFINITY, f64::min);
+    let mixed_prompt = 256u32.min(slot_ctx / 2);
+    let prefill_alone = |p: f64| {
+        prefill_fit.coef[0] + prefill_fit.coef[1] * p + prefill_fit.coef[2] * p * (p + 1.0) / 2.0
+    };
+    let one_gap = short_levels.iter().find(|d| d.running == 1).map(|d| d.gap_ms);
+    let ttft_short = prefill.first().map_or(0.0, |p| p.ttft_ms);
+    let mixed = one_gap.and_then(|gap| {
+        let lead = ttft_short + 10.0 * gap;
+        mixed_iteration(client, plan, short, mixed_prompt, lead, &mut rng, &mut errors, clock)
+    });
+    progress("mixed", 1, 1);
+    let shared = match (mixed, one_gap) {
+        (Some(m), Some(gap)) => prefill_alone(f64::from(mixed_prompt)) + gap - m,
+        _ => line.coef[0],
+    };
+    let overhead_ms = shared.min(prefill_intercept).min(cheapest).max(0.0);
+    let prefill_overhead_ms = (prefill_intercept - overhead_ms).max(0.0);
     // Every b from 1 to the largest measured, in order (a level that failed is interpolated
     // by the line).
-    let b_max = table.iter().map(|(b, _)| *b).max().unwrap_or(1);
+    let b_max = raw.iter().map(|(b, _)| *b).max().unwrap_or(1);
     let decode_ms_by_batch: Vec<f64> = (1..=b_max)
         .map(|b| {
-            table
-                .iter()
+            raw.iter()
                 .find(|(x, _)| *x == b)
-                .map_or_else(|| decode_fit.coef[0] + decode_fit.coef[1] * f64::from(b), |(_, y)| *y)
+                .map_or_else(|| line.coef[0] + line.coef[1] * f64::from(b), |(_, y)| *y)
+                - overhead_ms
         })
-        .map(round)
+        .map(|v| round(v.max(0.0)))
         .collect();
 
     Ok(ServerProfile {
@@ -229,14 +251,17 @@ pub fn calibrate(
             overhead_ms: round(overhead_ms),
             prefill_ms_per_token: round(prefill_fit.coef[1]),
             prefill_attention_ms_per_context_token: round(prefill_fit.coef[2]),
-            decode_base_ms: round(decode_fit.coef[0]),
-            decode_ms_per_batch: round(decode_fit.coef[1]),
+            prefill_overhead_ms: round(prefill_overhead_ms),
+            mixed_prompt_tokens: mixed.map(|_| mixed_prompt),
+            mixed_iteration_ms: mixed.map(round),
+            decode_base_ms: round(line.coef[0] - overhead_ms),
+            decode_ms_per_batch: round(line.coef[1]),
             attention_ms_per_context_token: round(attention),
             request_overhead_ms: round(request_overhead_ms),
             prefill_r2: round(prefill_fit.r2),
             prefill_max_rel_residual: round(prefill_fit.max_rel_residual),
-            decode_r2: round(decode_fit.r2),
-            decode_max_rel_residual: round(decode_fit.max_rel_residual),
+            decode_r2: round(line.r2),
+            decode_max_rel_residual: round(line.max_rel_residual),
         },
         decode_ms_by_batch,
         prefill,
@@ -332,6 +357,49 @@ fn decode_level(
         tokens_per_s: round(f64::from(tokens) / (wall_ms / 1000.0)),
         runs: records.len() as u32,
     })
+}
+
+/// The mixed level: a stream decodes alone for `lead_ms`, then a prompt of `prompt_new`
+/// tokens arrives and is prefilled in an iteration with that decode. The stream's longest gap
+/// is the mixed iteration; the median over `plan.runs` is returned.
+#[allow(clippy::too_many_arguments, reason = "one call site; the measurement's knobs")]
+fn mixed_iteration(
+    client: &ServerClient,
+    plan: Plan,
+    prompt_short: u32,
+    prompt_new: u32,
+    lead_ms: f64,
+    rng: &mut Xoshiro256PlusPlus,
+    errors: &mut ErrorCounts,
+    clock: Instant,
+) -> Option<f64> {
+    let lead = std::time::Duration::from_secs_f64(lead_ms.max(0.0) / 1000.0);
+    let mut gaps = Vec::new();
+    for _ in 0..plan.runs {
+        let (a_prompt, b_prompt) = (prompt_ids(rng, prompt_short), prompt_ids(rng, prompt_new));
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| client.stream(&a_prompt, 96, clock));
+            std::thread::sleep(lead);
+            let b = s.spawn(|| client.stream(&b_prompt, 2, clock));
+            (a.join().expect("no panic"), b.join().expect("no panic"))
+        });
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                // Only a run whose prompt arrived while the stream was still decoding counts.
+                if b.first_token_ms() < a.last_token_ms() {
+                    let longest =
+                        a.token_times_ms.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+                    gaps.push(longest);
+                }
+            }
+            (a, b) => {
+                for e in [a.err(), b.err()].into_iter().flatten() {
+                    count(errors, &e);
+                }
+            }
+        }
+    }
+    (!gaps.is_empty()).then(|| median(&gaps))
 }
 
 /// Slots from where throughput saturates: concurrency doubles until output tokens per second
