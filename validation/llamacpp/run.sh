@@ -4,7 +4,8 @@
 #   2. starts llama-server on 127.0.0.1 with 4 slots and one thread;
 #   3. `lcsim calibrate server` measures its step model (synthetic, fixed-length requests);
 #   4. `lcsim validate` sends open-loop Poisson load at 30, 55 and 80 % of the calibrated
-#      capacity with lengths from the Azure trace (other requests than those calibrated on);
+#      capacity with lengths from the Azure trace (other requests than those calibrated on),
+#      each level twice (--repeat: how much the server differs from itself);
 #   5. stops the server by its PID on every exit path (success, failure, Ctrl-C).
 # The report is in output/llamacpp/validation/ (report.md, report.html, validation.json).
 #
@@ -21,10 +22,13 @@ ci=0
 [ "${1:-}" = "--ci" ] && ci=1
 
 # CI tolerance: the published target is |error| <= 5 % at p50 and <= 10 % at p99 (see
-# docs/validation.md); a shared 2-core CI machine adds noise the model cannot know about, so
-# --ci fails only when TTFT or E2E is off by more than 25 % at p50 or 40 % at p99 at any load.
+# docs/validation.md). A shared 2-core machine drifts in speed by 10-20 % within minutes, and
+# queueing at 80 % load multiplies a capacity error several times, so --ci compares each
+# level's TTFT and E2E error with what the server itself varied: every level is sent twice
+# (--repeat), and --ci fails when |error| > max(floor, 2 x |second pass - first pass|), with
+# floors of 25 % at p50 and 35 % at p99. A model off by half, or a static-batching model, fails.
 CI_P50=0.25
-CI_P99=0.40
+CI_P99=0.35
 
 requests="${REQUESTS:-100}"
 max_seconds="${MAX_SECONDS:-150}"
@@ -81,24 +85,26 @@ log "calibrating"
 "${pin_client[@]}" "$lcsim" calibrate server --url "$url" --out "$out/server-profile.toml"
 log "validating: $requests requests per level, at most $max_seconds s each"
 "${pin_client[@]}" "$lcsim" validate --url "$url" --profile "$out/server-profile.toml" --out "$out/validation" \
-  --requests "$requests" --max-seconds "$max_seconds"
+  --requests "$requests" --max-seconds "$max_seconds" --repeat
 
 if [ "$ci" = 1 ]; then
   python3 - "$out/validation/validation.json" "$CI_P50" "$CI_P99" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
-p50, p99 = float(sys.argv[2]), float(sys.argv[3])
+floors = {"p50": float(sys.argv[2]), "p99": float(sys.argv[3])}
 bad = []
 for level in report["levels"]:
     for metric in ("ttft_ms", "e2e_ms"):
-        for q, tol in (("p50", p50), ("p99", p99)):
+        for q, floor in floors.items():
             err = level["metrics"][metric][q]["rel_error"]
+            noise = abs(level.get("repeat", {}).get(metric, {}).get(q, {}).get("rel_error", 0.0))
+            tol = max(floor, 2 * noise)
             if abs(err) > tol:
-                bad.append(f"{level['utilization']:.2f} load {metric} {q}: {err:+.1%} (CI tolerance {tol:.0%})")
+                bad.append(f"{level['utilization']:.2f} load {metric} {q}: {err:+.1%} (tolerance {tol:.0%}; server vs itself {noise:.1%})")
 if bad:
     print("validation outside the CI tolerance:\n  " + "\n  ".join(bad), file=sys.stderr)
     sys.exit(1)
-print(f"validation within the CI tolerance (p50 {p50:.0%}, p99 {p99:.0%})")
+print("validation within the CI tolerance (max(floor, 2 x server vs itself); floors: p50 %.0f %%, p99 %.0f %%)" % (100 * floors["p50"], 100 * floors["p99"]))
 PY
 fi
 log "report: $out/validation/report.md"

@@ -93,6 +93,10 @@ pub enum Command {
         /// of prompt + output tokens is a quarter of one slot's context].
         #[arg(long)]
         token_scale: Option<f64>,
+        /// Send each level's requests twice, at the same times, and report how much the
+        /// server differs from itself (the noise floor under the model's error).
+        #[arg(long)]
+        repeat: bool,
         /// Seed of the send times, lengths and prompts.
         #[arg(long, default_value_t = 1)]
         seed: u64,

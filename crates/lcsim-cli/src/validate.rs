@@ -41,6 +41,7 @@ pub struct Args {
     pub max_seconds: f64,
     pub trace: Option<PathBuf>,
     pub token_scale: Option<f64>,
+    pub repeat: bool,
     pub seed: u64,
     pub model: Option<String>,
     pub timeout_s: f64,
@@ -224,19 +225,36 @@ pub fn run(a: Args) -> Result<(), CliError> {
                 planned
             })
             .collect();
-        let progress = bar(u64::from(a.requests), &format!("{:.0} % load", u * 100.0));
-        let start = std::time::Instant::now();
-        let (outcomes, stop) = open_loop(
-            &client,
-            &plan,
-            Duration::from_secs_f64(a.max_seconds),
-            4 * slots as usize + 64,
-            &|done| progress.set_position(done),
-        );
-        progress.finish_and_clear();
-        let wall_s = start.elapsed().as_secs_f64();
+        let send = |what: &str| {
+            let progress = bar(u64::from(a.requests), what);
+            let start = std::time::Instant::now();
+            let (outcomes, stop) = open_loop(
+                &client,
+                &plan,
+                Duration::from_secs_f64(a.max_seconds),
+                4 * slots as usize + 64,
+                &|done| progress.set_position(done),
+            );
+            progress.finish_and_clear();
+            (outcomes, stop, start.elapsed().as_secs_f64())
+        };
+        let (outcomes, stop, wall_s) = send(&format!("{:.0} % load", u * 100.0));
         let m = simulate(&profile, cfg, outcomes);
-        let level = summarize(u, rate, &m, stop, wall_s);
+        let mut level = summarize(u, rate, &m, stop, wall_s);
+        // The same requests at the same times once more: how much the server differs from
+        // itself, the floor under any model's error.
+        if a.repeat && stop != Stop::Failing {
+            let (again, _, _) = send(&format!("{:.0} % load, repeat", u * 100.0));
+            let r = level_samples(&simulate(&profile, cfg, again));
+            let first = level_samples(&m);
+            let mut repeat = BTreeMap::new();
+            for (k, (name, _)) in METRICS.iter().enumerate() {
+                if let Some(c) = compare(&first.measured[k], &r.measured[k]) {
+                    repeat.insert(name.to_string(), c);
+                }
+            }
+            level.repeat = Some(repeat);
+        }
         for o in &m.outcomes {
             if let Ok(r) = &o.result {
                 lateness.push(r.sent_ms - o.planned_ms);
@@ -388,6 +406,7 @@ fn summarize(u: f64, rate: f64, m: &Measured, stop: Stop, wall_s: f64) -> Level 
         mean_prompt_tokens: ok.iter().map(|r| f64::from(r.prompt_tokens)).sum::<f64>() / n,
         mean_output_tokens: ok.iter().map(|r| f64::from(r.output_tokens)).sum::<f64>() / n,
         metrics,
+        repeat: None,
     }
 }
 

@@ -76,6 +76,7 @@ fn calibrate_then_validate_writes_the_comparison() {
             "v",
             "--levels",
             "0.3,0.6",
+            "--repeat",
             "--requests",
             "40",
             "--trace",
@@ -107,6 +108,13 @@ fn calibrate_then_validate_writes_the_comparison() {
         }
     }
     assert!(v["verdict"].as_str().unwrap().contains("worst |error|"));
+    // --repeat: the second pass against the first, for every metric and quantile.
+    for l in levels {
+        for m in ["ttft_ms", "tpot_ms", "e2e_ms"] {
+            assert!(l["repeat"][m]["p99"]["rel_error"].is_f64(), "{l}");
+        }
+    }
+    assert!(v["verdict"].as_str().unwrap().contains("differed from itself"));
     assert!(v["client"]["http_rtt_ms"].as_f64().unwrap() > 0.0);
     // Every request is a row, with its measured and simulated times.
     let csv = std::fs::read_to_string(dir.join("v/requests.csv")).unwrap();

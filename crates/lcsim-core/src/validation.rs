@@ -81,6 +81,11 @@ pub struct Level {
     pub mean_output_tokens: f64,
     /// `ttft_ms`, `tpot_ms`, `e2e_ms`.
     pub metrics: BTreeMap<String, MetricComparison>,
+    /// With `--repeat`: the same requests sent again at the same times, compared with the
+    /// first pass (`measured` = first pass, `simulated` = second pass): how much the real
+    /// server differs from itself, the noise floor under any model's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<BTreeMap<String, MetricComparison>>,
 }
 
 impl Level {
@@ -91,6 +96,19 @@ impl Level {
             .filter_map(|m| self.metrics.get(*m)?.get(quantile))
             .map(|c| c.rel_error.abs())
             .fold(0.0, f64::max)
+    }
+
+    /// The largest |difference| of TTFT and E2E between the two real passes at one quantile
+    /// (`None` without `--repeat`).
+    pub fn noise(&self, quantile: &str) -> Option<f64> {
+        let r = self.repeat.as_ref()?;
+        Some(
+            ["ttft_ms", "e2e_ms"]
+                .iter()
+                .filter_map(|m| r.get(*m)?.get(quantile))
+                .map(|c| c.rel_error.abs())
+                .fold(0.0, f64::max),
+        )
     }
 
     /// Whether TTFT and E2E meet the target at p50 and p99.
@@ -126,7 +144,7 @@ pub fn verdict(levels: &[Level]) -> String {
     let worst50 = completed.iter().map(|l| l.worst("p50")).fold(0.0, f64::max);
     let worst99 = completed.iter().map(|l| l.worst("p99")).fold(0.0, f64::max);
     let all = completed.len() == levels.len() && completed.iter().all(|l| l.meets_target());
-    format!(
+    let mut line = format!(
         "{}: worst |error| of TTFT and E2E over {} load level(s) is {:.1} % at p50 (target {:.0} %) and {:.1} % at p99 (target {:.0} %)",
         if all { "PASS" } else { "MISS" },
         levels.len(),
@@ -134,7 +152,23 @@ pub fn verdict(levels: &[Level]) -> String {
         TARGET_P50 * 100.0,
         worst99 * 100.0,
         TARGET_P99 * 100.0,
-    )
+    );
+    let noise50 = completed
+        .iter()
+        .filter_map(|l| l.noise("p50"))
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    let noise99 = completed
+        .iter()
+        .filter_map(|l| l.noise("p99"))
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    if let (Some(n50), Some(n99)) = (noise50, noise99) {
+        line.push_str(&format!(
+            "; the server repeating the same requests differed from itself by up to {:.1} % at p50 and {:.1} % at p99",
+            n50 * 100.0,
+            n99 * 100.0
+        ));
+    }
+    line
 }
 
 #[cfg(test)]

@@ -57,6 +57,9 @@ fn deployment() -> impl Strategy<Value = DeploymentWire> {
             kv_cache_tokens: Some(16_384),
             max_batched_tokens: cap.map(u64::from),
             attention_ms_per_context_token: Some(0.0002),
+            decode_ms_by_batch: Some(vec![7.5, 8.0, 8.9, 9.1]),
+            prefill_attention_ms_per_context_token: Some(0.00001),
+            prefill_overhead_ms: Some(0.5),
             batch_timeout_ms: Some(5.5),
             prefill_ms_per_token: Some(LinearWire::Constant(0.25)),
             decode_ms_per_token: decode.map(|(base, per_batch)| {

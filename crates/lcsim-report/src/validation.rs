@@ -92,15 +92,22 @@ where
 /// The error table as Markdown rows.
 fn table(report: &ValidationReport) -> String {
     let mut s = String::from(
-        "| load | requests | metric | p50 measured | p50 simulated | p50 error | p90 error | p99 measured | p99 simulated | p99 error |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| load | requests | metric | p50 measured | p50 simulated | p50 error | p90 error | p99 measured | p99 simulated | p99 error | server vs itself p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for l in &report.levels {
         for (m, title) in METRICS {
             let Some(c) = l.metrics.get(m) else { continue };
             let (p50, p90, p99) = (&c["p50"], &c["p90"], &c["p99"]);
+            let noise = l.repeat.as_ref().and_then(|r| r.get(m)).map_or("–".to_string(), |r| {
+                format!(
+                    "{:+.1} % / {:+.1} %",
+                    r["p50"].rel_error * 100.0,
+                    r["p99"].rel_error * 100.0
+                )
+            });
             let _ = writeln!(
                 s,
-                "| {:.0} % | {}/{} | {title} | {:.1} ms | {:.1} ms | {:+.1} % | {:+.1} % | {:.1} ms | {:.1} ms | {:+.1} % |",
+                "| {:.0} % | {}/{} | {title} | {:.1} ms | {:.1} ms | {:+.1} % | {:+.1} % | {:.1} ms | {:.1} ms | {:+.1} % | {noise} |",
                 l.utilization * 100.0,
                 l.completed,
                 l.requests,
@@ -139,7 +146,10 @@ fn markdown(report: &ValidationReport) -> String {
         "Client overhead: an HTTP round trip with no model work takes {:.2} ms (median); requests left {:.2} ms late at the median and {:.2} ms at p99 ({:.2} ms at most) against their Poisson schedule. The simulation replays the actual send times.\n",
         c.http_rtt_ms, c.send_lateness_p50_ms, c.send_lateness_p99_ms, c.send_lateness_max_ms
     );
-    let _ = writeln!(s, "## Errors\n\n`error` = (simulated − measured) / measured.\n");
+    let _ = writeln!(
+        s,
+        "## Errors\n\n`error` = (simulated − measured) / measured. With `--repeat`, the last column is the same requests sent again at the same times, against the first pass: how much the server differs from itself.\n"
+    );
     s.push_str(&table(report));
     let _ = writeln!(s, "\n## Levels\n");
     for l in &report.levels {
@@ -175,7 +185,7 @@ fn html(report: &ValidationReport, dir: &Path) -> Result<String, ReportError> {
     let _ = writeln!(h, "<p><strong>{}</strong></p>", escape(&report.verdict));
     let _ = writeln!(
         h,
-        "<table><tr><th>load</th><th>requests</th><th>metric</th><th>p50 measured</th><th>p50 simulated</th><th>p50 error</th><th>p90 error</th><th>p99 measured</th><th>p99 simulated</th><th>p99 error</th></tr>"
+        "<table><tr><th>load</th><th>requests</th><th>metric</th><th>p50 measured</th><th>p50 simulated</th><th>p50 error</th><th>p90 error</th><th>p99 measured</th><th>p99 simulated</th><th>p99 error</th><th>server vs itself p50 / p99</th></tr>"
     );
     for line in table(report).lines().skip(2) {
         let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
