@@ -205,10 +205,11 @@ pub fn calibrate(
     // b = 0. Never more than the cheapest iteration seen (a prefill-only one, or a decode
     // level). What a prefill iteration costs beyond it is `prefill_overhead_ms`.
     let cheapest = raw.iter().map(|(_, y)| *y).fold(f64::INFINITY, f64::min);
-    let mixed_prompt = 256u32.min(slot_ctx / 2);
-    let prefill_alone = |p: f64| {
-        prefill_fit.coef[0] + prefill_fit.coef[1] * p + prefill_fit.coef[2] * p * (p + 1.0) / 2.0
-    };
+    // A short prompt, so that the shared part is not lost in the noise of a long prefill; its
+    // prefill-only iteration is the measured point of the same length.
+    let shortest = &prefill[0];
+    let mixed_prompt = shortest.prompt_tokens;
+    let prefill_alone = shortest.server_prompt_ms.unwrap_or(shortest.ttft_ms - request_overhead_ms);
     let one_gap = short_levels.iter().find(|d| d.running == 1).map(|d| d.gap_ms);
     let ttft_short = prefill.first().map_or(0.0, |p| p.ttft_ms);
     let mixed = one_gap.and_then(|gap| {
@@ -217,7 +218,7 @@ pub fn calibrate(
     });
     progress("mixed", 1, 1);
     let shared = match (mixed, one_gap) {
-        (Some(m), Some(gap)) => prefill_alone(f64::from(mixed_prompt)) + gap - m,
+        (Some(m), Some(gap)) => prefill_alone + gap - m,
         _ => line.coef[0],
     };
     let overhead_ms = shared.min(prefill_intercept).min(cheapest).max(0.0);
