@@ -239,13 +239,13 @@ pub fn run(a: Args) -> Result<(), CliError> {
             (outcomes, stop, start.elapsed().as_secs_f64())
         };
         let (outcomes, stop, wall_s) = send(&format!("{:.0} % load", u * 100.0));
-        let m = simulate(&profile, cfg, outcomes);
+        let m = simulate(&profile, cfg.clone(), outcomes);
         let mut level = summarize(u, rate, &m, stop, wall_s);
         // The same requests at the same times once more: how much the server differs from
         // itself, the floor under any model's error.
         if a.repeat && stop != Stop::Failing {
             let (again, _, _) = send(&format!("{:.0} % load, repeat", u * 100.0));
-            let r = level_samples(&simulate(&profile, cfg, again));
+            let r = level_samples(&simulate(&profile, cfg.clone(), again));
             let first = level_samples(&m);
             let mut repeat = BTreeMap::new();
             for (k, (name, _)) in METRICS.iter().enumerate() {

@@ -254,7 +254,7 @@ pub enum LocalService {
 /// it leaves with its last. When a decoding sequence cannot grow in the KV cache, the most
 /// recently admitted sequence is preempted and later recomputed (prompt plus the tokens it had
 /// generated). Invariant: the KV tokens in use never exceed `kv_cache_tokens`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Continuous {
     pub max_num_seqs: u32,
     pub kv_cache_tokens: u64,
@@ -280,28 +280,26 @@ pub struct Continuous {
     pub overhead_ms: f64,
 }
 
-/// Decode-step times by batch size, `b = 1..=len`, in milliseconds; empty by default. Kept
-/// inline (at most [`DecodeTable::MAX`] entries) so that the step model stays `Copy`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Decode-step times by batch size, `b = 1..=len`, in milliseconds; empty by default. Shared
+/// (`Arc`), so that cloning the step model costs no allocation.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DecodeTable {
-    len: usize,
-    ms: [f64; DecodeTable::MAX],
+    ms: Option<std::sync::Arc<[f64]>>,
 }
 
 impl DecodeTable {
-    pub const MAX: usize = 256;
-    pub const NONE: DecodeTable = DecodeTable { len: 0, ms: [0.0; DecodeTable::MAX] };
+    /// At most this many steps (one per batch size).
+    pub const MAX: usize = 4096;
+    pub const NONE: DecodeTable = DecodeTable { ms: None };
 
     /// A table of up to [`DecodeTable::MAX`] values (the rest are dropped).
     pub fn new(values: &[f64]) -> DecodeTable {
-        let mut t = DecodeTable::NONE;
-        t.len = values.len().min(Self::MAX);
-        t.ms[..t.len].copy_from_slice(&values[..t.len]);
-        t
+        let n = values.len().min(Self::MAX);
+        DecodeTable { ms: (n > 0).then(|| values[..n].into()) }
     }
 
     pub fn values(&self) -> &[f64] {
-        &self.ms[..self.len]
+        self.ms.as_deref().unwrap_or(&[])
     }
 }
 

@@ -165,7 +165,7 @@ impl ContinuousServers {
 
     /// One iteration, or a closed-form jump over identical ones, on server `i`.
     fn step(&mut self, i: usize, now: f64, emit: &mut impl FnMut(Event)) {
-        let cfg = self.cfg;
+        let cfg = &self.cfg;
         self.steps += 1;
         let server = &mut self.servers[i];
         let b0 = server.t_ms;

@@ -866,7 +866,11 @@ impl DeploymentSim {
                 let pool = ServerPool::new(local.servers, outages);
                 let station = match (&local.service, local.max_batch) {
                     (LocalService::Continuous(c), _) => Station::Continuous(ContinuousStation {
-                        servers: ContinuousServers::new(*c, local.servers, continuous_down.clone()),
+                        servers: ContinuousServers::new(
+                            c.clone(),
+                            local.servers,
+                            continuous_down.clone(),
+                        ),
                         slots: c.max_num_seqs as usize,
                         capacity,
                         preemptions_recorded: 0,

@@ -180,7 +180,7 @@ fn agrees_with_a_plain_reference() {
         prefill_overhead_ms: 0.8,
         overhead_ms: 1.5,
     };
-    let (mut engine, pre) = serve(cfg, 1, &requests);
+    let (mut engine, pre) = serve(cfg.clone(), 1, &requests);
     let mut reference = reference(cfg, &requests);
     assert_eq!(engine.len(), reference.len());
     engine.sort_by(|a, b| a.req.t_ms.total_cmp(&b.req.t_ms));
