@@ -38,6 +38,34 @@ pub enum ProbeError {
     Other(String),
 }
 
+/// The payload of the next server-sent-events `data:` line (other lines are skipped), or
+/// `None` at the end of the stream. A line is read whole up to [`MAX_LINE_BYTES`]: a stream
+/// that never ends its line must not grow memory without bound.
+pub(crate) fn next_sse_data(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+) -> Result<Option<String>, ProbeError> {
+    loop {
+        buf.clear();
+        let n = reader
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', buf)
+            .map_err(|e| classify(ureq::Error::Io(e)))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if buf.len() > MAX_LINE_BYTES {
+            return Err(ProbeError::Other(format!(
+                "a stream line longer than {MAX_LINE_BYTES} bytes"
+            )));
+        }
+        let line = String::from_utf8_lossy(buf);
+        if let Some(data) = line.trim_end().strip_prefix("data:") {
+            return Ok(Some(data.trim().to_string()));
+        }
+    }
+}
+
 /// Makes one timed request.
 pub trait Probe {
     fn request(&mut self) -> Result<Sample, ProbeError>;
@@ -160,29 +188,11 @@ impl Probe for OpenAiProbe {
         let mut reader = BufReader::new(response.into_body().into_reader());
         let (mut first, mut last, mut chunks) = (None, None, 0u32);
         let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            // One server-sent-events line, at most MAX_LINE_BYTES: a stream that never ends its
-            // line must not grow memory without bound.
-            let n = (&mut reader)
-                .take(MAX_LINE_BYTES as u64 + 1)
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| classify(ureq::Error::Io(e)))?;
-            if n == 0 {
-                break;
-            }
-            if buf.len() > MAX_LINE_BYTES {
-                return Err(ProbeError::Other(format!(
-                    "a stream line longer than {MAX_LINE_BYTES} bytes"
-                )));
-            }
-            let line = String::from_utf8_lossy(&buf);
-            let line = line.trim_end();
-            let Some(data) = line.strip_prefix("data:").map(str::trim) else { continue };
+        while let Some(data) = next_sse_data(&mut reader, &mut buf)? {
             if data == "[DONE]" {
                 break;
             }
-            let has_content = serde_json::from_str::<serde_json::Value>(data)
+            let has_content = serde_json::from_str::<serde_json::Value>(&data)
                 .ok()
                 .and_then(|v| v["choices"][0]["delta"]["content"].as_str().map(|s| !s.is_empty()))
                 .unwrap_or(false);

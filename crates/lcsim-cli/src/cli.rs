@@ -65,48 +65,52 @@ pub enum Command {
     /// Writes DIR/validation.json, DIR/requests.csv (every request, measured and simulated),
     /// DIR/report.md, DIR/report.html and CDF charts in DIR/plots/. If the server fails
     /// mid-run, what was measured is kept and the exit code is 1.
-    Validate {
-        /// The server's base URL, e.g. http://127.0.0.1:8080 (an OpenAI-compatible streaming
-        /// `/v1/completions`).
-        #[arg(long)]
-        url: String,
-        /// A server profile from `lcsim calibrate server`.
-        #[arg(long, value_name = "FILE")]
-        profile: PathBuf,
-        /// Output folder.
-        #[arg(long, value_name = "DIR", default_value = "output/validation")]
-        out: PathBuf,
-        /// Offered loads, as shares of the calibrated capacity, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "0.3,0.55,0.8")]
-        levels: Vec<f64>,
-        /// Requests per level.
-        #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-        requests: u32,
-        /// Time cap per level, seconds: sending stops there.
-        #[arg(long, default_value_t = 300.0)]
-        max_seconds: f64,
-        /// Token lengths come from this trace (columns ContextTokens and GeneratedTokens)
-        /// [default: the bundled Azure LLM conversation trace].
-        #[arg(long, value_name = "FILE")]
-        trace: Option<PathBuf>,
-        /// Multiply the trace's token lengths by this [default: so that the 99th percentile
-        /// of prompt + output tokens is a quarter of one slot's context].
-        #[arg(long)]
-        token_scale: Option<f64>,
-        /// Send each level's requests twice, at the same times, and report how much the
-        /// server differs from itself (the noise floor under the model's error).
-        #[arg(long)]
-        repeat: bool,
-        /// Seed of the send times, lengths and prompts.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Model name sent with each request (llama-server ignores it).
-        #[arg(long)]
-        model: Option<String>,
-        /// Per-request timeout, seconds.
-        #[arg(long, default_value_t = 120.0)]
-        timeout_s: f64,
-    },
+    Validate(ValidateArgs),
+}
+
+/// `lcsim validate`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The server's base URL, e.g. http://127.0.0.1:8080 (an OpenAI-compatible streaming
+    /// `/v1/completions`).
+    #[arg(long)]
+    pub url: String,
+    /// A server profile from `lcsim calibrate server`.
+    #[arg(long, value_name = "FILE")]
+    pub profile: PathBuf,
+    /// Output folder.
+    #[arg(long, value_name = "DIR", default_value = "output/validation")]
+    pub out: PathBuf,
+    /// Offered loads, as shares of the calibrated capacity, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.3,0.55,0.8")]
+    pub levels: Vec<f64>,
+    /// Requests per level.
+    #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub requests: u32,
+    /// Time cap per level, seconds: sending stops there.
+    #[arg(long, default_value_t = 300.0)]
+    pub max_seconds: f64,
+    /// Token lengths come from this trace (columns ContextTokens and GeneratedTokens)
+    /// [default: the bundled Azure LLM conversation trace].
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Multiply the trace's token lengths by this [default: so that the 99th percentile
+    /// of prompt + output tokens is a quarter of one slot's context].
+    #[arg(long)]
+    pub token_scale: Option<f64>,
+    /// Send each level's requests twice, at the same times, and report how much the
+    /// server differs from itself (the noise floor under the model's error).
+    #[arg(long)]
+    pub repeat: bool,
+    /// Seed of the send times, lengths and prompts.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Model name sent with each request (llama-server ignores it).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Per-request timeout, seconds.
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout_s: f64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,33 +27,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Calibrate(c) => crate::calibrate::calibrate(c),
-        Command::Validate {
-            url,
-            profile,
-            out,
-            levels,
-            requests,
-            max_seconds,
-            trace,
-            token_scale,
-            repeat,
-            seed,
-            model,
-            timeout_s,
-        } => crate::validate::run(crate::validate::Args {
-            url,
-            profile,
-            out,
-            levels,
-            requests,
-            max_seconds,
-            trace,
-            token_scale,
-            repeat,
-            seed,
-            model,
-            timeout_s,
-        }),
+        Command::Validate(args) => crate::validate::run(args),
     }
 }
 

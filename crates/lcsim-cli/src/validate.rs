@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use lcsim_calibrate::cloud::ProbeError;
@@ -24,6 +24,7 @@ use rand::{RngExt, SeedableRng};
 
 use crate::calibrate::bar;
 use crate::calibrate_server::check_url_and_timeout;
+use crate::cli::ValidateArgs;
 use crate::error::CliError;
 use crate::outdir::Staging;
 
@@ -31,23 +32,7 @@ use crate::outdir::Staging;
 /// scenarios/data/README.md): its token lengths shape the validation load.
 const AZURE_CONV: &str = include_str!("../../../scenarios/data/azure-llm-2023-conv.csv");
 
-#[derive(Debug)]
-pub struct Args {
-    pub url: String,
-    pub profile: PathBuf,
-    pub out: PathBuf,
-    pub levels: Vec<f64>,
-    pub requests: u32,
-    pub max_seconds: f64,
-    pub trace: Option<PathBuf>,
-    pub token_scale: Option<f64>,
-    pub repeat: bool,
-    pub seed: u64,
-    pub model: Option<String>,
-    pub timeout_s: f64,
-}
-
-fn check_flags(a: &Args) -> Result<(), CliError> {
+fn check_flags(a: &ValidateArgs) -> Result<(), CliError> {
     check_url_and_timeout(&a.url, a.timeout_s)?;
     if a.levels.is_empty() || a.levels.len() > 20 {
         return Err(CliError::Input("--levels needs from 1 to 20 loads, e.g. 0.3,0.55,0.8".into()));
@@ -149,7 +134,7 @@ struct Measured {
     simulated: Vec<Option<(f64, f64, f64)>>,
 }
 
-pub fn run(a: Args) -> Result<(), CliError> {
+pub fn run(a: ValidateArgs) -> Result<(), CliError> {
     check_flags(&a)?;
     let profile = read_profile(&a.profile)?;
     let lengths = trace_lengths(a.trace.as_deref())?;

@@ -1327,6 +1327,16 @@ fn load_profile(key: &str, path: &str, files: &dyn FileSource) -> Result<Profile
     })
 }
 
+/// A problem inside the profile at `path`, reported at the deployment's `calibration` key.
+fn in_profile(key: &str, path: &str, e: Problem) -> Problem {
+    let mut q = Problem::new(
+        format!("{key}.calibration"),
+        format!("{path}: `{}` {}", e.key_path, e.message),
+    );
+    q.hint = e.hint;
+    q
+}
+
 /// A local deployment's calibration profile, validated; the error names the profile's key.
 fn load_local_profile(
     key: &str,
@@ -1335,14 +1345,7 @@ fn load_local_profile(
 ) -> Result<crate::profile::LocalProfile, Problem> {
     match load_profile(key, path, files)? {
         Profile::Local(p) => {
-            p.validate().map_err(|e| {
-                let mut q = Problem::new(
-                    format!("{key}.calibration"),
-                    format!("{path}: `{}` {}", e.key_path, e.message),
-                );
-                q.hint = e.hint;
-                q
-            })?;
+            p.validate().map_err(|e| in_profile(key, path, e))?;
             Ok(p)
         }
         Profile::Cloud(_) => Err(Problem::new(
@@ -1739,14 +1742,7 @@ fn validate_continuous(
     let server = match &d.calibration {
         Some(path) => match load_profile(key, path, files)? {
             Profile::Server(p) => {
-                p.validate().map_err(|e| {
-                    let mut q = Problem::new(
-                        format!("{key}.calibration"),
-                        format!("{path}: `{}` {}", e.key_path, e.message),
-                    );
-                    q.hint = e.hint;
-                    q
-                })?;
+                p.validate().map_err(|e| in_profile(key, path, e))?;
                 Some(p)
             }
             _ => None,

@@ -1,10 +1,10 @@
 //! One streamed completion against an OpenAI-compatible server, timed per token event.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufReader;
 use std::time::{Duration, Instant};
 
-use crate::cloud::{MAX_LINE_BYTES, ProbeError, agent, classify};
+use crate::cloud::{ProbeError, agent, classify, next_sse_data};
 
 /// A streamed completion as the client saw it. Times are milliseconds since the run's clock
 /// started (the `Instant` passed to [`ServerClient::stream`]).
@@ -167,30 +167,13 @@ impl ServerClient {
         let mut token_times_ms = Vec::new();
         let (mut usage, mut server_prompt_ms, mut text) = (None, None, String::new());
         let (mut buf, mut events) = (Vec::new(), 0u32);
-        loop {
-            buf.clear();
-            let n = (&mut reader)
-                .take(MAX_LINE_BYTES as u64 + 1)
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| classify(ureq::Error::Io(e)))?;
-            if n == 0 {
-                break;
-            }
-            if buf.len() > MAX_LINE_BYTES {
-                return Err(ProbeError::Other(format!(
-                    "a stream line longer than {MAX_LINE_BYTES} bytes"
-                )));
-            }
+        while let Some(data) = next_sse_data(&mut reader, &mut buf)? {
             let t = ms();
-            let line = String::from_utf8_lossy(&buf);
-            let Some(data) = line.trim_end().strip_prefix("data:").map(str::trim) else {
-                continue;
-            };
             events += 1;
             if data == "[DONE]" {
                 break;
             }
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else { continue };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&data) else { continue };
             let choice = &v["choices"][0];
             let piece = choice["text"].as_str().or_else(|| choice["delta"]["content"].as_str());
             if let Some(p) = piece.filter(|p| !p.is_empty()) {
