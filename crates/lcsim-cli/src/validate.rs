@@ -106,7 +106,8 @@ fn trace_lengths(trace: Option<&Path>) -> Result<Vec<(f64, f64)>, CliError> {
     Ok(lengths)
 }
 
-/// A failure before any load: exit 2 when the URL is wrong, 1 when the server is failing.
+/// A failure before any load: exit 2 when the URL is wrong (or does not stream); otherwise the
+/// server is failing, and that is measured.
 fn preflight_error(url: &str, e: &ProbeError) -> CliError {
     let hint = "hint: start the server first and check --url (e.g. http://127.0.0.1:8080)";
     match e {
@@ -122,7 +123,7 @@ fn preflight_error(url: &str, e: &ProbeError) -> CliError {
             ))
         }
         other => CliError::Other(anyhow::anyhow!(
-            "the server at {url} failed a first request ({}); nothing was measured",
+            "the server at {url} failed a request ({})",
             describe(other)
         )),
     }
@@ -149,9 +150,14 @@ pub fn run(a: ValidateArgs) -> Result<(), CliError> {
     }
     let http_rtt_ms = median(&pings[1..]);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(a.seed);
-    client
-        .stream(&prompt_ids(&mut rng, 16), 4, std::time::Instant::now())
-        .map_err(|e| preflight_error(client.base(), &e))?;
+    // A wrong URL or a server that does not stream stops here (exit 2, nothing written). A
+    // server that fails (5xx, timeouts) is measured as it is: the first level stops once most
+    // of its requests fail, and what was sent is written (exit 1).
+    if let Err(e) = client.stream(&prompt_ids(&mut rng, 16), 4, std::time::Instant::now())
+        && let err @ CliError::Input(_) = preflight_error(client.base(), &e)
+    {
+        return Err(err);
+    }
 
     // The model and the load it is compared under.
     let slots = profile.server.slots;

@@ -205,4 +205,32 @@ fn a_server_failing_mid_run_exits_1_and_keeps_what_was_measured() {
             .unwrap();
     assert_eq!(v["levels"][0]["completed"], 9);
     assert_eq!(v["levels"][0]["errors"]["http_status"]["500"], failed);
+
+    // A server that answers 500 from the start: exit 1, and the failed requests are on disk.
+    let broken = Standin::start(StandinConfig { behaviour: Behaviour::Fail500, ..FAST }).unwrap();
+    let out = lcsim_in(
+        &dir,
+        &[
+            "validate",
+            "--url",
+            &broken.url(),
+            "--profile",
+            "server.toml",
+            "--out",
+            "w",
+            "--levels",
+            "0.3",
+            "--requests",
+            "60",
+            "--trace",
+            &trace,
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let csv = std::fs::read_to_string(dir.join("w/requests.csv")).unwrap();
+    let failed = csv.lines().filter(|l| l.contains(",false,HTTP status 500,")).count();
+    assert!(failed >= 5 && failed < 60, "{csv}");
+    assert!(dir.join("w/validation.json").is_file());
 }
