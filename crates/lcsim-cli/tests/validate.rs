@@ -164,6 +164,28 @@ fn wrong_urls_and_flags_exit_2_and_write_nothing() {
     assert!(!dir.join("x.toml").exists());
 }
 
+/// `validate` at one level (30 %) of 60 requests from the small trace, into `out`.
+fn validate_one_level(dir: &Path, url: &str, out: &str, trace: &str) -> std::process::Output {
+    lcsim_in(
+        dir,
+        &[
+            "validate",
+            "--url",
+            url,
+            "--profile",
+            "server.toml",
+            "--out",
+            out,
+            "--levels",
+            "0.3",
+            "--requests",
+            "60",
+            "--trace",
+            trace,
+        ],
+    )
+}
+
 #[test]
 fn a_server_failing_mid_run_exits_1_and_keeps_what_was_measured() {
     let dir = temp_dir("validate-500");
@@ -173,24 +195,7 @@ fn a_server_failing_mid_run_exits_1_and_keeps_what_was_measured() {
     let failing =
         Standin::start(StandinConfig { behaviour: Behaviour::FailAfter(10), ..FAST }).unwrap();
     let trace = small_trace(&dir);
-    let out = lcsim_in(
-        &dir,
-        &[
-            "validate",
-            "--url",
-            &failing.url(),
-            "--profile",
-            "server.toml",
-            "--out",
-            "v",
-            "--levels",
-            "0.3",
-            "--requests",
-            "60",
-            "--trace",
-            &trace,
-        ],
-    );
+    let out = validate_one_level(&dir, &failing.url(), "v", &trace);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("failed most requests"), "{stderr}");
@@ -208,24 +213,7 @@ fn a_server_failing_mid_run_exits_1_and_keeps_what_was_measured() {
 
     // A server that answers 500 from the start: exit 1, and the failed requests are on disk.
     let broken = Standin::start(StandinConfig { behaviour: Behaviour::Fail500, ..FAST }).unwrap();
-    let out = lcsim_in(
-        &dir,
-        &[
-            "validate",
-            "--url",
-            &broken.url(),
-            "--profile",
-            "server.toml",
-            "--out",
-            "w",
-            "--levels",
-            "0.3",
-            "--requests",
-            "60",
-            "--trace",
-            &trace,
-        ],
-    );
+    let out = validate_one_level(&dir, &broken.url(), "w", &trace);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
