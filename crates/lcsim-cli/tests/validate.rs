@@ -222,3 +222,19 @@ fn a_server_failing_mid_run_exits_1_and_keeps_what_was_measured() {
     assert!((5..60).contains(&failed), "{csv}");
     assert!(dir.join("w/validation.json").is_file());
 }
+
+/// A profile whose KV cache cannot hold a token per slot is refused with the key, not a panic.
+#[test]
+fn a_profile_with_a_kv_cache_too_small_exits_2() {
+    let dir = temp_dir("validate-kv");
+    let server = Standin::start(FAST).unwrap();
+    calibrate(&dir, &server.url());
+    let text = std::fs::read_to_string(dir.join("server.toml")).unwrap();
+    let text = text.replace("kv_cache_tokens = 4096", "kv_cache_tokens = 3");
+    assert!(text.contains("kv_cache_tokens = 3"), "{text}");
+    std::fs::write(dir.join("server.toml"), text).unwrap();
+    let out = lcsim_in(&dir, &["validate", "--url", &server.url(), "--profile", "server.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("server.kv_cache_tokens") && !stderr.contains("panicked"), "{stderr}");
+}

@@ -308,6 +308,17 @@ impl ServerProfile {
                 format!("must be from 1 to 4096, got {}", self.server.slots),
             ));
         }
+        if let Some(kv) = self.server.kv_cache_tokens {
+            // Each slot must hold at least one prompt token and one output token.
+            let least = 2 * u64::from(self.server.slots);
+            if kv < least || kv > 1 << 40 {
+                return Err(Problem::new(
+                    "server.kv_cache_tokens",
+                    format!("must be from {least} (2 per slot) to 2^40 tokens, got {kv}"),
+                )
+                .hint("it is the server's whole KV cache (llama.cpp -c), all slots together"));
+            }
+        }
         Ok(())
     }
 }

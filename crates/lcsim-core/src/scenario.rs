@@ -1327,6 +1327,38 @@ fn load_profile(key: &str, path: &str, files: &dyn FileSource) -> Result<Profile
     })
 }
 
+/// The keys of a local deployment, whatever its scheduler.
+const LOCAL_KEYS: [&str; 17] = [
+    "calibration",
+    "servers",
+    "max_batch",
+    "batch_timeout_ms",
+    "scheduler",
+    "queue_capacity",
+    "service_ms",
+    "prefill_ms_per_token",
+    "decode_ms_per_token",
+    "overhead_ms",
+    "capacity_policy",
+    "cost",
+    "timeout_ms",
+    "failures",
+    "updates",
+    "federated",
+    "central_training",
+];
+
+/// The keys that apply only to `scheduler = "continuous"`.
+const CONTINUOUS_KEYS: [&str; 7] = [
+    "max_num_seqs",
+    "kv_cache_tokens",
+    "max_batched_tokens",
+    "attention_ms_per_context_token",
+    "decode_ms_by_batch",
+    "prefill_attention_ms_per_context_token",
+    "prefill_overhead_ms",
+];
+
 /// A problem inside the profile at `path`, reported at the deployment's `calibration` key.
 fn in_profile(key: &str, path: &str, e: Problem) -> Problem {
     let mut q = Problem::new(
@@ -1424,32 +1456,7 @@ fn validate_deployment(
             only_keys(
                 key,
                 &present,
-                &[
-                    "calibration",
-                    "servers",
-                    "max_batch",
-                    "batch_timeout_ms",
-                    "scheduler",
-                    "max_num_seqs",
-                    "kv_cache_tokens",
-                    "max_batched_tokens",
-                    "attention_ms_per_context_token",
-                    "decode_ms_by_batch",
-                    "prefill_attention_ms_per_context_token",
-                    "prefill_overhead_ms",
-                    "queue_capacity",
-                    "service_ms",
-                    "prefill_ms_per_token",
-                    "decode_ms_per_token",
-                    "overhead_ms",
-                    "capacity_policy",
-                    "cost",
-                    "timeout_ms",
-                    "failures",
-                    "updates",
-                    "federated",
-                    "central_training",
-                ],
+                &LOCAL_KEYS.iter().chain(&CONTINUOUS_KEYS).copied().collect::<Vec<_>>(),
                 what,
             )?;
             let servers = count_up_to(
@@ -1475,15 +1482,7 @@ fn validate_deployment(
                     files,
                 );
             }
-            for k in [
-                "max_num_seqs",
-                "kv_cache_tokens",
-                "max_batched_tokens",
-                "attention_ms_per_context_token",
-                "decode_ms_by_batch",
-                "prefill_attention_ms_per_context_token",
-                "prefill_overhead_ms",
-            ] {
+            for k in CONTINUOUS_KEYS {
                 if present.contains(&k) {
                     return Err(Problem::new(
                         format!("{key}.{k}"),
