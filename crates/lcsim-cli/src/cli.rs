@@ -66,6 +66,25 @@ pub enum Command {
     /// DIR/report.md, DIR/report.html and CDF charts in DIR/plots/. If the server fails
     /// mid-run, what was measured is kept and the exit code is 1.
     Validate(ValidateArgs),
+    /// Run every point of a grid over scenario keys with the same seed (common random numbers,
+    /// so differences between points are paired).
+    ///
+    /// The grid comes from --vary or the scenario's [sweep] table. Writes DIR/sweep.parquet
+    /// and DIR/sweep.csv (one row per point × deployment), a break-even map (two axes), cost
+    /// against the first axis, report.md and report.html [default DIR: output/<name>-sweep/].
+    Sweep(crate::sweep::SweepArgs),
+    /// Move each input down and up (±20 % by default) and chart the swing in the cost
+    /// difference between two options at the horizon's end (a tornado chart).
+    ///
+    /// Writes DIR/sensitivity.csv, DIR/plots/tornado.png/.svg, report.md and report.html
+    /// [default DIR: output/<name>-sensitivity/].
+    Sensitivity(crate::sensitivity::SensitivityArgs),
+    /// Find the fewest servers (local) or instances (cloud) that meet the scenario's [slo] at
+    /// its traffic, and the largest arrival rate the scenario's own count holds, with a 95 %
+    /// confidence interval across replications.
+    ///
+    /// Writes DIR/capacity.json and DIR/report.md [default DIR: output/<name>-capacity/].
+    Capacity(crate::capacity::CapacityArgs),
 }
 
 /// `lcsim validate`'s flags.

@@ -28,6 +28,9 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         Command::Calibrate(c) => crate::calibrate::calibrate(c),
         Command::Validate(args) => crate::validate::run(args),
+        Command::Sweep(args) => crate::sweep::run(args),
+        Command::Sensitivity(args) => crate::sensitivity::run(args),
+        Command::Capacity(args) => crate::capacity::run(args),
     }
 }
 
@@ -128,13 +131,17 @@ impl Drop for FinishOnDrop<'_> {
 /// and replications together.
 fn simulate_with_progress(scenario: &Scenario) -> RunOutput {
     let expected = (scenario.expected_requests() as u64).max(1);
-    with_progress(expected, |tick| lcsim_engine::run(scenario, tick))
+    with_progress(expected, "requests", |tick| lcsim_engine::run(scenario, tick))
 }
 
 /// Runs `work`, which reports progress through the function it is given; after a second, shows
 /// a progress bar of length `len` on stderr until it is done. If `work` panics, the bar's thread
 /// still ends and the panic goes on (the process exits non-zero instead of hanging).
-fn with_progress<T>(len: u64, work: impl FnOnce(&(dyn Fn(u64) + Sync)) -> T) -> T {
+pub(crate) fn with_progress<T>(
+    len: u64,
+    unit: &str,
+    work: impl FnOnce(&(dyn Fn(u64) + Sync)) -> T,
+) -> T {
     let done = AtomicU64::new(0);
     let finished = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -146,9 +153,9 @@ fn with_progress<T>(len: u64, work: impl FnOnce(&(dyn Fn(u64) + Sync)) -> T) -> 
                 if bar.is_none() && started.elapsed() > Duration::from_secs(1) {
                     let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
                     b.set_style(
-                        ProgressStyle::with_template(
-                            "{elapsed_precise} [{bar:40}] {percent:>3}% {human_pos} requests ({per_sec}, eta {eta})",
-                        )
+                        ProgressStyle::with_template(&format!(
+                            "{{elapsed_precise}} [{{bar:40}}] {{percent:>3}}% {{human_pos}} {unit} ({{per_sec}}, eta {{eta}})"
+                        ))
                         .expect("valid template")
                         .progress_chars("=> "),
                     );
@@ -232,7 +239,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let outcome = std::panic::catch_unwind(|| {
-                with_progress(10, |tick| {
+                with_progress(10, "requests", |tick| {
                     tick(3);
                     panic!("engine bug")
                 })

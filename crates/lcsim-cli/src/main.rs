@@ -16,12 +16,16 @@ macro_rules! say {
 
 mod calibrate;
 mod calibrate_server;
+mod capacity;
 mod cli;
 mod commands;
 mod error;
 mod load;
 mod outdir;
 mod output;
+mod points;
+mod sensitivity;
+mod sweep;
 mod validate;
 
 fn main() -> ExitCode {

@@ -15,6 +15,7 @@ pub mod reliability;
 pub mod scenario;
 pub mod stats;
 pub mod summary;
+pub mod sweep;
 pub mod theory;
 pub mod trace;
 pub mod units;

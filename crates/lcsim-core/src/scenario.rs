@@ -581,6 +581,14 @@ pub fn parse_scenario(
     })
 }
 
+/// Validates a scenario given in wire form (a sweep point: [`crate::sweep::Editable::with`]).
+pub fn scenario_from_wire(
+    wire: &ScenarioWire,
+    files: &dyn FileSource,
+) -> Result<Scenario, Problem> {
+    validate(wire, files)
+}
+
 /// Parses scenario text into its wire form only (for tools that rewrite scenarios).
 pub fn parse_wire(origin: &str, text: &str) -> Result<ScenarioWire, Box<ScenarioError>> {
     let locator = Locator::new(origin, text);
@@ -839,6 +847,15 @@ fn validate(wire: &ScenarioWire, files: &dyn FileSource) -> Result<Scenario, Pro
         }
     }
     let slo = wire.slo.as_ref().map(|s| s.validate()).transpose()?;
+    if wire.sweep.is_some() || wire.sensitivity.is_some() {
+        let editable = crate::sweep::Editable::new(wire)?;
+        if let Some(t) = &wire.sweep {
+            crate::sweep::axes_of(t, &editable)?;
+        }
+        if let Some(t) = &wire.sensitivity {
+            crate::sweep::swings_of(t, &editable)?;
+        }
+    }
     let mut scenario = Scenario {
         name: wire.name.clone(),
         simulation,

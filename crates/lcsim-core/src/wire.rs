@@ -28,6 +28,12 @@ pub struct ScenarioWire {
     /// Service-level objectives every deployment is measured against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloWire>,
+    /// `lcsim sweep`'s grid: key path → list of values or range ([`crate::sweep::axis`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<toml::Table>,
+    /// `lcsim sensitivity`'s keys: key path → `[low, high]` or a share ([`crate::sweep::swings_of`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -139,6 +139,8 @@ fn scenario() -> impl Strategy<Value = ScenarioWire> {
     )
         .prop_map(|(seed, reps, hours, pattern, weights, tokens, deployments)| ScenarioWire {
             name: "round-trip".into(),
+            sweep: None,
+            sensitivity: None,
             description: Some("a \"quoted\" description\nwith two lines".into()),
             slo: Some(SloWire {
                 latency_p95_ms: Some(2000.0),

@@ -14,7 +14,12 @@ use polars::prelude::*;
 
 pub mod charts;
 pub mod data;
+pub mod page;
+pub mod planning;
 pub mod report;
+pub mod sweep;
+pub mod sweep_charts;
+pub mod sweep_report;
 pub mod validation;
 
 #[derive(Debug, thiserror::Error)]

@@ -474,7 +474,7 @@ pub(crate) fn escape(s: &str) -> String {
 }
 
 /// `**bold**` and `` `code` `` of a decision line, as HTML.
-fn inline(s: &str) -> String {
+pub(crate) fn inline(s: &str) -> String {
     let mut out = String::new();
     let (mut bold, mut code) = (false, false);
     let s = escape(s);

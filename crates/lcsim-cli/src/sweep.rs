@@ -1,0 +1,140 @@
+//! `lcsim sweep`: every point of a grid over scenario keys, run with the same seed (common
+//! random numbers), into `sweep.parquet`, `sweep.csv`, charts and a report.
+
+use std::time::Instant;
+
+use lcsim_core::sweep::{Axis, MAX_POINTS, Scale, axes_of, parse_vary, point_count, points};
+use lcsim_report::sweep::{SweepAxis, SweepTable};
+use lcsim_report::sweep_report::SweepRun;
+
+use crate::commands::with_progress;
+use crate::error::CliError;
+use crate::outdir::{Staging, check_replaceable};
+use crate::points::{Base, PlanFlags, describe, pool, run_quiet};
+
+/// `lcsim sweep`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// A swept key and its values: PATH=V1,V2,... or PATH=FROM..TO:POINTS[:log], e.g.
+    /// traffic.rate_per_s=0.1..10:25:log or deployment.api.cost.usd_per_mtok_out=0.3,0.6,1.2.
+    /// Repeat for more axes (the first is the x axis of the charts); replaces the scenario's
+    /// [sweep] table.
+    #[arg(long, value_name = "PATH=VALUES")]
+    pub vary: Vec<String>,
+}
+
+/// The grid: `--vary` if given, else the scenario's `[sweep]` table.
+fn grid(base: &Base, vary: &[String]) -> Result<Vec<Axis>, CliError> {
+    let axes = if vary.is_empty() {
+        let table = base.wire.sweep.as_ref().ok_or_else(|| {
+            CliError::Input(format!(
+                "{}: nothing to sweep: the scenario has no [sweep] table and no --vary was given\nhint: add --vary traffic.rate_per_s=0.1..10:25:log, or a [sweep] table (docs/planning.md)",
+                base.origin
+            ))
+        })?;
+        axes_of(table, &base.editable).map_err(|p| {
+            CliError::Input(format!("{}: {} (key `{}`)", base.origin, p.message, p.key_path))
+        })?
+    } else {
+        let mut axes = Vec::new();
+        for v in vary {
+            let a = parse_vary(v).map_err(CliError::Input)?;
+            base.editable.get(&a.path).map_err(|m| CliError::Input(format!("--vary {v}: {m}")))?;
+            if axes.iter().any(|b: &Axis| b.path == a.path) {
+                return Err(CliError::Input(format!("--vary: `{}` is given twice", a.path)));
+            }
+            axes.push(a);
+        }
+        axes
+    };
+    if point_count(&axes) > MAX_POINTS {
+        return Err(CliError::Input(format!(
+            "the grid has {} points; at most {MAX_POINTS} are run\nhint: use fewer values per axis",
+            point_count(&axes)
+        )));
+    }
+    Ok(axes)
+}
+
+pub fn run(args: SweepArgs) -> Result<(), CliError> {
+    let base = Base::load(&args.flags)?;
+    let axes = grid(&base, &args.vary)?;
+    let out = base.out_dir(&args.flags, "sweep");
+    check_replaceable("--out", &out)?;
+    let grid = points(&axes);
+    let paths: Vec<&str> = axes.iter().map(|a| a.path.as_str()).collect();
+    let n = grid.len();
+    // Every point is checked before any runs: a bad value exits 2 at once, naming it.
+    let scenarios = grid
+        .iter()
+        .enumerate()
+        .map(|(i, values)| {
+            let set: Vec<(&str, f64)> = paths.iter().copied().zip(values.iter().copied()).collect();
+            base.at(&set, &format!("sweep point {} of {n} ({})", i + 1, describe(&paths, values)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut table = SweepTable {
+        axes: axes
+            .iter()
+            .map(|a| SweepAxis {
+                path: a.path.clone(),
+                values: a.values.clone(),
+                log: a.scale == Scale::Log,
+                base: base.editable.get(&a.path).ok().flatten(),
+            })
+            .collect(),
+        ..SweepTable::default()
+    };
+    let started = Instant::now();
+    let pool = pool(args.flags.threads)?;
+    let summaries = pool.install(|| {
+        with_progress(n as u64, "points", |tick| {
+            scenarios
+                .iter()
+                .map(|s| {
+                    let out = run_quiet(s);
+                    tick(1);
+                    out.summary
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    for (i, (values, s)) in grid.iter().zip(&summaries).enumerate() {
+        table.push_point(i, values, s);
+    }
+    let run = SweepRun {
+        seed: base.scenario.simulation.seed,
+        replications: base.scenario.simulation.replications,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    let staging = Staging::new("--out", &out)?;
+    let tmp = staging.path();
+    let write = || -> anyhow::Result<()> {
+        lcsim_report::sweep::write_table(tmp, &table)?;
+        std::fs::write(tmp.join("scenario.toml"), &base.text)?;
+        if !args.flags.no_plots {
+            lcsim_report::sweep_report::write(tmp, &table, &run)?;
+        }
+        Ok(())
+    };
+    write()?;
+    staging.commit()?;
+    say!(
+        "{} — {n} point(s) × {} replication(s), seed {}, in {:.1} s",
+        table.scenario,
+        run.replications,
+        run.seed,
+        run.wall_seconds
+    );
+    for s in lcsim_report::planning::lead_sentences(&table) {
+        say!("  {}", s.replace('`', ""));
+    }
+    say!(
+        "written: {} (sweep.parquet, sweep.csv{})",
+        out.display(),
+        if args.flags.no_plots { "" } else { ", plots/, report.md, report.html" }
+    );
+    Ok(())
+}
