@@ -9,7 +9,7 @@
 //!
 //! **Largest rate:** the arrival rate is scaled by a factor (`rate_per_s`, or a trace's
 //! `time_scale`). Each replication `r` is a run of its own with seed
-//! `splitmix64(seed + r)`, and the factor is bisected per replication until the bracket is
+//! `splitmix64(seed + r) >> 11`, and the factor is bisected per replication until the bracket is
 //! within 0.2 %; the answer is the mean of the replications' largest rates with Student's t
 //! 95 % interval (the method of independent replications).
 
@@ -231,7 +231,7 @@ fn rate_key(base: &Base) -> Result<(String, f64), CliError> {
     }
 }
 
-fn deployment_of<'a>(s: &'a RunSummary, k: usize) -> &'a DeploymentSummary {
+fn deployment_of(s: &RunSummary, k: usize) -> &DeploymentSummary {
     &s.deployments[k]
 }
 
@@ -243,7 +243,7 @@ fn fewest_servers(
     max: u32,
     tick: &(dyn Fn(u64) + Sync),
 ) -> Result<(Vec<Tried>, Option<u32>), CliError> {
-    let Some((key, _)) = servers_key(&base.scenario, k) else {
+    let Some((key, own)) = servers_key(&base.scenario, k) else {
         return Ok((Vec::new(), None));
     };
     let mut tried: Vec<Tried> = Vec::new();
@@ -251,7 +251,24 @@ fn fewest_servers(
         if let Some(t) = tried.iter().find(|t| t.servers == c) {
             return Ok(t.meets_slo);
         }
-        let s = base.at(&[(key.as_str(), f64::from(c))], &format!("{key} = {c}"))?;
+        let s = match base.at(&[(key.as_str(), f64::from(c))], &format!("{key} = {c}")) {
+            Ok(s) => s,
+            // Fewer servers than the scenario's own that it refuses are overloaded (offered
+            // load ≥ 1 with an unlimited queue): they do not meet the SLO.
+            Err(_) if c < own => {
+                tried.push(Tried {
+                    servers: c,
+                    latency_p95_ms: f64::INFINITY,
+                    latency_p95_ms_per_replication: Interval { mean: f64::INFINITY, ci95: None },
+                    ttft_p95_ms: f64::INFINITY,
+                    availability: 0.0,
+                    slo_attainment: None,
+                    meets_slo: false,
+                });
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
         let out = run_quiet(&s);
         tick(1);
         let d = deployment_of(&out.summary, k);
@@ -301,7 +318,8 @@ fn largest_factor(
     r: u32,
     tick: &(dyn Fn(u64) + Sync),
 ) -> Result<f64, CliError> {
-    let seed = splitmix64(base.scenario.simulation.seed.wrapping_add(u64::from(r))) >> 1;
+    // 53 bits: the seed travels through the scenario as an exactly representable number.
+    let seed = splitmix64(base.scenario.simulation.seed.wrapping_add(u64::from(r))) >> 11;
     let holds = |f: f64| -> Result<bool, CliError> {
         // A trace replays faster with a smaller time_scale.
         let v = if key == "traffic.time_scale" { value / f } else { value * f };
@@ -362,7 +380,12 @@ fn rate(v: f64) -> String {
 
 fn answer(c: &CapacityOut) -> Vec<String> {
     let mut out = Vec::new();
-    let unit = |n: u32| if n == 1 { "server or instance" } else { "servers or instances" };
+    let noun = match c.servers_key.as_deref().and_then(|k| k.rsplit('.').next()) {
+        Some("max_instances") => ("instance", "instances"),
+        Some("max_concurrency") => ("concurrency slot", "concurrency slots"),
+        _ => ("server", "servers"),
+    };
+    let unit = |n: u32| if n == 1 { noun.0 } else { noun.1 };
     match (c.servers, &c.servers_key) {
         (Some(n), _) => out.push(format!(
             "{}: {n} {} meet the SLO at the scenario's {} requests/s (fewest tried that do; {} count(s) run).",

@@ -363,7 +363,14 @@ pub fn axes_of(table: &toml::Table, scenario: &Editable) -> Result<Vec<Axis>, Pr
     let mut axes = Vec::new();
     for (path, spec) in table {
         let a = axis(path, spec)?;
-        scenario.get(path).map_err(|m| Problem::new(format!("sweep.\"{path}\""), m))?;
+        let key = format!("sweep.\"{path}\"");
+        let now = scenario.get(path).map_err(|m| Problem::new(&key, m))?;
+        // A key the scenario does not have must be one it could have.
+        if now.is_none() {
+            scenario.with(&[(path, a.values[0])]).map_err(|p| {
+                Problem::new(&key, format!("`{path}` cannot be set: {}", p.message))
+            })?;
+        }
         axes.push(a);
     }
     if point_count(&axes) > MAX_POINTS {

@@ -200,7 +200,9 @@ where
     let x = &t.axes[0];
     let j = reference_row(t);
     let h = t.horizon_months.unwrap_or(0);
-    let series: Vec<(usize, Vec<(f64, f64, f64, f64)>)> = t
+    // Per option with costs: (x, mean, p5, p95) along the axis.
+    type Curve = Vec<(f64, f64, f64, f64)>;
+    let series: Vec<(usize, Curve)> = t
         .deployments
         .iter()
         .enumerate()
