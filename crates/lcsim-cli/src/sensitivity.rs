@@ -2,7 +2,7 @@
 //! the swing it causes in the cost difference between two options at the horizon's end.
 //!
 //! Keys: `--key`, else the scenario's `[sensitivity]` table, else every non-zero, non-integer
-//! number under `traffic`, and under each deployment's `cost` and `failures` tables (prices,
+//! number under `traffic` (but `peak_hour`), and under each deployment's `cost` and `failures` tables (prices,
 //! power, volumes, token lengths: what a planning meeting argues about), each moved by `--by`.
 
 use std::fmt::Write as _;
@@ -38,7 +38,8 @@ pub struct SensitivityArgs {
 
 /// Whether a default key belongs in the analysis.
 fn default_key(path: &str) -> bool {
-    path.starts_with("traffic.")
+    // A clock hour is a position, not a magnitude: ±20 % of it means nothing.
+    (path.starts_with("traffic.") && path != "traffic.peak_hour")
         || (path.starts_with("deployment.")
             && (path.contains(".cost.") || path.contains(".failures.")))
 }

@@ -109,6 +109,12 @@ fn name_at(names: &[String], v: f64) -> String {
     }
 }
 
+/// Decimals that keep about ten tick labels over `range` distinct (a step of range / 10).
+fn label_digits(range: f64) -> usize {
+    let step = (range / 10.0).max(1e-9);
+    (-step.log10().floor()).clamp(0.0, 6.0) as usize + 1
+}
+
 fn nice_max(v: f64) -> f64 {
     if !(v.is_finite() && v > 0.0) { 1.0 } else { v * 1.08 }
 }
@@ -162,20 +168,23 @@ where
             PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(4))
         });
     }
-    for (j, b) in data.break_even.iter().enumerate() {
-        let Some((p50, _, _)) = b.month else { continue };
+    // Break-even months: dashed verticals, named in the legend (a label on the plot would sit
+    // on the lines).
+    for b in &data.break_even {
+        let Some((p50, p5, p95)) = b.month else { continue };
         let top = nice_max(max);
-        chart.draw_series(DashedLineSeries::new(
-            vec![(p50, 0.0), (p50, top)],
-            10,
-            8,
-            BLACK.stroke_width(2),
-        ))?;
-        chart.draw_series(std::iter::once(Text::new(
-            format!("break-even {} vs {}: month {p50:.1}", b.local, b.cloud),
-            (p50, top * (0.96 - 0.05 * j as f64)),
-            label_style(),
-        )))?;
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(p50, 0.0), (p50, top)],
+                10,
+                8,
+                BLACK.stroke_width(2),
+            ))?
+            .label(format!(
+                "break-even {} vs {}: month {p50:.1} (p5 {p5:.1}, p95 {p95:.1})",
+                b.local, b.cloud
+            ))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
     }
     legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
@@ -194,19 +203,38 @@ where
         .filter(|d| !d.cumulative.is_empty())
         .map(|d| d.name.as_str())
         .collect();
-    let (title, body) = root.split_vertically(70);
-    title.draw_text(
-        &format!("{}: monthly cost by component (cash basis, mean of replications)", data.scenario),
+    let (head, body) = root.split_vertically(120);
+    head.draw_text(
+        &format!(
+            "{}: monthly cost by component (cash basis, mean of replications; one scale)",
+            data.scenario
+        ),
         &title_style(),
         (24, 14),
     )?;
+    // One legend for every panel, above them, so it covers no bar.
+    let used: Vec<usize> = (0..COMPONENTS.len())
+        .filter(|&c| names.iter().any(|n| data.months_of(n).any(|m| m.components[c] != 0.0)))
+        .collect();
+    let mut x = 24;
+    for &c in &used {
+        let color = PALETTE[c % PALETTE.len()];
+        head.draw(&Rectangle::new([(x, 76), (x + 22, 98)], color.filled()))?;
+        let label = COMPONENTS[c].1;
+        head.draw_text(label, &label_style(), (x + 30, 74))?;
+        x += 30 + 14 * label.chars().count() as i32 + 30;
+    }
     let cols = if names.len() <= 2 { names.len().max(1) } else { names.len().div_ceil(2) };
     let rows = names.len().div_ceil(cols).max(1);
     let panels = body.split_evenly((rows, cols));
     let months = data.horizon_months.unwrap_or(1);
+    // The same y scale in every panel: side by side, bars compare by height.
+    let max = names
+        .iter()
+        .flat_map(|n| data.months_of(n).map(|m| m.components.iter().sum::<f64>()))
+        .fold(0.0, f64::max);
     for (panel, name) in panels.iter().zip(&names) {
         let rows: Vec<_> = data.months_of(name).collect();
-        let max = rows.iter().map(|m| m.components.iter().sum::<f64>()).fold(0.0, f64::max);
         let mut chart = ChartBuilder::on(panel)
             .caption(*name, axis_style())
             .margin(16)
@@ -222,7 +250,7 @@ where
             .y_label_formatter(&|v| usd(*v))
             .x_label_formatter(&|v| format!("{v:.0}"))
             .draw()?;
-        for (c, (_, label)) in COMPONENTS.iter().enumerate() {
+        for &c in &used {
             if rows.iter().all(|m| m.components[c] == 0.0) {
                 continue;
             }
@@ -235,9 +263,8 @@ where
                     color.filled(),
                 )
             });
-            chart.draw_series(bars)?.label(*label).legend(swatch(color));
+            chart.draw_series(bars)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     }
     root.present()?;
     Ok(())
@@ -351,6 +378,7 @@ where
             .fold(100.0, f64::min);
         // At least 0.1 percentage points of range, so the axis' labels stay distinct.
         let floor = (low - (100.0 - low).max(0.1) * 0.5).max(0.0);
+        let digits = label_digits(100.0 - floor);
         let names: Vec<String> = data.deployments.iter().map(|d| d.name.clone()).collect();
         let mut chart = ChartBuilder::on(root)
             .caption(
@@ -370,7 +398,7 @@ where
             .x_labels(n.max(2))
             .x_label_formatter(&|v| name_at(&names, *v))
             .y_desc("Availability (%)")
-            .y_label_formatter(&|v| format!("{v:.3}"))
+            .y_label_formatter(&|v| format!("{v:.digits$}"))
             .label_style(label_style())
             .axis_desc_style(axis_style())
             .draw()?;
@@ -424,6 +452,7 @@ where
         .chain(target)
         .fold(100.0, f64::min);
     let floor = (low - (100.0 - low).max(0.1) * 0.3).max(0.0);
+    let digits = label_digits(100.0 - floor);
     let mut chart = ChartBuilder::on(&top)
         .caption(
             format!("{}: availability by month (share served within the timeout)", data.scenario),
@@ -437,22 +466,29 @@ where
         .configure_mesh()
         .x_desc("Month")
         .y_desc("Availability (%)")
-        .y_label_formatter(&|v| format!("{v:.2}"))
+        .y_label_formatter(&|v| format!("{v:.digits$}"))
         .x_label_formatter(&|v| format!("{v:.0}"))
         .label_style(label_style())
         .axis_desc_style(label_style())
         .draw()?;
+    // Equal values draw on top of each other: earlier series are wider with larger markers,
+    // so every one stays visible where they coincide (at 100 %, say).
+    let n = data.deployments.len() as u32;
+    let width = |i: usize| 3 + 3 * (n - 1 - i as u32);
     for (i, d) in data.deployments.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
+        let w = width(i);
         let points: Vec<(f64, f64)> =
             data.months_of(&d.name).map(|m| (f64::from(m.month), 100.0 * m.availability)).collect();
         chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(w)))?
             .label(d.name.clone())
             .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(3))
+                PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(w))
             });
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 5, color.filled())))?;
+        chart.draw_series(
+            points.into_iter().map(|p| Circle::new(p, 3 + 2 * w as i32 / 3, color.filled())),
+        )?;
     }
     if let Some(t) = target {
         chart
@@ -487,7 +523,7 @@ where
                 .months_of(&d.name)
                 .filter_map(|m| Some((f64::from(m.month), 100.0 * m.slo_attainment?)))
                 .collect();
-            chart.draw_series(LineSeries::new(points, color.stroke_width(3)))?;
+            chart.draw_series(LineSeries::new(points, color.stroke_width(width(i))))?;
         }
     }
     root.present()?;

@@ -133,15 +133,29 @@ pub fn decisions(data: &RunData) -> Vec<String> {
             });
         }
     }
-    // Latency.
+    // Latency: options within 1 % of the lowest p95 tie (the histogram resolves 0.4 %).
     if let Some(fast) =
         data.deployments.iter().min_by(|a, b| a.latency_p95_ms.total_cmp(&b.latency_p95_ms))
     {
-        let mut line = format!(
-            "**Latency:** lowest p95 is `{}` at {}",
-            fast.name,
-            duration(fast.latency_p95_ms)
-        );
+        let tied: Vec<&str> = data
+            .deployments
+            .iter()
+            .filter(|d| d.latency_p95_ms <= fast.latency_p95_ms * 1.01)
+            .map(|d| d.name.as_str())
+            .collect();
+        let mut line = if tied.len() > 1 {
+            format!(
+                "**Latency:** p95 ties between {} at {} (within 1 %), so latency does not rank them",
+                tied.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                duration(fast.latency_p95_ms)
+            )
+        } else {
+            format!(
+                "**Latency:** lowest p95 is `{}` at {}",
+                fast.name,
+                duration(fast.latency_p95_ms)
+            )
+        };
         if let Some(t) = data.slo_latency_p95_ms {
             let meeting: Vec<&str> = data
                 .deployments
@@ -240,8 +254,14 @@ pub fn decisions(data: &RunData) -> Vec<String> {
     let best = data.deployments.iter().max_by(|a, b| a.availability.total_cmp(&b.availability));
     let worst = data.deployments.iter().min_by(|a, b| a.availability.total_cmp(&b.availability));
     if let (Some(best), Some(worst)) = (best, worst)
-        && percent(best.availability) != percent(worst.availability)
+        && percent(best.availability) == percent(worst.availability)
+        && data.deployments.len() > 1
     {
+        lines.push(format!(
+            "**Availability:** every option serves {} of requests within the timeout: a tie, so availability does not rank them.",
+            percent(best.availability)
+        ));
+    } else if let (Some(best), Some(worst)) = (best, worst) {
         lines.push(format!(
             "**Failover:** availability ranges from {} (`{}`{}) to {} (`{}`).",
             percent(worst.availability),
@@ -325,77 +345,9 @@ pub fn decisions(data: &RunData) -> Vec<String> {
     if text.contains("saas") || text.contains("multi-tenant") || text.contains("analytics") {
         lines.push("**Workload:** a multi-tenant SaaS or analytics API — the guide's case for the cloud (elastic capacity per tenant, no devices to place).".into());
     }
-    // The recommendation: the cheapest option meeting the SLO (the most available without
-    // costs), and the hybrid pattern that fits.
-    let cost = |d: &Deployment| d.cumulative.last().map(|c| c.1);
-    let meets = |d: &&Deployment| {
-        data.slo_availability.is_none_or(|a| d.availability >= a)
-            && data.slo_latency_p95_ms.is_none_or(|t| d.latency_p95_ms <= t)
-    };
-    // With personal data, only options that keep it on the premises qualify.
-    let private_ok = |d: &&Deployment| {
-        pii.is_empty()
-            || d.kind == "local"
-            || (d.kind == "hybrid" && pii.iter().any(|(name, _)| *name == d.name))
-    };
-    let mut candidates: Vec<&Deployment> =
-        data.deployments.iter().filter(private_ok).filter(meets).collect();
-    let all_fail = candidates.is_empty();
-    if all_fail {
-        candidates = data.deployments.iter().filter(private_ok).collect();
-    }
-    let best = candidates.iter().copied().min_by(|a, b| match (cost(a), cost(b)) {
-        (Some(x), Some(y)) => x.total_cmp(&y).then(b.availability.total_cmp(&a.availability)),
-        _ => b.availability.total_cmp(&a.availability),
-    });
+    lines.extend(recommendation(data, &pii, &text));
     let hybrids: Vec<&Deployment> =
         data.deployments.iter().filter(|d| d.kind == "hybrid").collect();
-    if let Some(best) = best {
-        let mut slo = if data.slo_availability.is_some() || data.slo_latency_p95_ms.is_some() {
-            if all_fail {
-                " (no option meets the SLO)"
-            } else {
-                " among the options meeting the SLO"
-            }
-        } else {
-            ""
-        }
-        .to_string();
-        if !pii.is_empty() {
-            slo.push_str(" that keep personal data on the premises");
-        }
-        lines.push(format!(
-            "**Recommendation:** `{}` ({}){} — {}availability {}, p95 {}.",
-            best.name,
-            best.kind,
-            if cost(best).is_some() {
-                format!(" is the cheapest{slo}")
-            } else {
-                format!(" is the most available{slo}")
-            },
-            cost(best).map_or(String::new(), |c| format!("{} over the horizon, ", usd(c))),
-            percent(best.availability),
-            duration(best.latency_p95_ms)
-        ));
-        if best.kind == "hybrid" {
-            lines.push(format!("**Pattern that fits:** the `{}` hybrid.", best.name));
-        } else if let Some(h) = hybrids
-            .iter()
-            .filter(|h| meets(h) && private_ok(h))
-            .min_by(|a, b| cost(a).unwrap_or(0.0).total_cmp(&cost(b).unwrap_or(0.0)))
-        {
-            lines.push(format!(
-                "**Hybrid:** `{}` also meets the targets{}; availability {} vs {}.",
-                h.name,
-                match (cost(h), cost(best)) {
-                    (Some(x), Some(y)) => format!(", at {} more than `{}`", usd(x - y), best.name),
-                    _ => String::new(),
-                },
-                percent(h.availability),
-                percent(best.availability)
-            ));
-        }
-    }
     let both_kinds = data.deployments.iter().any(|d| d.kind == "local")
         && data.deployments.iter().any(|d| d.kind == "cloud");
     if hybrids.is_empty() && both_kinds {
@@ -418,7 +370,177 @@ pub fn decisions(data: &RunData) -> Vec<String> {
             "**Pattern to try:** {hint} — add a `kind = \"hybrid\"` deployment to measure it."
         ));
     }
+    // The report leads with the answer.
+    if let Some(i) = lines.iter().position(|l| l.starts_with("**Recommendation:**")) {
+        let rec = lines.remove(i);
+        lines.insert(0, rec);
+    }
     lines
+}
+
+/// Whether `d` meets the run's SLO (every target given).
+fn meets_slo(data: &RunData, d: &Deployment) -> bool {
+    data.slo_availability.is_none_or(|a| d.availability >= a)
+        && data.slo_latency_p95_ms.is_none_or(|t| d.latency_p95_ms <= t)
+        && data.slo_ttft_p95_ms.is_none_or(|t| d.ttft_p95_ms <= t)
+        && data.slo_tpot_p95_ms.is_none_or(|t| d.tpot_p95_ms.is_none_or(|v| v <= t))
+}
+
+/// The order in which the recommendation weighs the options, stated in the report.
+pub const DECISION_ORDER: &str = "privacy (personal data stays on the premises), then the SLO, then cost over the horizon, then availability, then p95 latency; bursty traffic is flagged";
+
+/// The recommendation, applying [`DECISION_ORDER`] one step at a time and naming the number
+/// behind each step. Options that tie on a step (cost within 1 %, the same availability to
+/// three decimals, p95 within 1 %) go on to the next step together.
+fn recommendation(data: &RunData, pii: &[(&str, f64)], text: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let cost = |d: &Deployment| d.cumulative.last().map(|c| c.1);
+    let mut why = Vec::new();
+    let mut pool: Vec<&Deployment> = data.deployments.iter().collect();
+    if !pii.is_empty() {
+        let kept: Vec<&Deployment> = pool
+            .iter()
+            .copied()
+            .filter(|d| d.kind == "local" || pii.iter().any(|(n, _)| *n == d.name))
+            .collect();
+        if !kept.is_empty() && kept.len() < pool.len() {
+            why.push(format!(
+                "privacy rules out {} (personal data would leave the premises)",
+                names(pool.iter().filter(|d| !kept.iter().any(|k| k.name == d.name)))
+            ));
+            pool = kept;
+        }
+    }
+    let has_slo = data.slo_availability.is_some()
+        || data.slo_latency_p95_ms.is_some()
+        || data.slo_ttft_p95_ms.is_some()
+        || data.slo_tpot_p95_ms.is_some();
+    if has_slo {
+        let ok: Vec<&Deployment> = pool.iter().copied().filter(|d| meets_slo(data, d)).collect();
+        if ok.is_empty() {
+            why.push("no option meets the SLO, so all stay in".to_string());
+        } else if ok.len() < pool.len() {
+            why.push(format!(
+                "the SLO rules out {}",
+                pool.iter()
+                    .filter(|d| !meets_slo(data, d))
+                    .map(|d| format!(
+                        "`{}` (p95 {}, availability {})",
+                        d.name,
+                        duration(d.latency_p95_ms),
+                        percent(d.availability)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            pool = ok;
+        } else {
+            why.push(format!(
+                "every {}option meets the SLO",
+                if pii.is_empty() { "" } else { "remaining " }
+            ));
+        }
+    }
+    // Cost, then availability, then latency: keep the options tied with the best on each.
+    if pool.iter().all(|d| cost(d).is_some()) && pool.len() > 1 {
+        let low = pool.iter().filter_map(|d| cost(d)).fold(f64::INFINITY, f64::min);
+        let tied: Vec<&Deployment> =
+            pool.iter().copied().filter(|d| cost(d).is_some_and(|c| c <= low * 1.01)).collect();
+        let others: Vec<String> = pool
+            .iter()
+            .filter(|d| !tied.iter().any(|t| t.name == d.name))
+            .map(|d| format!("`{}` {}", d.name, usd(cost(d).unwrap_or(0.0))))
+            .collect();
+        why.push(if tied.len() > 1 {
+            format!("cost ties at about {} between {}", usd(low), names(tied.iter()))
+        } else {
+            format!(
+                "cost: `{}` {} against {}",
+                tied[0].name,
+                usd(low),
+                if others.is_empty() { "nothing else".into() } else { others.join(", ") }
+            )
+        });
+        pool = tied;
+    }
+    if pool.len() > 1 {
+        let best = pool.iter().map(|d| percent(d.availability)).max().unwrap_or_default();
+        let tied: Vec<&Deployment> =
+            pool.iter().copied().filter(|d| percent(d.availability) == best).collect();
+        why.push(if tied.len() > 1 {
+            format!("availability ties at {best}")
+        } else {
+            format!("availability: `{}` {best}", tied[0].name)
+        });
+        pool = tied;
+    }
+    if pool.len() > 1 {
+        let low = pool.iter().map(|d| d.latency_p95_ms).fold(f64::INFINITY, f64::min);
+        let tied: Vec<&Deployment> =
+            pool.iter().copied().filter(|d| d.latency_p95_ms <= low * 1.01).collect();
+        why.push(if tied.len() > 1 {
+            format!("p95 latency ties at {}", duration(low))
+        } else {
+            format!("p95 latency: `{}` {}", tied[0].name, duration(low))
+        });
+        pool = tied;
+    }
+    let Some(best) = pool.first().copied() else { return lines };
+    let tie = if pool.len() > 1 {
+        format!(" (tied on every step with {}; either will do)", names(pool[1..].iter()))
+    } else {
+        String::new()
+    };
+    lines.push(format!(
+        "**Recommendation:** `{}` ({}){tie} — {}. Weighed in this order: {DECISION_ORDER}.",
+        best.name,
+        best.kind,
+        why.join("; ")
+    ));
+    let bursty = text.contains("bursty")
+        || data.input.as_ref().is_some_and(|w| w.traffic.pattern == Pattern::Bursty);
+    if bursty && best.kind == "local" {
+        lines.push(format!(
+            "**Burstiness:** the traffic is bursty and `{}` is a fixed local box: check its p99 ({}) against your users' patience, or add cloud overflow.",
+            best.name,
+            duration(best.latency_p99_ms)
+        ));
+    }
+    if best.kind == "hybrid" {
+        lines.push(format!("**Pattern that fits:** the `{}` hybrid.", best.name));
+    }
+    // Without an SLO: the latency target that would change the choice.
+    if !has_slo {
+        let faster = data
+            .deployments
+            .iter()
+            .filter(|d| d.latency_p95_ms < best.latency_p95_ms / 1.01)
+            .min_by(|a, b| match (cost(a), cost(b)) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                _ => a.latency_p95_ms.total_cmp(&b.latency_p95_ms),
+            });
+        lines.push(match faster {
+            Some(f) => format!(
+                "**SLO that would change this:** no `[slo]` was given. A p95 latency target below {} (the p95 of `{}`) rules it out; `{}` (p95 {}{}) would then be chosen.",
+                duration(best.latency_p95_ms),
+                best.name,
+                f.name,
+                duration(f.latency_p95_ms),
+                cost(f).map_or(String::new(), |c| format!(", {}", usd(c)))
+            ),
+            None => format!(
+                "**SLO that would change this:** no `[slo]` was given, and no latency target would change the choice: `{}` also has the lowest p95 ({}). An availability target above {} would.",
+                best.name,
+                duration(best.latency_p95_ms),
+                percent(best.availability)
+            ),
+        });
+    }
+    lines
+}
+
+fn names<'a>(ds: impl Iterator<Item = &'a &'a Deployment>) -> String {
+    ds.map(|d| format!("`{}`", d.name)).collect::<Vec<_>>().join(", ")
 }
 
 fn markdown(data: &RunData, charts: &[(&str, &str)]) -> String {

@@ -346,8 +346,22 @@ where
         .label_style(label_style())
         .axis_desc_style(axis_style())
         .draw()?;
+    let anchor = |right: bool| {
+        use plotters::style::text_anchor::{HPos, Pos, VPos};
+        label_style().pos(Pos::new(if right { HPos::Left } else { HPos::Right }, VPos::Center))
+    };
     for (r, b) in bars.iter().enumerate() {
         let yc = (n - 1 - r) as f64;
+        if b.swing() <= 1e-9 * base.abs().max(1.0) {
+            // No effect: one label, so the two do not print over each other.
+            let text = format!("{} … {}: no change", tick(b.low), tick(b.high));
+            chart.draw_series(std::iter::once(Text::new(
+                text,
+                (base + pad * 0.03, yc),
+                anchor(true),
+            )))?;
+            continue;
+        }
         for (result, value, color) in
             [(b.result_low, b.low, PALETTE[0]), (b.result_high, b.high, PALETTE[1])]
         {
@@ -359,15 +373,7 @@ where
             let right = result >= base;
             let at = if right { z + pad * 0.03 } else { a - pad * 0.03 };
             let text = format!("{} → {}", tick(value), usd(result));
-            let style = label_style().pos(plotters::style::text_anchor::Pos::new(
-                if right {
-                    plotters::style::text_anchor::HPos::Left
-                } else {
-                    plotters::style::text_anchor::HPos::Right
-                },
-                plotters::style::text_anchor::VPos::Center,
-            ));
-            chart.draw_series(std::iter::once(Text::new(text, (at, yc), style)))?;
+            chart.draw_series(std::iter::once(Text::new(text, (at, yc), anchor(right))))?;
         }
     }
     chart.draw_series(std::iter::once(PathElement::new(
