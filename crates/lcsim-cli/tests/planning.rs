@@ -316,3 +316,68 @@ fn a_sweep_table_in_the_scenario_is_checked_and_run() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("traffic.rate"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn sensitivity_swings_match_the_linear_cost_model() {
+    let dir = temp_dir("sensitivity");
+    std::fs::write(dir.join("be.toml"), BREAK_EVEN).unwrap();
+    let out = lcsim_in(&dir, &["sensitivity", "be.toml", "--out", "sens"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // At month 36: box = capex + energy·36, api = price · rate · 3600 · 730 · 36, both exact.
+    let (capex, energy) = (3000.0, 0.1 * 730.0 * 0.15 * 36.0);
+    let api = 0.002 * 0.03 * 3600.0 * 730.0 * 36.0;
+    let base = capex + energy - api;
+    let expect = |key: &str| -> Option<(f64, f64)> {
+        Some(match key {
+            "deployment.box.cost.capex_usd" => (base - 0.2 * capex, base + 0.2 * capex),
+            "deployment.box.cost.power_w" | "deployment.box.cost.usd_per_kwh" => {
+                (base - 0.2 * energy, base + 0.2 * energy)
+            }
+            "traffic.rate_per_s" | "deployment.api.cost.usd_per_request" => {
+                (base + 0.2 * api, base - 0.2 * api)
+            }
+            _ => return None,
+        })
+    };
+    let rows = csv_rows(&dir.join("sens/sensitivity.csv"));
+    let keys: Vec<&str> = rows.iter().map(|r| r["key"].as_str()).collect();
+    for k in [
+        "deployment.box.cost.capex_usd",
+        "traffic.rate_per_s",
+        "deployment.api.cost.usd_per_request",
+    ] {
+        assert!(keys.contains(&k), "{k} is moved by default: {keys:?}");
+    }
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    for r in &rows {
+        assert!(close(num(r, "base_difference_usd"), base), "{r:?}");
+        if let Some((low, high)) = expect(&r["key"]) {
+            assert!(close(num(r, "difference_at_low_usd"), low), "{r:?}: {low}");
+            assert!(close(num(r, "difference_at_high_usd"), high), "{r:?}: {high}");
+        }
+    }
+    // Sorted by swing: capex (±600) before energy (±65.7).
+    let swing: Vec<f64> = rows.iter().map(|r| num(r, "swing_usd")).collect();
+    assert!(swing.windows(2).all(|w| w[0] >= w[1]), "{swing:?}");
+    // PUE 1.0 moved down is invalid: left out and said so.
+    let report = std::fs::read_to_string(dir.join("sens/report.md")).unwrap();
+    assert!(report.contains("Not moved") && report.contains("pue"), "{report}");
+    assert!(dir.join("sens/plots/tornado.png").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn capacity_refuses_what_it_cannot_size() {
+    let dir = temp_dir("capacity-bad");
+    std::fs::write(dir.join("be.toml"), BREAK_EVEN).unwrap();
+    let out = lcsim_in(&dir, &["capacity", "be.toml", "--deployment", "box", "--out", "c"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[slo]"));
+    std::fs::write(dir.join("slo.toml"), format!("{BREAK_EVEN}\n[slo]\nlatency_p95_ms = 100\n"))
+        .unwrap();
+    let out = lcsim_in(&dir, &["capacity", "slo.toml", "--deployment", "nope", "--out", "c"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("box, api"));
+    assert!(!dir.join("c").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
