@@ -381,3 +381,36 @@ fn capacity_refuses_what_it_cannot_size() {
     assert!(!dir.join("c").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The first command a new user runs is a planning run: costs over 36 months, every chart,
+/// the monthly table and a report that leads with the recommendation.
+#[test]
+fn the_quickstart_is_a_planning_run() {
+    let dir = temp_dir("quickstart-planning");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let scenario = root.join("scenarios/quickstart.toml");
+    let out =
+        lcsim_in(&dir, &["run", scenario.to_str().unwrap(), "--replications", "2", "--out", "qs"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plots: Vec<String> = std::fs::read_dir(dir.join("qs/plots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for ext in [".png", ".svg"] {
+        assert!(plots.iter().filter(|p| p.ends_with(ext)).count() >= 4, "{plots:?}");
+    }
+    assert!(plots.iter().any(|p| p == "tco.png"), "{plots:?}");
+    assert!(dir.join("qs/monthly.parquet").is_file());
+    assert!(dir.join("qs/report.html").is_file());
+    let report = std::fs::read_to_string(dir.join("qs/report.md")).unwrap();
+    let summary = report.split("## Decision summary").nth(1).unwrap();
+    let first = summary.lines().find(|l| l.starts_with("- ")).unwrap();
+    assert!(first.starts_with("- **Recommendation:**") && first.contains('$'), "{first}");
+    assert!(report.contains("cost to month 36"), "{report}");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("qs/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["horizon_months"], 36);
+    assert_eq!(v["deployments"].as_object().unwrap().len(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
