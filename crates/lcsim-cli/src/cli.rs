@@ -40,6 +40,29 @@ pub enum Command {
         /// Skip the charts (plots/) and the report (report.md, report.html).
         #[arg(long)]
         no_plots: bool,
+        /// Run only shard I of N (replications [I·R/N, (I+1)·R/N)) and write its partial
+        /// result to DIR [default: output/<name>-shard-I-of-N/]; `lcsim merge` combines the N
+        /// folders. `auto` reads LCSIM_SHARD=I/N, SLURM_ARRAY_TASK_ID with
+        /// SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with LCSIM_SHARDS=N.
+        #[arg(long, value_name = "I/N|auto")]
+        shard: Option<String>,
+    },
+    /// Merge the folders of `lcsim run --shard I/N` (all N of them) into the run folder one
+    /// process would have written: summary.json byte for byte (except wall_seconds), the
+    /// monthly table, charts and report [default DIR: output/<name>/].
+    ///
+    /// Refused (exit 2) when a shard is missing or given twice, or the shards come from
+    /// different scenarios, seeds, replications or lcsim versions.
+    Merge {
+        /// The shard folders.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Output folder [default: output/<scenario name>/].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Skip the charts (plots/) and the report (report.md, report.html).
+        #[arg(long)]
+        no_plots: bool,
     },
     /// Re-render the charts and the report of a run folder from its saved files
     /// (summary.json, monthly.parquet, scenario.toml), without simulating again.

@@ -17,9 +17,11 @@ use crate::output::{print_summary, write_run_folder};
 
 pub fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Run { scenario, out, seed, replications, threads, no_plots } => {
-            run(&scenario, out, seed, replications, threads, !no_plots)
+        Command::Run { scenario, out, seed, replications, threads, no_plots, shard } => {
+            let shard = shard.as_deref().map(crate::shard::Shard::parse).transpose()?;
+            run(&scenario, out, (seed, replications, threads), !no_plots, shard)
         }
+        Command::Merge { shards, out, no_plots } => crate::shard::merge(&shards, out, !no_plots),
         Command::Plot { run_dir } => plot(&run_dir),
         Command::Check { scenario } => check(&scenario),
         Command::Init => {
@@ -46,10 +48,9 @@ pub fn init_scenario() -> String {
 fn run(
     path: &Path,
     out: Option<PathBuf>,
-    seed: Option<u64>,
-    replications: Option<u32>,
-    threads: Option<u32>,
+    (seed, replications, threads): (Option<u64>, Option<u32>, Option<u32>),
     plots: bool,
+    shard: Option<crate::shard::Shard>,
 ) -> Result<(), CliError> {
     let mut scenario = load_scenario(path)?;
     // Read after a successful load, so it exists; copied into the run folder as its input.
@@ -76,14 +77,20 @@ fn run(
     for w in &scenario.warnings {
         eprintln!("warning: {w}");
     }
-    let out_dir = out.unwrap_or_else(|| Path::new("output").join(&scenario.name));
-    // Refused before any work starts; checked again when the results are swapped in.
-    check_replaceable("--out", &out_dir)?;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = threads {
         pool = pool.num_threads(check_threads("--threads", n)?);
     }
     let pool = pool.build().map_err(|e| CliError::Other(e.into()))?;
+    if let Some(s) = shard {
+        let dir = out.unwrap_or_else(|| {
+            Path::new("output").join(format!("{}-shard-{}-of-{}", scenario.name, s.index, s.count))
+        });
+        return crate::shard::run_shard(&scenario, (path, &text), s, &dir, &pool);
+    }
+    let out_dir = out.unwrap_or_else(|| Path::new("output").join(&scenario.name));
+    // Refused before any work starts; checked again when the results are swapped in.
+    check_replaceable("--out", &out_dir)?;
 
     let started = Instant::now();
     let mut output = pool.install(|| simulate_with_progress(&scenario));

@@ -25,6 +25,7 @@ mod outdir;
 mod output;
 mod points;
 mod sensitivity;
+mod shard;
 mod sweep;
 mod validate;
 

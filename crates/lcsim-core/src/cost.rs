@@ -212,7 +212,7 @@ pub struct CapacityPolicy {
 }
 
 /// One month's cost of one deployment, by component, in USD.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, serde::Deserialize)]
 pub struct CostBreakdown {
     pub capex_usd: f64,
     pub energy_usd: f64,

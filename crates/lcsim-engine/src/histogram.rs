@@ -28,6 +28,38 @@ pub struct LogHistogram {
     total: u64,
 }
 
+/// Serialized sparsely, as `(bucket, count)` pairs of the non-empty buckets, so a partial
+/// result holds kilobytes, not the 51 KB of every bucket.
+impl serde::Serialize for LogHistogram {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let pairs: Vec<(u32, u64)> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| (i as u32, *c))
+            .collect();
+        pairs.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LogHistogram {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let pairs = Vec::<(u32, u64)>::deserialize(d)?;
+        let mut h = LogHistogram::new();
+        for (i, c) in pairs {
+            let slot = h
+                .counts
+                .get_mut(i as usize)
+                .ok_or_else(|| serde::de::Error::custom(format!("bucket {i} out of range")))?;
+            *slot = c;
+            h.total =
+                h.total.checked_add(c).ok_or_else(|| serde::de::Error::custom("count overflow"))?;
+        }
+        Ok(h)
+    }
+}
+
 impl std::fmt::Debug for LogHistogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogHistogram").field("total", &self.total).finish_non_exhaustive()

@@ -47,7 +47,7 @@ use crate::station::{DeploymentSim, Recorder};
 const NOISE_STREAM: u64 = u64::MAX;
 
 /// One deployment in one month of one replication.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MonthRecord {
     /// Cash basis: capital counted in the month it is paid.
     pub cash: CostBreakdown,

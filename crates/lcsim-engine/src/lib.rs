@@ -20,4 +20,4 @@ pub mod replay;
 pub mod run;
 pub mod station;
 
-pub use run::{ReplicationStats, RunOutput, run};
+pub use run::{Partial, ReplicationStats, RunOutput, merge, run, run_replications, summarize};

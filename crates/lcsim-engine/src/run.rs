@@ -30,7 +30,7 @@ use crate::station::{DeploymentSim, Histograms, Recorder, WindowOutages};
 const CHUNK: usize = 4096;
 
 /// Per-replication figures of one deployment (the inputs of the confidence intervals).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReplicationStats {
     pub arrived: u64,
     pub served: u64,
@@ -383,8 +383,13 @@ pub(crate) fn replication_stats(
     }
 }
 
-/// One replication's results, merged with others by [`merge`].
-pub(crate) struct Partial {
+/// The mergeable results of some replications: what a shard of a run writes.
+///
+/// Merging is exact and associative: counts add as integers, per-replication figures are
+/// concatenated in replication order, so partials of consecutive replication ranges merged in
+/// order give the same bytes as one run over all of them.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Partial {
     pub generated: u64,
     pub stats: Vec<Vec<ReplicationStats>>,
     pub histograms: Vec<Histograms>,
@@ -447,7 +452,8 @@ fn stationary_replication(
     }
 }
 
-fn merge(mut a: Partial, b: Partial) -> Partial {
+/// `a` then `b`: `b` must hold the replications that follow `a`'s.
+pub fn merge(mut a: Partial, b: Partial) -> Partial {
     a.generated += b.generated;
     a.stats.extend(b.stats);
     a.months.extend(b.months);
@@ -472,15 +478,31 @@ fn merge(mut a: Partial, b: Partial) -> Partial {
 /// replication `i` draws only from its own streams, statistics are merged in index order, and
 /// histogram merging is integer addition.
 pub fn run(scenario: &Scenario, progress: &(dyn Fn(u64) + Sync)) -> RunOutput {
+    let all = 0..u64::from(scenario.simulation.replications);
+    summarize(scenario, run_replications(scenario, all, progress))
+}
+
+/// Simulates replications `range` (a non-empty part of `0..replications`) on the current rayon
+/// pool: one shard's work. Replication `i` is the same whichever range it is run in.
+pub fn run_replications(
+    scenario: &Scenario,
+    range: std::ops::Range<u64>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Partial {
     let sim = &scenario.simulation;
-    let partial = (0..u64::from(sim.replications))
+    range
         .into_par_iter()
         .map(|i| match sim.horizon {
             None => stationary_replication(scenario, i, progress),
             Some(h) => horizon_replication(scenario, h, i, progress),
         })
         .reduce_with(merge)
-        .expect("validated: at least one replication");
+        .expect("a non-empty range of replications")
+}
+
+/// The run's output from the merged partial of all its replications, in order.
+pub fn summarize(scenario: &Scenario, partial: Partial) -> RunOutput {
+    let sim = &scenario.simulation;
     let measured_s = match sim.horizon {
         None => (sim.duration_ms - sim.warmup_ms) / 1000.0,
         Some(h) => f64::from(h.months) * h.window_ms / 1000.0,

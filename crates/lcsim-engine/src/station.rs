@@ -175,8 +175,8 @@ pub struct Outcome {
 }
 
 /// The histograms of one deployment, merged across replications (integer counts: exact).
-#[derive(Debug, Clone)]
-pub(crate) struct Histograms {
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Histograms {
     pub latency: LogHistogram,
     /// Absent in a month's figures (only the whole run reports waits).
     wait: Option<LogHistogram>,
