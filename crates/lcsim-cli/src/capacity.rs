@@ -131,6 +131,11 @@ fn splitmix64(mut z: u64) -> u64 {
 }
 
 pub fn run(args: CapacityArgs) -> Result<(), CliError> {
+    if args.flags.shard.is_some() {
+        return Err(CliError::Input(
+            "lcsim capacity is not sharded: each step of its search depends on the last\nhint: run it without --shard; shard `lcsim sweep` over the server count instead".into(),
+        ));
+    }
     let base = Base::load(&args.flags)?;
     let s = &base.scenario;
     let slo = s.slo.ok_or_else(|| {

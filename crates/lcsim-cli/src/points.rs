@@ -32,6 +32,12 @@ pub struct PlanFlags {
     /// Skip the charts (plots/) and the report (report.md, report.html).
     #[arg(long)]
     pub no_plots: bool,
+    /// Run only shard I of N and write its partial result to --out; `lcsim merge` combines
+    /// the N folders (docs/cluster.md). With more points than shards a shard runs whole
+    /// points, else replications [I·R/N, (I+1)·R/N) of every point. `auto` reads the
+    /// scheduler's environment, as `lcsim run --shard auto` does.
+    #[arg(long, value_name = "I/N|auto")]
+    pub shard: Option<String>,
 }
 
 /// A loaded scenario, ready to be varied.

@@ -123,7 +123,19 @@ fn pair(s: &Scenario, compare: &[String]) -> Result<(usize, usize), CliError> {
     }
 }
 
-pub fn run(args: SensitivityArgs) -> Result<(), CliError> {
+/// The runs of a sensitivity analysis, checked and ready: the scenario, then each kept key
+/// at its low and its high value.
+pub(crate) struct SensitivityPlan {
+    pub base: Base,
+    pub runs: Vec<lcsim_core::Scenario>,
+    kept: Vec<Swing>,
+    skipped: Vec<String>,
+    pair: (usize, usize),
+    horizon: u32,
+    pub out: std::path::PathBuf,
+}
+
+pub(crate) fn plan(args: &SensitivityArgs) -> Result<SensitivityPlan, CliError> {
     if !(args.by > 0.0 && args.by < 1.0) {
         return Err(CliError::Input(format!(
             "--by must be between 0 and 1 (exclusive), got {}",
@@ -138,8 +150,6 @@ pub fn run(args: SensitivityArgs) -> Result<(), CliError> {
         )));
     };
     let (a, b) = pair(&base.scenario, &args.compare)?;
-    let (name_a, name_b) =
-        (base.scenario.deployments[a].name.clone(), base.scenario.deployments[b].name.clone());
     for k in [a, b] {
         if base.scenario.deployments[k].cost.is_none()
             && !matches!(base.scenario.deployments[k].model, Model::Hybrid(_))
@@ -150,14 +160,13 @@ pub fn run(args: SensitivityArgs) -> Result<(), CliError> {
             )));
         }
     }
-    let (swings, explicit) = swings(&base, &args)?;
+    let (swings, explicit) = swings(&base, args)?;
     if swings.is_empty() {
         return Err(CliError::Input(
             "no keys to move\nhint: give --key PATH or a [sensitivity] table".into(),
         ));
     }
     let out = base.out_dir(&args.flags, "sensitivity");
-    check_replaceable("--out", &out)?;
     // Every moved scenario is checked first. A default key whose move is invalid (a share
     // pushed past 1) is left out and reported; a key the user named is an error.
     let mut runs = vec![base.scenario.clone()];
@@ -180,7 +189,44 @@ pub fn run(args: SensitivityArgs) -> Result<(), CliError> {
             }
         }
     }
+    Ok(SensitivityPlan { base, runs, kept, skipped, pair: (a, b), horizon, out })
+}
+
+pub fn run(args: SensitivityArgs) -> Result<(), CliError> {
+    let plan = plan(&args)?;
+    let pool = pool(args.flags.threads)?;
+    if let Some(shard) = args.flags.shard.as_deref() {
+        let shard = crate::shard::Shard::parse(shard)?;
+        return crate::shard::run_plan_shard(&plan.base, &plan.runs, shard, &args.flags, &pool);
+    }
+    check_replaceable("--out", &plan.out)?;
     let started = Instant::now();
+    let summaries: Vec<lcsim_core::summary::RunSummary> = pool.install(|| {
+        with_progress(plan.runs.len() as u64, "runs", |tick| {
+            plan.runs
+                .iter()
+                .map(|s| {
+                    let out = run_quiet(s).summary;
+                    tick(1);
+                    out
+                })
+                .collect()
+        })
+    });
+    finish(&args, plan, &summaries, started.elapsed().as_secs_f64())
+}
+
+/// The tornado from the runs' summaries, and the sensitivity folder.
+pub(crate) fn finish(
+    args: &SensitivityArgs,
+    plan: SensitivityPlan,
+    summaries: &[lcsim_core::summary::RunSummary],
+    wall: f64,
+) -> Result<(), CliError> {
+    let SensitivityPlan { base, kept, skipped, pair: (a, b), horizon, out, .. } = plan;
+    check_replaceable("--out", &out)?;
+    let (name_a, name_b) =
+        (base.scenario.deployments[a].name.clone(), base.scenario.deployments[b].name.clone());
     let diff = |s: &lcsim_core::summary::RunSummary| -> f64 {
         let end = |k: usize| {
             s.deployments[k]
@@ -191,18 +237,7 @@ pub fn run(args: SensitivityArgs) -> Result<(), CliError> {
         };
         end(a) - end(b)
     };
-    let pool = pool(args.flags.threads)?;
-    let results: Vec<f64> = pool.install(|| {
-        with_progress(runs.len() as u64, "runs", |tick| {
-            runs.iter()
-                .map(|s| {
-                    let d = diff(&run_quiet(s).summary);
-                    tick(1);
-                    d
-                })
-                .collect()
-        })
-    });
+    let results: Vec<f64> = summaries.iter().map(diff).collect();
     let base_diff = results[0];
     let mut bars: Vec<TornadoBar> = kept
         .iter()
@@ -216,7 +251,6 @@ pub fn run(args: SensitivityArgs) -> Result<(), CliError> {
         })
         .collect();
     bars.sort_by(|x, y| y.swing().total_cmp(&x.swing()).then(x.path.cmp(&y.path)));
-    let wall = started.elapsed().as_secs_f64();
     let what = format!("cumulative cost to month {horizon}: {name_a} − {name_b} (USD, mean)");
     let staging = Staging::new("--out", &out)?;
     let tmp = staging.path();

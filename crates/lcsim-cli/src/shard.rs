@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use clap::Parser as _;
 use lcsim_core::Scenario;
 use lcsim_engine::Partial;
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,7 @@ use crate::output::{print_summary, write_run_folder};
 /// The file a shard writes into its folder.
 pub const PARTIAL_FILE: &str = "partial.lcsim";
 /// Bumped when [`ShardFile`] or the engine's partial state changes shape.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Which shard this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +120,34 @@ struct ShardFile {
     index: u32,
     count: u32,
     wall_seconds: f64,
+    payload: Payload,
+}
+
+/// What a shard computed.
+#[derive(Debug, Serialize, Deserialize)]
+enum Payload {
+    /// `lcsim run --shard`: one range of replications.
+    Run(Partial),
+    /// `lcsim sweep` or `lcsim sensitivity --shard`: the command line that defines the points
+    /// (the merge builds them again from it), and this shard's parts of them.
+    Plan { args: Vec<String>, parts: Vec<PointPart> },
+}
+
+/// Replications `first..` of point `point`.
+#[derive(Debug, Serialize, Deserialize)]
+struct PointPart {
+    point: u32,
+    first: u64,
     partial: Partial,
+}
+
+impl Payload {
+    fn requests(&self) -> u64 {
+        match self {
+            Payload::Run(p) => p.generated,
+            Payload::Plan { parts, .. } => parts.iter().map(|p| p.partial.generated).sum(),
+        }
+    }
 }
 
 /// What `shard.json` shows of a shard (the partial itself is binary).
@@ -131,7 +159,7 @@ struct ShardInfo<'a> {
     seed: u64,
     replications: u32,
     shard: String,
-    replication_range: [u64; 2],
+    work: String,
     requests_simulated: u64,
     wall_seconds: f64,
 }
@@ -159,6 +187,77 @@ pub fn run_shard(
     let range = shard.range(reps);
     let started = Instant::now();
     let partial = pool.install(|| lcsim_engine::run_replications(scenario, range.clone(), &|_| {}));
+    let info = format!("replications {}..{} of {reps}", range.start, range.end);
+    write_shard(scenario, (path, text), shard, out, Payload::Run(partial), started, &info)
+}
+
+/// Runs shard `shard` of the points of a sweep or sensitivity analysis and writes its folder:
+/// whole points when there are at least as many points as shards, else replications
+/// `[I·R/N, (I+1)·R/N)` of every point.
+pub fn run_plan_shard(
+    base: &crate::points::Base,
+    scenarios: &[Scenario],
+    shard: Shard,
+    flags: &crate::points::PlanFlags,
+    pool: &rayon::ThreadPool,
+) -> Result<(), CliError> {
+    let n_points = scenarios.len() as u64;
+    let (n, i) = (u64::from(shard.count), u64::from(shard.index));
+    let jobs: Vec<(usize, std::ops::Range<u64>)> = if n_points >= n {
+        ((i * n_points / n)..((i + 1) * n_points / n))
+            .map(|p| (p as usize, 0..u64::from(scenarios[p as usize].simulation.replications)))
+            .collect()
+    } else {
+        let least = scenarios.iter().map(|s| s.simulation.replications).min().unwrap_or(0);
+        if shard.count > least {
+            return Err(CliError::Input(format!(
+                "--shard {}/{}: more shards than points ({n_points}) and than replications ({least})\nhint: use at most {} shards",
+                shard.index,
+                shard.count,
+                n_points.max(u64::from(least))
+            )));
+        }
+        (0..scenarios.len())
+            .map(|p| (p, shard.range(scenarios[p].simulation.replications)))
+            .collect()
+    };
+    let out = flags.out.clone().unwrap_or_else(|| {
+        Path::new("output")
+            .join(format!("{}-shard-{}-of-{}", base.scenario.name, shard.index, shard.count))
+    });
+    check_replaceable("--out", &out)?;
+    let started = Instant::now();
+    let parts = pool.install(|| {
+        jobs.iter()
+            .map(|(p, range)| PointPart {
+                point: *p as u32,
+                first: range.start,
+                partial: lcsim_engine::run_replications(&scenarios[*p], range.clone(), &|_| {}),
+            })
+            .collect::<Vec<_>>()
+    });
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let info = format!("{} part(s) of {n_points} points", parts.len());
+    write_shard(
+        &base.scenario,
+        (&flags.scenario, &base.text),
+        shard,
+        &out,
+        Payload::Plan { args, parts },
+        started,
+        &info,
+    )
+}
+
+fn write_shard(
+    scenario: &Scenario,
+    (path, text): (&Path, &str),
+    shard: Shard,
+    out: &Path,
+    payload: Payload,
+    started: Instant,
+    what: &str,
+) -> Result<(), CliError> {
     let file = ShardFile {
         format: FORMAT,
         lcsim_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -167,11 +266,11 @@ pub fn run_shard(
         scenario_text: text.to_string(),
         scenario_path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         seed: scenario.simulation.seed,
-        replications: reps,
+        replications: scenario.simulation.replications,
         index: shard.index,
         count: shard.count,
         wall_seconds: started.elapsed().as_secs_f64(),
-        partial,
+        payload,
     };
     let bytes = postcard::to_stdvec(&file).map_err(|e| CliError::Other(e.into()))?;
     let info = ShardInfo {
@@ -179,10 +278,10 @@ pub fn run_shard(
         scenario: &file.scenario_name,
         scenario_sha256: &file.scenario_sha256,
         seed: file.seed,
-        replications: reps,
+        replications: file.replications,
         shard: format!("{}/{}", shard.index, shard.count),
-        replication_range: [range.start, range.end],
-        requests_simulated: file.partial.generated,
+        work: what.to_string(),
+        requests_simulated: file.payload.requests(),
         wall_seconds: file.wall_seconds,
     };
     let staging = Staging::new("--out", out)?;
@@ -196,12 +295,10 @@ pub fn run_shard(
     write()?;
     staging.commit()?;
     say!(
-        "{} — shard {}/{}: replications {}..{} of {reps}, {} requests in {:.2} s\nwritten: {} ({PARTIAL_FILE}, shard.json); merge all {} with `lcsim merge`",
+        "{} — shard {}/{}: {what}, {} requests in {:.2} s\nwritten: {} ({PARTIAL_FILE}, shard.json); merge all {} with `lcsim merge`",
         scenario.name,
         shard.index,
         shard.count,
-        range.start,
-        range.end,
         info.requests_simulated,
         info.wall_seconds,
         out.display(),
@@ -293,30 +390,164 @@ pub fn merge(dirs: &[PathBuf], out: Option<PathBuf>, plots: bool) -> Result<(), 
             missing.join(", ")
         )));
     }
-    // The scenario as every shard read it: its text, with the files it names resolved
-    // against the folder the shards read it from.
-    let text = first.scenario_text.clone();
-    let origin = first.scenario_path.display().to_string();
-    let dir = first.scenario_path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let mut scenario =
-        lcsim_core::parse_scenario(&origin, &text, &crate::load::RelativeTo { dir })
-            .map_err(|e| CliError::Input(format!("{e}\nhint: the merge reads the files the scenario names from where the shards read them")))?;
-    scenario.simulation.seed = first.seed;
-    scenario.simulation.replications = first.replications;
     shards.sort_by_key(|(_, s)| s.index);
     let wall = shards.iter().map(|(_, s)| s.wall_seconds).fold(0.0, f64::max);
-    let partial = shards
-        .into_iter()
-        .map(|(_, s)| s.partial)
-        .reduce(lcsim_engine::merge)
-        .expect("at least one shard");
-    let mut output = lcsim_engine::summarize(&scenario, partial);
-    output.summary.wall_seconds = wall;
-    let out_dir = out.unwrap_or_else(|| Path::new("output").join(&scenario.name));
-    check_replaceable("--out", &out_dir)?;
-    write_run_folder(Staging::new("--out", &out_dir)?, &output, &text, plots)?;
-    print_summary(&output.summary, &out_dir, plots);
-    Ok(())
+    let first = &shards[0].1;
+    let (scenario_path, text, seed, replications) =
+        (first.scenario_path.clone(), first.scenario_text.clone(), first.seed, first.replications);
+    let payloads: Vec<Payload> = shards.into_iter().map(|(_, s)| s.payload).collect();
+    if payloads.iter().all(|p| matches!(p, Payload::Run(_))) {
+        // The scenario as every shard read it: its text, with the files it names resolved
+        // against the folder the shards read it from.
+        let origin = scenario_path.display().to_string();
+        let dir = scenario_path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let mut scenario =
+            lcsim_core::parse_scenario(&origin, &text, &crate::load::RelativeTo { dir })
+                .map_err(|e| CliError::Input(format!("{e}\nhint: the merge reads the files the scenario names from where the shards read them")))?;
+        scenario.simulation.seed = seed;
+        scenario.simulation.replications = replications;
+        let partial = payloads
+            .into_iter()
+            .filter_map(|p| match p {
+                Payload::Run(p) => Some(p),
+                Payload::Plan { .. } => None,
+            })
+            .reduce(lcsim_engine::merge)
+            .expect("at least one shard");
+        let mut output = lcsim_engine::summarize(&scenario, partial);
+        output.summary.wall_seconds = wall;
+        let out_dir = out.unwrap_or_else(|| Path::new("output").join(&scenario.name));
+        check_replaceable("--out", &out_dir)?;
+        write_run_folder(Staging::new("--out", &out_dir)?, &output, &text, plots)?;
+        print_summary(&output.summary, &out_dir, plots);
+        return Ok(());
+    }
+    merge_plan(payloads, (&scenario_path, &text), out, plots, wall)
+}
+
+/// A command line without its `--out` and `--shard` (which differ between shards).
+fn defining(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for a in args.iter().skip(1) {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a == "--out" || a == "--shard" {
+            skip = true;
+            continue;
+        }
+        if a.starts_with("--out=") || a.starts_with("--shard=") {
+            continue;
+        }
+        out.push(a.clone());
+    }
+    out
+}
+
+/// Merges the shards of a sweep or sensitivity analysis: the points are built again from the
+/// command line the shards ran, each point's parts merged in replication order.
+fn merge_plan(
+    payloads: Vec<Payload>,
+    (scenario_path, text): (&Path, &str),
+    out: Option<PathBuf>,
+    plots: bool,
+    wall: f64,
+) -> Result<(), CliError> {
+    let mut command: Option<Vec<String>> = None;
+    let mut parts: Vec<PointPart> = Vec::new();
+    for p in payloads {
+        let Payload::Plan { args, parts: mine } = p else {
+            return Err(CliError::Input(
+                "the shards mix `lcsim run --shard` with a sweep or sensitivity shard".into(),
+            ));
+        };
+        match &command {
+            None => command = Some(args),
+            Some(c) if defining(c) != defining(&args) => {
+                return Err(CliError::Input(format!(
+                    "the shards ran different commands: `{}` vs `{}`",
+                    defining(c).join(" "),
+                    defining(&args).join(" ")
+                )));
+            }
+            Some(_) => {}
+        }
+        parts.extend(mine);
+    }
+    let command = command.expect("at least one shard");
+    let current = std::fs::read_to_string(scenario_path).map_err(|e| {
+        CliError::Input(format!(
+            "{}: cannot read the scenario the shards ran: {e}\nhint: merge where the shards' scenario path is readable",
+            scenario_path.display()
+        ))
+    })?;
+    if sha256_hex(&current) != sha256_hex(text) {
+        return Err(CliError::Input(format!(
+            "{} has changed since the shards ran\nhint: run the shards again, or restore the file",
+            scenario_path.display()
+        )));
+    }
+    let cli = crate::cli::Cli::try_parse_from(&command)
+        .map_err(|e| CliError::Input(format!("the shards' command line does not parse: {e}")))?;
+    let fix = |flags: &mut crate::points::PlanFlags| {
+        flags.scenario = scenario_path.to_path_buf();
+        flags.shard = None;
+        flags.out.clone_from(&out);
+        flags.no_plots = !plots;
+    };
+    let summarize_points = |scenarios: &[Scenario], mut parts: Vec<PointPart>| {
+        parts.sort_by_key(|p| (p.point, p.first));
+        let mut by_point: Vec<Option<Partial>> = (0..scenarios.len()).map(|_| None).collect();
+        for p in parts {
+            let slot = by_point.get_mut(p.point as usize).ok_or_else(|| {
+                CliError::Input(format!(
+                    "a shard holds point {}, which the command does not have",
+                    p.point
+                ))
+            })?;
+            *slot = Some(match slot.take() {
+                None => p.partial,
+                Some(a) => lcsim_engine::merge(a, p.partial),
+            });
+        }
+        by_point
+            .into_iter()
+            .zip(scenarios)
+            .enumerate()
+            .map(|(i, (p, s))| {
+                let p =
+                    p.ok_or_else(|| CliError::Input(format!("no shard holds point {}", i + 1)))?;
+                if p.stats.len() != s.simulation.replications as usize {
+                    return Err(CliError::Input(format!(
+                        "point {} has {} of its {} replications",
+                        i + 1,
+                        p.stats.len(),
+                        s.simulation.replications
+                    )));
+                }
+                Ok(lcsim_engine::summarize(s, p).summary)
+            })
+            .collect::<Result<Vec<_>, CliError>>()
+    };
+    match cli.command {
+        crate::cli::Command::Sweep(mut a) => {
+            fix(&mut a.flags);
+            let plan = crate::sweep::plan(&a)?;
+            let summaries = summarize_points(&plan.scenarios, parts)?;
+            crate::sweep::finish(&a, plan, &summaries, wall)
+        }
+        crate::cli::Command::Sensitivity(mut a) => {
+            fix(&mut a.flags);
+            let plan = crate::sensitivity::plan(&a)?;
+            let summaries = summarize_points(&plan.runs, parts)?;
+            crate::sensitivity::finish(&a, plan, &summaries, wall)
+        }
+        _ => Err(CliError::Input(
+            "the shards' command is neither a sweep nor a sensitivity analysis".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

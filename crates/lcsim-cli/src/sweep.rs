@@ -58,15 +58,23 @@ fn grid(base: &Base, vary: &[String]) -> Result<Vec<Axis>, CliError> {
     Ok(axes)
 }
 
-pub fn run(args: SweepArgs) -> Result<(), CliError> {
+/// The points of a sweep, checked and ready to run.
+pub(crate) struct SweepPlan {
+    pub base: Base,
+    axes: Vec<Axis>,
+    grid: Vec<Vec<f64>>,
+    pub scenarios: Vec<lcsim_core::Scenario>,
+    pub out: std::path::PathBuf,
+}
+
+/// Loads the scenario and builds every point (a bad value exits 2 before anything runs).
+pub(crate) fn plan(args: &SweepArgs) -> Result<SweepPlan, CliError> {
     let base = Base::load(&args.flags)?;
     let axes = grid(&base, &args.vary)?;
     let out = base.out_dir(&args.flags, "sweep");
-    check_replaceable("--out", &out)?;
     let grid = points(&axes);
     let paths: Vec<&str> = axes.iter().map(|a| a.path.as_str()).collect();
     let n = grid.len();
-    // Every point is checked before any runs: a bad value exits 2 at once, naming it.
     let scenarios = grid
         .iter()
         .enumerate()
@@ -75,6 +83,50 @@ pub fn run(args: SweepArgs) -> Result<(), CliError> {
             base.at(&set, &format!("sweep point {} of {n} ({})", i + 1, describe(&paths, values)))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(SweepPlan { base, axes, grid, scenarios, out })
+}
+
+pub fn run(args: SweepArgs) -> Result<(), CliError> {
+    let plan = plan(&args)?;
+    let pool = pool(args.flags.threads)?;
+    if let Some(shard) = args.flags.shard.as_deref() {
+        let shard = crate::shard::Shard::parse(shard)?;
+        return crate::shard::run_plan_shard(
+            &plan.base,
+            &plan.scenarios,
+            shard,
+            &args.flags,
+            &pool,
+        );
+    }
+    check_replaceable("--out", &plan.out)?;
+    let started = Instant::now();
+    let n = plan.scenarios.len();
+    let summaries = pool.install(|| {
+        with_progress(n as u64, "points", |tick| {
+            plan.scenarios
+                .iter()
+                .map(|s| {
+                    let out = run_quiet(s);
+                    tick(1);
+                    out.summary
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    finish(&args, plan, &summaries, started.elapsed().as_secs_f64())
+}
+
+/// Tabulates the points' summaries and writes the sweep folder.
+pub(crate) fn finish(
+    args: &SweepArgs,
+    plan: SweepPlan,
+    summaries: &[lcsim_core::summary::RunSummary],
+    wall_seconds: f64,
+) -> Result<(), CliError> {
+    let SweepPlan { base, axes, grid, out, .. } = plan;
+    check_replaceable("--out", &out)?;
+    let n = grid.len();
     let mut table = SweepTable {
         axes: axes
             .iter()
@@ -87,27 +139,13 @@ pub fn run(args: SweepArgs) -> Result<(), CliError> {
             .collect(),
         ..SweepTable::default()
     };
-    let started = Instant::now();
-    let pool = pool(args.flags.threads)?;
-    let summaries = pool.install(|| {
-        with_progress(n as u64, "points", |tick| {
-            scenarios
-                .iter()
-                .map(|s| {
-                    let out = run_quiet(s);
-                    tick(1);
-                    out.summary
-                })
-                .collect::<Vec<_>>()
-        })
-    });
-    for (i, (values, s)) in grid.iter().zip(&summaries).enumerate() {
+    for (i, (values, s)) in grid.iter().zip(summaries).enumerate() {
         table.push_point(i, values, s);
     }
     let run = SweepRun {
         seed: base.scenario.simulation.seed,
         replications: base.scenario.simulation.replications,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        wall_seconds,
     };
     let staging = Staging::new("--out", &out)?;
     let tmp = staging.path();

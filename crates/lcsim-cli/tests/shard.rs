@@ -128,3 +128,108 @@ fn broken_sets_of_shards_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+const PRICED: &str = r#"
+name = "priced"
+[simulation]
+seed = 5
+replications = 7
+horizon_months = 12
+window_hours = 2
+[traffic]
+pattern = "poisson"
+rate_per_s = 0.05
+[[deployment]]
+name = "box"
+kind = "local"
+servers = 1
+service_ms = { dist = "exponential", mean = 2000 }
+[deployment.cost]
+capex_usd = 3000
+idle_w = 50
+load_w = 300
+usd_per_kwh = 0.15
+[[deployment]]
+name = "api"
+kind = "cloud"
+service_ms = { dist = "lognormal", median = 800, p95 = 2500 }
+[deployment.cost]
+usd_per_request = 0.002
+"#;
+
+/// A sweep of 4 points in 1, 2 and 3 shards (whole points) and in 7 (replications of every
+/// point), and a sensitivity analysis in 3: the merged tables equal the unsharded ones.
+#[test]
+fn sweeps_and_sensitivity_merge_exactly() {
+    let dir = temp_dir("shard-sweep");
+    std::fs::write(dir.join("priced.toml"), PRICED).unwrap();
+    let vary = "traffic.rate_per_s=0.01,0.03,0.05,0.1";
+    ok(&dir, &["sweep", "priced.toml", "--vary", vary, "--out", "full", "--no-plots"]);
+    for n in [1u32, 2, 3, 7] {
+        let mut args =
+            vec!["merge".to_string(), "--out".into(), format!("m{n}"), "--no-plots".into()];
+        for i in 0..n {
+            let out = format!("n{n}-{i}");
+            ok(
+                &dir,
+                &[
+                    "sweep",
+                    "priced.toml",
+                    "--vary",
+                    vary,
+                    "--shard",
+                    &format!("{i}/{n}"),
+                    "--out",
+                    &out,
+                ],
+            );
+            args.push(out);
+        }
+        ok(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        for file in ["sweep.csv", "break_even.csv"] {
+            let merged = std::fs::read(dir.join(format!("m{n}")).join(file)).unwrap();
+            assert_eq!(
+                merged,
+                std::fs::read(dir.join("full").join(file)).unwrap(),
+                "{file}, N = {n}"
+            );
+        }
+    }
+    ok(&dir, &["sensitivity", "priced.toml", "--out", "sens", "--no-plots"]);
+    for i in 0..3 {
+        ok(
+            &dir,
+            &[
+                "sensitivity",
+                "priced.toml",
+                "--shard",
+                &format!("{i}/3"),
+                "--out",
+                &format!("s{i}"),
+            ],
+        );
+    }
+    ok(&dir, &["merge", "s2", "s0", "s1", "--out", "sens-m", "--no-plots"]);
+    let merged = std::fs::read(dir.join("sens-m/sensitivity.csv")).unwrap();
+    assert_eq!(merged, std::fs::read(dir.join("sens/sensitivity.csv")).unwrap());
+    // Shards of different sweeps do not merge.
+    ok(
+        &dir,
+        &[
+            "sweep",
+            "priced.toml",
+            "--vary",
+            "traffic.rate_per_s=0.01,0.02",
+            "--shard",
+            "1/2",
+            "--out",
+            "other",
+        ],
+    );
+    let out = lcsim_in(&dir, &["merge", "n2-0", "other", "--out", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different commands"));
+    let out = lcsim_in(&dir, &["capacity", "priced.toml", "--deployment", "box", "--shard", "0/2"]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
