@@ -13,4 +13,5 @@ if [ "${#shards[@]}" -eq 0 ]; then
   echo "no shard folders in $results" >&2
   exit 2
 fi
-exec lcsim merge "${shards[@]}" --out "$results/run"
+read -r -a lcsim <<< "${LCSIM:-lcsim}"
+exec "${lcsim[@]}" merge "${shards[@]}" --out "$results/run"
