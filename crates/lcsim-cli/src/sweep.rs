@@ -137,6 +137,7 @@ pub(crate) fn finish(
                 base: base.editable.get(&a.path).ok().flatten(),
             })
             .collect(),
+        slo_latency_p95_ms: base.scenario.slo.and_then(|s| s.latency_p95_ms),
         ..SweepTable::default()
     };
     for (i, (values, s)) in grid.iter().zip(summaries).enumerate() {

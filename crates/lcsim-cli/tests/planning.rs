@@ -110,7 +110,7 @@ fn the_break_even_map_follows_the_closed_form_break_even_volume() {
         report.contains("`box` pays off against `api` within 24 months above 0.026 requests/s"),
         "{report}"
     );
-    for chart in ["break_even_map", "cost_vs_axis"] {
+    for chart in ["break_even_map", "cost_vs_axis", "latency_vs_axis"] {
         for ext in ["png", "svg"] {
             assert!(dir.join(format!("sw/plots/{chart}.{ext}")).is_file(), "{chart}.{ext}");
         }

@@ -216,6 +216,7 @@ mod tests {
                 base: None,
             }],
             horizon_months: Some(12),
+            slo_latency_p95_ms: None,
             deployments: vec![("box".into(), "local"), ("api".into(), "cloud")],
             rows,
         }

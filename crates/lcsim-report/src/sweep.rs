@@ -78,6 +78,8 @@ pub struct SweepTable {
     pub scenario: String,
     pub axes: Vec<SweepAxis>,
     pub horizon_months: Option<u32>,
+    /// The `[slo]`'s p95 latency target, for the latency chart.
+    pub slo_latency_p95_ms: Option<f64>,
     /// `(name, kind)`, in scenario order.
     pub deployments: Vec<(String, &'static str)>,
     pub rows: Vec<SweepRow>,

@@ -1,6 +1,6 @@
 //! Charts of a sweep and of a sensitivity analysis, PNG (1600×900) and SVG, in `plots/`:
 //! the break-even map (two swept axes), cost against the first swept axis with p5–p95 bands,
-//! and the tornado chart. Same fonts and palette as [`crate::charts`].
+//! p95 latency against the first swept axis with the SLO, and the tornado chart. Same fonts and palette as [`crate::charts`].
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -290,6 +290,106 @@ where
     Ok(())
 }
 
+/// p95 end-to-end latency against the first swept axis, one line per option (the second axis,
+/// if any, held at the reference row), with the SLO's p95 target.
+fn latency_curve<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, t: &SweepTable) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let x = &t.axes[0];
+    let j = reference_row(t);
+    let series: Vec<(usize, Vec<(f64, f64)>)> = t
+        .deployments
+        .iter()
+        .enumerate()
+        .map(|(k, (name, _))| {
+            let pts = (0..x.values.len())
+                .filter_map(|i| {
+                    let r = t.row(point_at(t, i, j), name)?;
+                    Some((x.values[i], r.latency_p95_ms / 1000.0))
+                })
+                .collect();
+            (k, pts)
+        })
+        .collect();
+    let target = t.slo_latency_p95_ms.map(|v| v / 1000.0);
+    let top = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).chain(target).fold(0.0, f64::max)
+        * 1.08;
+    let (lo, hi) = (
+        x.values[0].min(x.values[x.values.len() - 1]),
+        x.values[0].max(x.values[x.values.len() - 1]),
+    );
+    let (lo, hi) = if x.log && lo > 0.0 {
+        (lo / (hi / lo).powf(0.03), hi * (hi / lo).powf(0.03))
+    } else {
+        (lo - 0.03 * (hi - lo), hi + 0.03 * (hi - lo))
+    };
+    let caption = match t.axes.get(1) {
+        Some(y) => format!(
+            "{}: p95 latency at {} = {}",
+            t.scenario,
+            y.path.rsplit('.').next().unwrap_or(&y.path),
+            tick(y.values[j])
+        ),
+        None => format!("{}: p95 end-to-end latency", t.scenario),
+    };
+    let mut b = ChartBuilder::on(root);
+    b.caption(caption, title_style()).margin(24).x_label_area_size(80).y_label_area_size(130);
+    macro_rules! draw {
+        ($chart:expr) => {{
+            let mut chart = $chart;
+            chart
+                .configure_mesh()
+                .x_desc(x.path.as_str())
+                .x_labels(10)
+                .y_desc("p95 end-to-end latency (s)")
+                .x_label_formatter(&|v| tick(*v))
+                .label_style(label_style())
+                .axis_desc_style(axis_style())
+                .draw()?;
+            for (k, pts) in &series {
+                let color = PALETTE[k % PALETTE.len()];
+                let (name, kind) = &t.deployments[*k];
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(4)))?
+                    .label(format!("{name} ({kind})"))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(4))
+                    });
+                chart.draw_series(pts.iter().map(|p| Circle::new(*p, 5, color.filled())))?;
+            }
+            if let Some(v) = target {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![(lo, v), (hi, v)],
+                        12,
+                        8,
+                        BLACK.stroke_width(3),
+                    ))?
+                    .label(format!("SLO: p95 ≤ {} s", tick(v)))
+                    .legend(|(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(3))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(label_style())
+                .draw()?;
+        }};
+    }
+    if x.log && lo > 0.0 {
+        draw!(b.build_cartesian_2d((lo..hi).log_scale(), 0.0..top.max(1e-3))?);
+    } else {
+        draw!(b.build_cartesian_2d(lo..hi.max(lo + 1e-12), 0.0..top.max(1e-3))?);
+    }
+    root.present()?;
+    Ok(())
+}
+
 /// One bar of a tornado chart: a key, its low and high values, and the result at each.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TornadoBar {
@@ -437,6 +537,9 @@ pub fn available(t: &SweepTable) -> Vec<(&'static str, &'static str)> {
     if has_cost && t.axes.first().is_some_and(|a| a.values.len() >= 2) {
         out.push(("cost_vs_axis", "Cost against the first swept key"));
     }
+    if t.axes.first().is_some_and(|a| a.values.len() >= 2) {
+        out.push(("latency_vs_axis", "p95 latency against the first swept key"));
+    }
     out
 }
 
@@ -449,7 +552,10 @@ pub fn render_sweep(dir: &Path, t: &SweepTable) -> Result<Vec<PathBuf>, ReportEr
             "break_even_map" => {
                 both(&plots, name, &|a| break_even_map(a, t), &|a| break_even_map(a, t), &mut out)?
             }
-            _ => both(&plots, name, &|a| cost_curve(a, t), &|a| cost_curve(a, t), &mut out)?,
+            "cost_vs_axis" => {
+                both(&plots, name, &|a| cost_curve(a, t), &|a| cost_curve(a, t), &mut out)?
+            }
+            _ => both(&plots, name, &|a| latency_curve(a, t), &|a| latency_curve(a, t), &mut out)?,
         }
     }
     Ok(out)
