@@ -14,7 +14,6 @@
 //! 95 % interval (the method of independent replications).
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use lcsim_core::reliability::Slo;
 use lcsim_core::scenario::{Arrivals, Model, Scenario};
@@ -163,18 +162,13 @@ pub fn run(args: CapacityArgs) -> Result<(), CliError> {
     let (rate_key, rate_base) = rate_key(&base)?;
     let pool = pool(args.flags.threads)?;
     let reps = s.simulation.replications;
-    let counter = AtomicU64::new(0);
     let estimate = u64::from(reps) * 24 + 24;
     let (search, servers, per_rep) = pool.install(|| {
         with_progress(estimate, "runs", |tick| -> Result<_, CliError> {
-            let tick = |n| {
-                counter.fetch_add(n, Ordering::Relaxed);
-                tick(n)
-            };
-            let (search, servers) = fewest_servers(&base, k, &slo, args.max_servers, &tick)?;
+            let (search, servers) = fewest_servers(&base, k, &slo, args.max_servers, tick)?;
             let per_rep = (0..reps)
                 .into_par_iter()
-                .map(|r| largest_factor(&base, k, &slo, (&rate_key, rate_base), r, &tick))
+                .map(|r| largest_factor(&base, k, &slo, (&rate_key, rate_base), r, tick))
                 .collect::<Result<Vec<f64>, CliError>>()?;
             Ok((search, servers, per_rep))
         })

@@ -330,6 +330,14 @@ fn read_shard(dir: &Path) -> Result<ShardFile, CliError> {
             env!("CARGO_PKG_VERSION")
         )));
     }
+    if file.count == 0 || file.index >= file.count {
+        return Err(CliError::Input(format!(
+            "{}: shard {}/{} is not a shard of anything (damaged file?)",
+            path.display(),
+            file.index,
+            file.count
+        )));
+    }
     Ok(file)
 }
 
