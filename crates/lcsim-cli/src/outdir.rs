@@ -33,10 +33,16 @@ pub fn install_signal_handler() {
     let _ = ctrlc::set_handler(|| {
         let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
         for p in pending.iter() {
-            if p.is_dir() {
-                let _ = std::fs::remove_dir_all(p);
-            } else {
-                let _ = std::fs::remove_file(p);
+            // The main thread may still be writing into the folder: a file it creates between
+            // `remove_dir_all`'s listing and its last `rmdir` makes that fail. Writers never
+            // create the folder itself again (they create only inside it), so retrying until it
+            // is gone converges; the bound only guards against a folder that cannot be removed.
+            for _ in 0..1000 {
+                let _ =
+                    if p.is_dir() { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
+                if !p.exists() {
+                    break;
+                }
             }
         }
         eprintln!("\ninterrupted: nothing was written");

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::coord::Shift;
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -62,7 +61,8 @@ pub(crate) fn axis_style() -> TextStyle<'static> {
     (FONT, 28).into_font().into()
 }
 
-fn usd(v: f64) -> String {
+/// Dollars for an axis label: "$1.8k", "$7k", "$1.2M".
+pub(crate) fn usd(v: f64) -> String {
     let a = v.abs();
     let s = if a >= 1e6 {
         format!("${:.1}M", a / 1e6)
@@ -82,8 +82,8 @@ fn swatch(color: RGBColor) -> impl Fn((i32, i32)) -> Rectangle<(i32, i32)> {
 }
 
 /// The series legend, boxed, at `at`.
-pub(crate) fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
     at: SeriesLabelPosition,
 ) -> Drawn
 where
@@ -627,12 +627,23 @@ pub fn available(data: &RunData) -> Vec<(&'static str, &'static str)> {
     charts
 }
 
-/// Renders every chart the run has data for into `dir/plots/`; returns the files written.
-pub fn render(dir: &Path, data: &RunData) -> Result<Vec<PathBuf>, ReportError> {
+/// `dir/plots/`, created if missing, with the font registered. `dir` itself must exist: it is
+/// never created again, so a run folder that an interrupt has just removed stays removed
+/// (the signal handler deletes the temporary folder while this thread may still be writing).
+pub(crate) fn plots_dir(dir: &Path) -> Result<PathBuf, ReportError> {
     register_font();
     let plots = dir.join("plots");
-    std::fs::create_dir_all(&plots)
-        .map_err(|source| ReportError::Io { path: plots.display().to_string(), source })?;
+    match std::fs::create_dir(&plots) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(ReportError::Io { path: plots.display().to_string(), source: e })
+        }
+        _ => Ok(plots),
+    }
+}
+
+/// Renders every chart the run has data for into `dir/plots/`; returns the files written.
+pub fn render(dir: &Path, data: &RunData) -> Result<Vec<PathBuf>, ReportError> {
+    let plots = plots_dir(dir)?;
     let mut out = Vec::new();
     for (name, _) in available(data) {
         match name {

@@ -9,25 +9,11 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::ReportError;
-use crate::charts::{PALETTE, SIZE, axis_style, label_style, legend, register_font, title_style};
+use crate::charts::{PALETTE, SIZE, axis_style, label_style, legend, plots_dir, title_style, usd};
 use crate::planning::{cheapest, crossings, marks, point_at, reference_row};
-use crate::sweep::SweepTable;
+use crate::sweep::{SweepAxis, SweepTable};
 
 type Drawn = Result<(), Box<dyn Error>>;
-
-fn usd(v: f64) -> String {
-    let a = v.abs();
-    let s = if a >= 1e6 {
-        format!("${:.1}M", a / 1e6)
-    } else if a >= 1e4 {
-        format!("${:.0}k", a / 1e3)
-    } else if a >= 1e3 {
-        format!("${:.1}k", a / 1e3)
-    } else {
-        format!("${a:.0}")
-    };
-    if v < 0.0 { format!("-{s}") } else { s }
-}
 
 /// A swept value as a tick label: three significant digits.
 fn tick(v: f64) -> String {
@@ -47,6 +33,24 @@ fn value_at(values: &[f64], v: f64) -> String {
     } else {
         String::new()
     }
+}
+
+/// The first axis' extent with a 3 % margin either side (in log space for a log axis), so end
+/// points and their labels are not cut.
+fn x_span(x: &SweepAxis) -> (f64, f64) {
+    let (a, b) = (x.values[0], x.values[x.values.len() - 1]);
+    let (lo, hi) = (a.min(b), a.max(b));
+    if x.log && lo > 0.0 {
+        (lo / (hi / lo).powf(0.03), hi * (hi / lo).powf(0.03))
+    } else {
+        (lo - 0.03 * (hi - lo), (hi + 0.03 * (hi - lo)).max(lo + 1e-12))
+    }
+}
+
+/// "at usd_per_mtok_out = 0.6": where a curve holds the second axis, if there is one.
+fn held_at(t: &SweepTable, j: usize) -> Option<String> {
+    let y = t.axes.get(1)?;
+    Some(format!("at {} = {}", y.path.rsplit('.').next().unwrap_or(&y.path), tick(y.values[j])))
 }
 
 /// Grid cells coloured by the cheapest option at the horizon's end, hatched where the
@@ -217,23 +221,9 @@ where
         })
         .collect();
     let top = series.iter().flat_map(|s| s.1.iter().map(|p| p.3)).fold(0.0, f64::max) * 1.08;
-    let (lo, hi) = (
-        x.values[0].min(x.values[x.values.len() - 1]),
-        x.values[0].max(x.values[x.values.len() - 1]),
-    );
-    // A margin either side, so the end points and their labels are not cut.
-    let (lo, hi) = if x.log && lo > 0.0 {
-        (lo / (hi / lo).powf(0.03), hi * (hi / lo).powf(0.03))
-    } else {
-        (lo - 0.03 * (hi - lo), hi + 0.03 * (hi - lo))
-    };
-    let caption = match t.axes.get(1) {
-        Some(y) => format!(
-            "{}: cost to month {h} (p5–p95) at {} = {}",
-            t.scenario,
-            y.path.rsplit('.').next().unwrap_or(&y.path),
-            tick(y.values[j])
-        ),
+    let (lo, hi) = x_span(x);
+    let caption = match held_at(t, j) {
+        Some(at) => format!("{}: cost to month {h} (p5–p95) {at}", t.scenario),
         None => format!("{}: cumulative cost to month {h} (mean, p5–p95 band)", t.scenario),
     };
     let mut b = ChartBuilder::on(root);
@@ -272,19 +262,13 @@ where
                 });
                 chart.draw_series(mean.into_iter().map(|p| Circle::new(p, 5, color.filled())))?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(label_style())
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }};
     }
     if x.log && lo > 0.0 {
         draw!(b.build_cartesian_2d((lo..hi).log_scale(), 0.0..top.max(1.0))?);
     } else {
-        draw!(b.build_cartesian_2d(lo..hi.max(lo + 1e-12), 0.0..top.max(1.0))?);
+        draw!(b.build_cartesian_2d(lo..hi, 0.0..top.max(1.0))?);
     }
     root.present()?;
     Ok(())
@@ -316,22 +300,9 @@ where
     let target = t.slo_latency_p95_ms.map(|v| v / 1000.0);
     let top = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).chain(target).fold(0.0, f64::max)
         * 1.08;
-    let (lo, hi) = (
-        x.values[0].min(x.values[x.values.len() - 1]),
-        x.values[0].max(x.values[x.values.len() - 1]),
-    );
-    let (lo, hi) = if x.log && lo > 0.0 {
-        (lo / (hi / lo).powf(0.03), hi * (hi / lo).powf(0.03))
-    } else {
-        (lo - 0.03 * (hi - lo), hi + 0.03 * (hi - lo))
-    };
-    let caption = match t.axes.get(1) {
-        Some(y) => format!(
-            "{}: p95 latency at {} = {}",
-            t.scenario,
-            y.path.rsplit('.').next().unwrap_or(&y.path),
-            tick(y.values[j])
-        ),
+    let (lo, hi) = x_span(x);
+    let caption = match held_at(t, j) {
+        Some(at) => format!("{}: p95 latency {at}", t.scenario),
         None => format!("{}: p95 end-to-end latency", t.scenario),
     };
     let mut b = ChartBuilder::on(root);
@@ -372,19 +343,13 @@ where
                         PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(3))
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(label_style())
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }};
     }
     if x.log && lo > 0.0 {
         draw!(b.build_cartesian_2d((lo..hi).log_scale(), 0.0..top.max(1e-3))?);
     } else {
-        draw!(b.build_cartesian_2d(lo..hi.max(lo + 1e-12), 0.0..top.max(1e-3))?);
+        draw!(b.build_cartesian_2d(lo..hi, 0.0..top.max(1e-3))?);
     }
     root.present()?;
     Ok(())
@@ -517,14 +482,6 @@ fn both(
     out.push(png);
     out.push(svg);
     Ok(())
-}
-
-fn plots_dir(dir: &Path) -> Result<PathBuf, ReportError> {
-    register_font();
-    let plots = dir.join("plots");
-    std::fs::create_dir_all(&plots)
-        .map_err(|source| ReportError::Io { path: plots.display().to_string(), source })?;
-    Ok(plots)
 }
 
 /// The charts a sweep has data for: `(file stem, title)`.

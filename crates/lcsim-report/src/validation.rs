@@ -11,9 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::ReportError;
-use crate::charts::{
-    Drawn, PALETTE, SIZE, axis_style, label_style, legend, register_font, title_style,
-};
+use crate::charts::{Drawn, PALETTE, SIZE, axis_style, label_style, legend, title_style};
 use crate::report::escape;
 
 /// The metrics compared, with their titles.
@@ -217,10 +215,7 @@ pub fn write(
     report: &ValidationReport,
     samples: &[LevelSamples],
 ) -> Result<Vec<PathBuf>, ReportError> {
-    register_font();
-    let plots = dir.join("plots");
-    std::fs::create_dir_all(&plots)
-        .map_err(|source| ReportError::Io { path: plots.display().to_string(), source })?;
+    let plots = crate::charts::plots_dir(dir)?;
     let mut out = Vec::new();
     for (l, s) in report.levels.iter().zip(samples) {
         if s.measured.iter().any(Vec::is_empty) || s.simulated.iter().any(Vec::is_empty) {
