@@ -32,7 +32,7 @@ pub struct SensitivityArgs {
     pub by: f64,
     /// The two options whose cost difference (A − B) is measured
     /// [default: the first local and the first cloud deployment with costs].
-    #[arg(long, value_name = "A,B", value_delimiter = ',', num_args = 2)]
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
     pub compare: Vec<String>,
 }
 
@@ -105,8 +105,15 @@ fn pair(s: &Scenario, compare: &[String]) -> Result<(usize, usize), CliError> {
             ))
         })
     };
-    if let [a, b] = compare {
-        return Ok((index(a)?, index(b)?));
+    match compare {
+        [a, b] => return Ok((index(a)?, index(b)?)),
+        [] => {}
+        _ => {
+            return Err(CliError::Input(format!(
+                "--compare takes two deployments, A,B; got {}",
+                compare.join(",")
+            )));
+        }
     }
     let first = |local: bool| {
         s.deployments.iter().position(|d| {
@@ -239,6 +246,11 @@ pub(crate) fn finish(
     };
     let results: Vec<f64> = summaries.iter().map(diff).collect();
     let base_diff = results[0];
+    if !base_diff.is_finite() {
+        return Err(CliError::Input(format!(
+            "--compare {name_a},{name_b}: one of them has no cost over the horizon (a hybrid's members need [deployment.cost])\nhint: compare two deployments with costs"
+        )));
+    }
     let mut bars: Vec<TornadoBar> = kept
         .iter()
         .enumerate()

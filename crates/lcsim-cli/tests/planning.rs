@@ -363,6 +363,26 @@ fn sensitivity_swings_match_the_linear_cost_model() {
     let report = std::fs::read_to_string(dir.join("sens/report.md")).unwrap();
     assert!(report.contains("Not moved") && report.contains("pue"), "{report}");
     assert!(dir.join("sens/plots/tornado.png").is_file());
+    // The pair can be named, in either order; one name alone is an error, not the default.
+    let out = lcsim_in(
+        &dir,
+        &[
+            "sensitivity",
+            "be.toml",
+            "--compare",
+            "api,box",
+            "--key",
+            "deployment.box.cost.capex_usd",
+            "--out",
+            "swap",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let swapped = csv_rows(&dir.join("swap/sensitivity.csv"));
+    assert!(close(num(&swapped[0], "base_difference_usd"), -base));
+    let out = lcsim_in(&dir, &["sensitivity", "be.toml", "--compare", "api", "--out", "one"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("two deployments"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
