@@ -298,6 +298,7 @@ impl DecodeTable {
         DecodeTable { ms: (n > 0).then(|| values[..n].into()) }
     }
 
+    #[inline]
     pub fn values(&self) -> &[f64] {
         self.ms.as_deref().unwrap_or(&[])
     }
@@ -341,6 +342,7 @@ impl Continuous {
     }
 
     /// The batch-dependent part of a decode step of `b ≥ 1` sequences.
+    #[inline]
     pub fn decode_batch_ms(&self, b: u32) -> f64 {
         let t = self.decode_ms_by_batch.values();
         match t.len() {
@@ -351,6 +353,7 @@ impl Continuous {
     }
 
     /// Time of one pure-decode iteration of `b` sequences whose contexts sum to `context`.
+    #[inline]
     pub fn decode_step_ms(&self, b: u32, context: f64) -> f64 {
         self.overhead_ms + self.decode_batch_ms(b) + self.attention_ms_per_context_token * context
     }
@@ -409,6 +412,7 @@ pub struct Linear {
 }
 
 impl Linear {
+    #[inline]
     pub fn at(&self, batch: u32) -> f64 {
         self.base + self.per_batch * f64::from(batch)
     }

@@ -46,8 +46,10 @@ struct Waiting {
     sent_ms: f64,
     /// Tokens already generated (after a preemption); they are recomputed with the prompt.
     generated: u32,
-    admitted_ms: Option<f64>,
-    first_token_ms: Option<f64>,
+    /// When first admitted and when its first token came; NaN until then (a preempted
+    /// sequence keeps both).
+    admitted_ms: f64,
+    first_token_ms: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,8 +62,15 @@ struct Seq {
 }
 
 impl Seq {
+    #[inline]
     fn output(&self) -> u32 {
         self.w.req.output_tokens.max(1)
+    }
+
+    /// Decode iterations until it completes.
+    #[inline]
+    fn to_complete(&self) -> u32 {
+        self.output() - self.w.generated
     }
 }
 
@@ -73,7 +82,10 @@ struct Server {
     down: Intervals,
     /// Running sequences in admission order (the last is preempted first).
     running: Vec<Seq>,
+    /// KV tokens in use: the sum of the running sequences' `context`.
     kv_used: u64,
+    /// Running sequences with prompt tokens still to prefill.
+    prefilling: usize,
 }
 
 /// The continuous-batching servers of one deployment, with their shared FCFS queue.
@@ -127,8 +139,8 @@ impl ContinuousServers {
             req,
             sent_ms,
             generated: 0,
-            admitted_ms: None,
-            first_token_ms: None,
+            admitted_ms: f64::NAN,
+            first_token_ms: f64::NAN,
         });
     }
 
@@ -169,113 +181,57 @@ impl ContinuousServers {
         self.steps += 1;
         let server = &mut self.servers[i];
         let b0 = server.t_ms;
+        let slots = cfg.max_num_seqs as usize;
         // Admission, first come first served, while a slot is free and the prompt fits.
-        while server.running.len() < cfg.max_num_seqs as usize {
+        while server.running.len() < slots {
             let Some(head) = self.queue.front() else { break };
             let need = u64::from(head.req.prompt_tokens) + u64::from(head.generated);
             if server.kv_used + need > cfg.kv_cache_tokens {
                 break;
             }
             let mut w = self.queue.pop_front().expect("peeked");
-            w.admitted_ms.get_or_insert(b0);
+            if w.admitted_ms.is_nan() {
+                w.admitted_ms = b0;
+            }
             server.kv_used += need;
+            server.prefilling += usize::from(need > 0);
             server.running.push(Seq { w, prefill_left: need, context: need });
         }
         // Each iteration writes one KV token per decoding sequence and per prefill it completes;
         // while they do not fit, the most recently admitted sequence is preempted (recomputed
         // later from the front of the queue).
-        let (decoding, prefilling, budget) = loop {
-            let decoding = server.running.iter().filter(|s| s.prefill_left == 0).count() as u64;
+        let (decoding, budget) = loop {
+            let decoding = (server.running.len() - server.prefilling) as u64;
             let budget = cfg.max_batched_tokens.map_or(u64::MAX, |m| m.saturating_sub(decoding));
-            let mut left = budget;
             let mut completing = 0;
-            for s in server.running.iter().filter(|s| s.prefill_left > 0) {
-                let chunk = s.prefill_left.min(left);
-                left -= chunk;
-                completing += u64::from(chunk == s.prefill_left);
+            if server.prefilling > 0 {
+                let mut left = budget;
+                for s in server.running.iter().filter(|s| s.prefill_left > 0) {
+                    let chunk = s.prefill_left.min(left);
+                    left -= chunk;
+                    completing += u64::from(chunk == s.prefill_left);
+                }
             }
             if server.kv_used + decoding + completing > cfg.kv_cache_tokens
                 && server.running.len() > 1
             {
                 let s = server.running.pop().expect("more than one");
                 server.kv_used -= s.context;
+                server.prefilling -= usize::from(s.prefill_left > 0);
                 self.queue.push_front(s.w);
                 self.preemptions += 1;
                 continue;
             }
-            break (decoding, server.running.len() as u64 - decoding, budget);
+            break (decoding, budget);
         };
         // A pure-decode stretch with nothing to admit jumps in closed form.
-        let slots_full = server.running.len() >= cfg.max_num_seqs as usize;
-        if prefilling == 0 && decoding > 0 && (self.queue.is_empty() || slots_full) {
-            let b = decoding as u32;
-            let context: u64 = server.running.iter().map(|s| s.context).sum();
-            let s0 = cfg.decode_step_ms(b, context as f64);
-            let a = cfg.attention_ms_per_context_token * decoding as f64;
-            // Duration of k iterations: k·s0 + a·k(k−1)/2.
-            let span = |k: u64| {
-                let k = k as f64;
-                k * s0 + a * k * (k - 1.0) / 2.0
-            };
-            let to_complete = server.running.iter().map(|s| s.output() - s.w.generated).min();
-            let to_complete = u64::from(to_complete.expect("decoding > 0"));
-            let kv_room = (cfg.kv_cache_tokens - server.kv_used) / decoding;
-            // Iterations that start before `now` (and before the device's next outage): the
-            // largest m with span(m) < limit − b0, plus 1.
-            let next_down = server.down[server.down.partition_point(|&(start, _)| start <= b0)..]
-                .first()
-                .map_or(f64::INFINITY, |&(start, _)| start);
-            let limit = now.min(next_down);
-            let before_now = if limit.is_finite() && (s0 > 0.0 || a > 0.0) {
-                let gap = limit - b0;
-                let mut m = if a > 0.0 {
-                    // a/2·m² + (s0 − a/2)·m − gap = 0
-                    let (qa, qb) = (a / 2.0, s0 - a / 2.0);
-                    ((-qb + (qb * qb + 4.0 * qa * gap).sqrt()) / (2.0 * qa)).floor()
-                } else {
-                    (gap / s0).floor()
-                };
-                m = m.clamp(0.0, 1e18);
-                let mut m = m as u64;
-                while m > 0 && span(m) >= gap {
-                    m -= 1;
-                }
-                while span(m + 1) < gap {
-                    m += 1;
-                }
-                m + 1
-            } else {
-                u64::MAX
-            };
-            let k = to_complete.min(kv_room).min(before_now);
-            if k >= 1 {
-                let duration = span(k);
-                let end = b0 + duration;
+        if server.prefilling == 0
+            && decoding > 0
+            && (self.queue.is_empty() || server.running.len() >= slots)
+        {
+            if let Some((k, s0, a)) = Self::jump_length(cfg, server, decoding, now) {
+                Self::jump(server, k, decoding, (s0, a), &mut self.finished, emit);
                 self.iterations += k;
-                emit(Event::Busy {
-                    start_ms: b0,
-                    duration_ms: duration,
-                    running: decoding as usize,
-                });
-                server.kv_used += k * decoding;
-                server.t_ms = end;
-                let kk = k as u32;
-                let finished = &mut self.finished;
-                finished.clear();
-                server.running.retain_mut(|s| {
-                    s.w.generated += kk;
-                    s.context += k;
-                    if s.w.generated >= s.output() {
-                        finished.push(*s);
-                        false
-                    } else {
-                        true
-                    }
-                });
-                for s in finished.iter() {
-                    server.kv_used -= s.context;
-                    emit(Event::Done(s.completed(end)));
-                }
                 return;
             }
         }
@@ -299,20 +255,21 @@ impl ContinuousServers {
                 prefill_pairs += chunk * offset + chunk * (chunk + 1) / 2;
                 s.prefill_left -= chunk;
                 if s.prefill_left == 0 && chunk > 0 {
+                    server.prefilling -= 1;
                     emitted.push(j);
                 }
             }
         }
         let decode_ms = if decoding >= 1 {
             cfg.decode_batch_ms(decoding as u32)
-                + cfg.attention_ms_per_context_token * context_read as f64
+                + cfg.attention_ms_per_context_token * f(context_read)
         } else {
             0.0
         };
         let duration = cfg.overhead_ms
             + if prefill_tokens > 0 { cfg.prefill_overhead_ms } else { 0.0 }
-            + cfg.prefill_ms_per_token * prefill_tokens as f64
-            + cfg.prefill_attention_ms_per_context_token * prefill_pairs as f64
+            + cfg.prefill_ms_per_token * f(prefill_tokens)
+            + cfg.prefill_attention_ms_per_context_token * f(prefill_pairs)
             + decode_ms;
         let end = b0 + duration;
         self.iterations += 1;
@@ -324,7 +281,9 @@ impl ContinuousServers {
             let s = &mut server.running[j];
             s.w.generated += 1;
             s.context += 1;
-            s.w.first_token_ms.get_or_insert(end);
+            if s.w.first_token_ms.is_nan() {
+                s.w.first_token_ms = end;
+            }
             if s.w.generated >= s.output() {
                 finished.push(server.running.remove(j));
             }
@@ -335,6 +294,116 @@ impl ContinuousServers {
             emit(Event::Done(s.completed(end)));
         }
     }
+
+    /// Iterations of a pure-decode stretch of `decoding` sequences on `server`, from its
+    /// boundary: up to the first completion, the point where the KV cache is full, and the
+    /// last iteration that starts before `now` and before the device's next outage. `None`
+    /// when not even one fits (the KV cache is full: one plain iteration preempts). With it,
+    /// the stretch's first step `s0` and the growth `a` of each later step.
+    #[inline]
+    fn jump_length(
+        cfg: &Continuous,
+        server: &Server,
+        decoding: u64,
+        now: f64,
+    ) -> Option<(u64, f64, f64)> {
+        let b0 = server.t_ms;
+        // Every running sequence decodes, so their contexts sum to the KV tokens in use.
+        let s0 = cfg.decode_step_ms(decoding as u32, f(server.kv_used));
+        let a = cfg.attention_ms_per_context_token * f(decoding);
+        let mut to_complete = u32::MAX;
+        for s in &server.running {
+            to_complete = to_complete.min(s.to_complete());
+        }
+        let to_complete = u64::from(to_complete);
+        let room = cfg.kv_cache_tokens - server.kv_used;
+        let k_max = if to_complete * decoding <= room { to_complete } else { room / decoding };
+        if k_max == 0 {
+            return None;
+        }
+        // Iterations that start before `now` (and before the device's next outage): iteration
+        // j starts at b0 + span(j − 1), where span(k) = k·s0 + a·k(k−1)/2 is non-decreasing.
+        let span = |k: u64| {
+            let k = f(k);
+            k * s0 + a * k * (k - 1.0) / 2.0
+        };
+        let next_down = if server.down.is_empty() {
+            f64::INFINITY
+        } else {
+            server.down[server.down.partition_point(|&(start, _)| start <= b0)..]
+                .first()
+                .map_or(f64::INFINITY, |&(start, _)| start)
+        };
+        let limit = now.min(next_down);
+        if !limit.is_finite() || (s0 <= 0.0 && a <= 0.0) {
+            return Some((k_max, s0, a));
+        }
+        let gap = limit - b0;
+        if span(k_max - 1) < gap {
+            return Some((k_max, s0, a));
+        }
+        // The largest m with span(m) < gap, plus 1 (fewer than k_max).
+        let guess = if a > 0.0 {
+            // a/2·m² + (s0 − a/2)·m − gap = 0
+            let (qa, qb) = (a / 2.0, s0 - a / 2.0);
+            (-qb + (qb * qb + 4.0 * qa * gap).sqrt()) / (2.0 * qa)
+        } else {
+            gap / s0
+        };
+        // Truncation is the floor of a non-negative guess; NaN and negatives give 0.
+        let mut m = if guess >= 0.0 { guess.min(1e18) as u64 } else { 0 };
+        while m > 0 && span(m) >= gap {
+            m -= 1;
+        }
+        while span(m + 1) < gap {
+            m += 1;
+        }
+        Some(((m + 1).min(k_max), s0, a))
+    }
+
+    /// Runs `k` decode iterations of every running sequence at once: the first takes `s0`,
+    /// each later one `a` more.
+    #[inline]
+    fn jump(
+        server: &mut Server,
+        k: u64,
+        decoding: u64,
+        (s0, a): (f64, f64),
+        finished: &mut Vec<Seq>,
+        emit: &mut impl FnMut(Event),
+    ) {
+        let b0 = server.t_ms;
+        let kf = f(k);
+        let duration = kf * s0 + a * kf * (kf - 1.0) / 2.0;
+        let end = b0 + duration;
+        emit(Event::Busy { start_ms: b0, duration_ms: duration, running: decoding as usize });
+        server.kv_used += k * decoding;
+        server.t_ms = end;
+        let kk = k as u32;
+        finished.clear();
+        let mut j = 0;
+        while j < server.running.len() {
+            let s = &mut server.running[j];
+            s.w.generated += kk;
+            s.context += k;
+            if s.w.generated >= s.output() {
+                finished.push(server.running.remove(j));
+            } else {
+                j += 1;
+            }
+        }
+        for s in finished.iter() {
+            server.kv_used -= s.context;
+            emit(Event::Done(s.completed(end)));
+        }
+    }
+}
+
+/// A token count as f64, exact below 2⁵³. (Through i64: x86-64 converts a signed integer in one
+/// instruction, an unsigned one in several, and this runs several times per scheduler step.)
+#[inline(always)]
+fn f(n: u64) -> f64 {
+    n as i64 as f64
 }
 
 impl Seq {
@@ -342,8 +411,12 @@ impl Seq {
         Completed {
             req: self.w.req,
             sent_ms: self.w.sent_ms,
-            admitted_ms: self.w.admitted_ms.unwrap_or(end_ms),
-            first_token_ms: self.w.first_token_ms.unwrap_or(end_ms),
+            admitted_ms: if self.w.admitted_ms.is_nan() { end_ms } else { self.w.admitted_ms },
+            first_token_ms: if self.w.first_token_ms.is_nan() {
+                end_ms
+            } else {
+                self.w.first_token_ms
+            },
             end_ms,
         }
     }

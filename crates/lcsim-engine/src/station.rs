@@ -717,6 +717,19 @@ impl ContinuousStation {
             self.preemptions_recorded = self.servers.preemptions;
         }
     }
+
+    /// Queues `req`, arriving now and first sent at `sent_ms`, unless it can never fit or the
+    /// waiting room is full. Call [`ContinuousStation::advance`] to its time first.
+    #[inline]
+    fn accept(&mut self, req: Request, sent_ms: f64, rec: &mut Recorder) {
+        if !self.servers.fits(&req) {
+            rec.fail(&req, sent_ms, ErrorKind::TooLarge, req.t_ms);
+        } else if self.capacity.is_some_and(|cap| self.servers.waiting() >= cap) {
+            rec.fail(&req, sent_ms, ErrorKind::QueueFull, req.t_ms);
+        } else {
+            self.servers.enqueue(req, sent_ms);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -938,6 +951,13 @@ impl DeploymentSim {
                     );
                 }
             }
+            // Continuous batching with neither a rate limit nor whole-deployment outages.
+            Station::Continuous(c) if self.limiter.is_none() && self.down.is_empty() => {
+                for req in requests {
+                    c.advance(req.t_ms, &mut self.recorder);
+                    c.accept(*req, req.t_ms, &mut self.recorder);
+                }
+            }
             _ => {
                 for req in requests {
                     self.offer(*req);
@@ -1075,15 +1095,7 @@ impl DeploymentSim {
                 let rtt = self.network_rtt.as_ref();
                 a.handle(req, sent_ms, rng, rec, rtt);
             }
-            Station::Continuous(c) => {
-                if !c.servers.fits(&req) {
-                    rec.fail(&req, sent_ms, ErrorKind::TooLarge, t);
-                } else if c.capacity.is_some_and(|cap| c.servers.waiting() >= cap) {
-                    rec.fail(&req, sent_ms, ErrorKind::QueueFull, t);
-                } else {
-                    c.servers.enqueue(req, sent_ms);
-                }
-            }
+            Station::Continuous(c) => c.accept(req, sent_ms, rec),
         }
     }
 }
