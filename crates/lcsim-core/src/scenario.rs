@@ -1932,17 +1932,6 @@ fn finish_deployment(
     timeout_ms: Option<f64>,
     files: &dyn FileSource,
 ) -> Result<Deployment, Problem> {
-    if let Model::Local(Local { service: LocalService::Continuous(_), .. }) = &model {
-        for (k, present) in [("federated", d.federated.is_some())] {
-            if present {
-                return Err(Problem::new(
-                    format!("{key}.{k}"),
-                    format!("[{k}] is not modelled yet with scheduler = \"continuous\""),
-                )
-                .hint("use scheduler = \"static\" for this deployment, or remove the table"));
-            }
-        }
-    }
     let cost = match (&d.cost, &model) {
         (None, _) => None,
         (Some(c), Model::Local(_)) => {

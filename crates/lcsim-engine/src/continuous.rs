@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use lcsim_core::scenario::Continuous;
 
 use crate::arrivals::Request;
-use crate::outages::{Intervals, next_up};
+use crate::outages::{Intervals, contains, difference, next_up};
 
 /// What the servers report as they run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,7 +69,7 @@ impl Seq {
 
     /// Decode iterations until it completes.
     #[inline]
-    fn to_complete(&self) -> u32 {
+    fn remaining(&self) -> u32 {
         self.output() - self.w.generated
     }
 }
@@ -78,8 +78,15 @@ impl Seq {
 struct Server {
     /// The current iteration boundary (when idle: the end of its last iteration).
     t_ms: f64,
-    /// When the device is out of service (failures, roll-outs): no iteration starts then.
+    /// When the device is out of service (failures, roll-outs, training): nothing is admitted
+    /// then, and no iteration starts then unless the interval is one the device drains in.
     down: Intervals,
+    /// `down` less the intervals in which the device drains (planned training): when the
+    /// sequences it is running pause.
+    busy_down: Intervals,
+    /// When the device trains (federated learning) and serves at `speed` of its normal rate:
+    /// an iteration that starts in such an interval takes `1 / speed` times as long.
+    slow: Intervals,
     /// Running sequences in admission order (the last is preempted first).
     running: Vec<Seq>,
     /// KV tokens in use: the sum of the running sequences' `context`.
@@ -102,6 +109,8 @@ pub struct ContinuousServers {
     /// Scratch buffers reused by every step (no allocation per iteration).
     emitted: Vec<usize>,
     finished: Vec<Seq>,
+    /// Inference speed of a training device, in (0, 1] (1: no training intervals).
+    speed: f64,
 }
 
 impl ContinuousServers {
@@ -111,14 +120,41 @@ impl ContinuousServers {
         down.resize(servers as usize, Vec::new());
         ContinuousServers {
             cfg,
-            servers: down.into_iter().map(|down| Server { down, ..Server::default() }).collect(),
+            servers: down
+                .into_iter()
+                .map(|down| Server { busy_down: down.clone(), down, ..Server::default() })
+                .collect(),
             queue: VecDeque::new(),
             preemptions: 0,
             iterations: 0,
             steps: 0,
             emitted: Vec::new(),
             finished: Vec::new(),
+            speed: 1.0,
         }
+    }
+
+    /// `drain[i]`: parts of server `i`'s out-of-service intervals in which it first finishes
+    /// the sequences it is running (a planned training round starts when the device is idle),
+    /// admitting nothing new.
+    pub fn draining(mut self, drain: Vec<Intervals>) -> Self {
+        for (server, drain) in self.servers.iter_mut().zip(drain) {
+            server.busy_down = difference(&server.down, &drain);
+        }
+        self
+    }
+
+    /// `slow[i]`: when server `i` trains and serves at `speed` ∈ (0, 1) of its normal rate
+    /// (sorted, disjoint; missing = never). Every iteration that starts in such an interval
+    /// takes `1 / speed` times as long; closed-form jumps stop at the intervals' edges.
+    pub fn training(mut self, slow: Vec<Intervals>, speed: f64) -> Self {
+        if speed > 0.0 && speed < 1.0 {
+            for (server, slow) in self.servers.iter_mut().zip(slow) {
+                server.slow = slow;
+            }
+            self.speed = speed;
+        }
+        self
     }
 
     /// Whether a request can ever be served: its prompt and output fit in one server's cache.
@@ -155,13 +191,12 @@ impl ContinuousServers {
             for (i, s) in self.servers.iter().enumerate() {
                 let at = if s.running.is_empty() {
                     match head {
-                        Some(h) => s.t_ms.max(h),
+                        Some(h) => next_up(&s.down, s.t_ms.max(h)),
                         None => continue,
                     }
                 } else {
-                    s.t_ms
+                    next_up(&s.busy_down, s.t_ms)
                 };
-                let at = next_up(&s.down, at);
                 if best.is_none_or(|(_, b)| at < b) {
                     best = Some((i, at));
                 }
@@ -182,8 +217,10 @@ impl ContinuousServers {
         let server = &mut self.servers[i];
         let b0 = server.t_ms;
         let slots = cfg.max_num_seqs as usize;
-        // Admission, first come first served, while a slot is free and the prompt fits.
-        while server.running.len() < slots {
+        // Admission, first come first served, while a slot is free and the prompt fits, unless
+        // the device is out of service (draining).
+        let closed = contains(&server.down, b0);
+        while !closed && server.running.len() < slots {
             let Some(head) = self.queue.front() else { break };
             let need = u64::from(head.req.prompt_tokens) + u64::from(head.generated);
             if server.kv_used + need > cfg.kv_cache_tokens {
@@ -227,9 +264,10 @@ impl ContinuousServers {
         // A pure-decode stretch with nothing to admit jumps in closed form.
         if server.prefilling == 0
             && decoding > 0
-            && (self.queue.is_empty() || server.running.len() >= slots)
+            && (self.queue.is_empty() || server.running.len() >= slots || closed)
         {
-            if let Some((k, s0, a)) = Self::jump_length(cfg, server, decoding, now) {
+            let limits = Limits { now, speed: self.speed, closed };
+            if let Some((k, s0, a)) = Self::jump_length(cfg, server, decoding, limits) {
                 Self::jump(server, k, decoding, (s0, a), &mut self.finished, emit);
                 self.iterations += k;
                 return;
@@ -271,6 +309,8 @@ impl ContinuousServers {
             + cfg.prefill_ms_per_token * f(prefill_tokens)
             + cfg.prefill_attention_ms_per_context_token * f(prefill_pairs)
             + decode_ms;
+        let duration =
+            if contains(&server.slow, b0) { duration * (1.0 / self.speed) } else { duration };
         let end = b0 + duration;
         self.iterations += 1;
         emit(Event::Busy { start_ms: b0, duration_ms: duration, running: server.running.len() });
@@ -305,15 +345,29 @@ impl ContinuousServers {
         cfg: &Continuous,
         server: &Server,
         decoding: u64,
-        now: f64,
+        Limits { now, speed, closed }: Limits,
     ) -> Option<(u64, f64, f64)> {
         let b0 = server.t_ms;
         // Every running sequence decodes, so their contexts sum to the KV tokens in use.
-        let s0 = cfg.decode_step_ms(decoding as u32, f(server.kv_used));
-        let a = cfg.attention_ms_per_context_token * f(decoding);
+        let mut s0 = cfg.decode_step_ms(decoding as u32, f(server.kv_used));
+        let mut a = cfg.attention_ms_per_context_token * f(decoding);
+        // Training: the stretch runs at one speed up to the next edge of a training interval.
+        let mut next_edge = f64::INFINITY;
+        if !server.slow.is_empty() {
+            let i = server.slow.partition_point(|&(_, end)| end <= b0);
+            if let Some(&(start, end)) = server.slow.get(i) {
+                if start <= b0 {
+                    s0 *= 1.0 / speed;
+                    a *= 1.0 / speed;
+                    next_edge = end;
+                } else {
+                    next_edge = start;
+                }
+            }
+        }
         let mut to_complete = u32::MAX;
         for s in &server.running {
-            to_complete = to_complete.min(s.to_complete());
+            to_complete = to_complete.min(s.remaining());
         }
         let to_complete = u64::from(to_complete);
         let room = cfg.kv_cache_tokens - server.kv_used;
@@ -327,14 +381,16 @@ impl ContinuousServers {
             let k = f(k);
             k * s0 + a * k * (k - 1.0) / 2.0
         };
-        let next_down = if server.down.is_empty() {
+        let next_down = if server.busy_down.is_empty() {
             f64::INFINITY
         } else {
-            server.down[server.down.partition_point(|&(start, _)| start <= b0)..]
+            server.busy_down[server.busy_down.partition_point(|&(start, _)| start <= b0)..]
                 .first()
                 .map_or(f64::INFINITY, |&(start, _)| start)
         };
-        let limit = now.min(next_down);
+        // Draining: admission resumes where the interval ends.
+        let reopens = if closed { next_up(&server.down, b0) } else { f64::INFINITY };
+        let limit = now.min(next_down).min(next_edge).min(reopens);
         if !limit.is_finite() || (s0 <= 0.0 && a <= 0.0) {
             return Some((k_max, s0, a));
         }
@@ -397,6 +453,15 @@ impl ContinuousServers {
             emit(Event::Done(s.completed(end)));
         }
     }
+}
+
+/// What ends a closed-form jump besides completions and the KV cache: the next arrival
+/// (`now`), and, when the server is draining (`closed`), the end of that interval.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    now: f64,
+    speed: f64,
+    closed: bool,
 }
 
 /// A token count as f64, exact below 2⁵³. (Through i64: x86-64 converts a signed integer in one

@@ -82,6 +82,29 @@ pub fn intersection(a: &[(f64, f64)], b: &[(f64, f64)]) -> Intervals {
     out
 }
 
+/// The parts of `a` outside `b` (both sorted and disjoint).
+pub fn difference(a: &[(f64, f64)], b: &[(f64, f64)]) -> Intervals {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for &(mut lo, hi) in a {
+        while j < b.len() && b[j].1 <= lo {
+            j += 1;
+        }
+        let mut k = j;
+        while k < b.len() && b[k].0 < hi {
+            if b[k].0 > lo {
+                out.push((lo, b[k].0));
+            }
+            lo = lo.max(b[k].1);
+            k += 1;
+        }
+        if hi > lo {
+            out.push((lo, hi));
+        }
+    }
+    out
+}
+
 /// Total length of `iv` inside `[from, to)`.
 pub fn measure(iv: &[(f64, f64)], from: f64, to: f64) -> f64 {
     iv.iter().fold(0.0, |sum, &(a, b)| sum + (b.min(to) - a.max(from)).max(0.0))
@@ -431,6 +454,20 @@ fn first_recovery(zones: &[Intervals], t: f64) -> (usize, f64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn difference_removes_what_b_covers() {
+        let a = [(0.0, 10.0), (20.0, 30.0), (40.0, 50.0)];
+        let b = [(2.0, 3.0), (5.0, 22.0), (25.0, 26.0), (29.0, 45.0)];
+        let d = super::difference(&a, &b);
+        assert_eq!(d, vec![(0.0, 2.0), (3.0, 5.0), (22.0, 25.0), (26.0, 29.0), (45.0, 50.0)]);
+        // Every point is in the difference exactly when it is in a and not in b.
+        for i in 0..600 {
+            let t = f64::from(i) / 10.0;
+            let expect = super::contains(&a, t) && !super::contains(&b, t);
+            assert_eq!(super::contains(&d, t), expect, "{t}");
+        }
+    }
+
     use super::*;
 
     #[test]

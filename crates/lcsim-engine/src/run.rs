@@ -198,6 +198,15 @@ pub(crate) fn window_outages(
                     Vec::new()
                 },
                 speed: t.training_speed,
+                training: if t.training_speed == 0.0 {
+                    t.training
+                        .iter()
+                        .take(l.servers as usize)
+                        .map(|iv| crate::outages::shifted(iv, offset_ms))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
                 down: crate::outages::shifted(down, offset_ms),
             },
             (Some(_), _) => WindowOutages {

@@ -829,6 +829,9 @@ pub struct WindowOutages {
     /// Local: each device's reduced-speed intervals (training) and that speed.
     pub slow: Vec<Intervals>,
     pub speed: f64,
+    /// Local: each device's training intervals when training stops inference (`speed` 0;
+    /// they are in `devices` too). A continuous server finishes its running sequences first.
+    pub training: Vec<Intervals>,
     /// When the deployment refuses requests.
     pub down: Intervals,
 }
@@ -866,13 +869,13 @@ impl DeploymentSim {
         outages: WindowOutages,
     ) -> Self {
         let track_waiting = recorder.sink.is_some();
-        let WindowOutages { devices, slow, speed, down } = outages;
+        let WindowOutages { devices, slow, speed, training, down } = outages;
         let (station, network_rtt, limiter) = match &deployment.model {
             Model::Local(local) => {
                 let capacity = local.queue_capacity.map(|c| c as usize);
-                let continuous_down = match &local.service {
-                    LocalService::Continuous(_) => devices.clone(),
-                    _ => Vec::new(),
+                let (continuous_down, continuous_slow) = match &local.service {
+                    LocalService::Continuous(_) => (devices.clone(), slow.clone()),
+                    _ => (Vec::new(), Vec::new()),
                 };
                 let outages =
                     (!devices.is_empty() || !slow.is_empty()).then_some((devices, slow, speed));
@@ -883,7 +886,9 @@ impl DeploymentSim {
                             c.clone(),
                             local.servers,
                             continuous_down.clone(),
-                        ),
+                        )
+                        .training(continuous_slow.clone(), speed)
+                        .draining(training.clone()),
                         slots: c.max_num_seqs as usize,
                         capacity,
                         preemptions_recorded: 0,

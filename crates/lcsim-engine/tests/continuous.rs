@@ -160,6 +160,21 @@ fn kv_pressure_preempts_and_caps_throughput() {
 /// pressure, to floating-point rounding.
 #[test]
 fn agrees_with_a_plain_reference() {
+    agrees_with_reference_when_training(&[], 1.0);
+}
+
+/// The same trace on a device that trains (federated learning) part of the time at 40 % of its
+/// speed: every iteration that starts in a training interval takes 1 / 0.4 as long, and
+/// closed-form jumps stop at the intervals' edges.
+#[test]
+fn training_slows_iterations_as_the_reference_does() {
+    agrees_with_reference_when_training(
+        &[(500.0, 2300.0), (4000.0, 4000.5), (6100.0, 9000.0)],
+        0.4,
+    );
+}
+
+fn agrees_with_reference_when_training(slow: &[(f64, f64)], speed: f64) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
     let mut t = 0.0;
     let requests: Vec<Request> = (0..200)
@@ -180,8 +195,26 @@ fn agrees_with_a_plain_reference() {
         prefill_overhead_ms: 0.8,
         overhead_ms: 1.5,
     };
-    let (mut engine, pre) = serve(cfg.clone(), 1, &requests);
-    let mut reference = reference(cfg, &requests);
+    let mut s =
+        ContinuousServers::new(cfg.clone(), 1, Vec::new()).training(vec![slow.to_vec()], speed);
+    let mut engine = Vec::new();
+    let mut emit = |e: Event| {
+        if let Event::Done(c) = e {
+            engine.push(c);
+        }
+    };
+    for r in &requests {
+        s.advance(r.t_ms, &mut emit);
+        s.enqueue(*r, r.t_ms);
+    }
+    s.advance(f64::INFINITY, &mut emit);
+    let pre = s.preemptions;
+    let mut reference = reference(cfg.clone(), &requests, slow, speed);
+    if !slow.is_empty() {
+        let plain = self::reference(cfg, &requests, &[], 1.0);
+        let changed = plain.iter().zip(&reference).filter(|(a, b)| a.end_ms != b.end_ms).count();
+        assert!(changed > 50, "training should delay many requests, delayed {changed}");
+    }
     assert_eq!(engine.len(), reference.len());
     engine.sort_by(|a, b| a.req.t_ms.total_cmp(&b.req.t_ms));
     reference.sort_by(|a, b| a.req.t_ms.total_cmp(&b.req.t_ms));
@@ -198,7 +231,12 @@ fn agrees_with_a_plain_reference() {
     assert!(pre > 0, "the trace should exercise preemption");
 }
 
-fn reference(cfg: Continuous, requests: &[Request]) -> Vec<Completed> {
+fn reference(
+    cfg: Continuous,
+    requests: &[Request],
+    slow: &[(f64, f64)],
+    speed: f64,
+) -> Vec<Completed> {
     #[derive(Clone, Copy)]
     struct S {
         req: Request,
@@ -296,6 +334,9 @@ fn reference(cfg: Continuous, requests: &[Request]) -> Vec<Completed> {
             step += cfg.decode_ms.base
                 + cfg.decode_ms.per_batch * decoding as f64
                 + cfg.attention_ms_per_context_token * read as f64;
+        }
+        if slow.iter().any(|&(from, to)| from <= clock && clock < to) {
+            step /= speed;
         }
         clock += step;
         let mut keep = Vec::new();
@@ -479,6 +520,59 @@ fallback_timeout_ms = 1000
 /// A device out of service starts no iteration: a request arriving during an outage is admitted
 /// when it ends, and a long answer pauses at the first boundary inside an outage and resumes
 /// after it (the iteration already running completes).
+/// One request on a device that trains over [250, 555) at half speed: decode steps of 10 ms
+/// that start in it take 20 ms. 25 steps run from 0 to 250, 16 slow ones start at 250, 270,
+/// …, 550 and end at 570, and the last 59 end at 570 + 590 = 1160.
+#[test]
+fn training_interval_halves_speed_exactly() {
+    let cfg = config(2, 1 << 20);
+    let mut s =
+        ContinuousServers::new(cfg, 1, Vec::new()).training(vec![vec![(250.0, 555.0)]], 0.5);
+    let mut end = 0.0;
+    s.enqueue(Request::new(0.0, 10, 101), 0.0);
+    s.advance(f64::INFINITY, &mut |e| {
+        if let Event::Done(c) = e {
+            end = c.end_ms;
+        }
+    });
+    assert_eq!(end, 1160.0);
+}
+
+/// A planned training round (federated learning with `inference_speed = 0`) drains the
+/// device: the answer it is generating finishes, and nothing new is admitted until the round
+/// ends. Steps of 10 ms; training over [100, 1100). The first request (at 50) decodes its 100
+/// steps through the round and ends at 1050; the second (at 300) waits for the round's end
+/// and runs 1100–2100. A failure over the same interval pauses the first instead: 5 steps
+/// before it, 95 after, ending at 2050; the second joins it at 1100, and its prefill
+/// iteration now takes the first's decode step, so it ends at 2110.
+#[test]
+fn training_drains_instead_of_pausing() {
+    for (drain, first_end, second) in
+        [(true, 1050.0, (1100.0, 2100.0)), (false, 2050.0, (1100.0, 2110.0))]
+    {
+        let down = vec![vec![(100.0, 1100.0)]];
+        let mut s = ContinuousServers::new(config(2, 1 << 20), 1, down.clone());
+        if drain {
+            s = s.draining(down);
+        }
+        let mut done = Vec::new();
+        let mut emit = |e: Event| {
+            if let Event::Done(c) = e {
+                done.push(c);
+            }
+        };
+        for r in [Request::new(50.0, 10, 101), Request::new(300.0, 10, 101)] {
+            s.advance(r.t_ms, &mut emit);
+            s.enqueue(r, r.t_ms);
+        }
+        s.advance(f64::INFINITY, &mut emit);
+        assert_eq!(done.len(), 2);
+        assert!((done[0].end_ms - first_end).abs() < 1e-9, "drain {drain}: {:?}", done[0]);
+        assert_eq!(done[1].admitted_ms, second.0, "drain {drain}");
+        assert!((done[1].end_ms - second.1).abs() < 1e-9, "drain {drain}: {:?}", done[1]);
+    }
+}
+
 #[test]
 fn outages_pause_iterations() {
     let cfg = config(2, 1 << 20);
