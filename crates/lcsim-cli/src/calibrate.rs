@@ -1,65 +1,19 @@
 //! `lcsim calibrate local|cloud` (and the shared helpers of `calibrate server`): measure → fit → write a profile → print a summary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::profile_file::{check_profile_destination, command_line, redact, write_profile};
+use crate::progress::bar;
 use lcsim_calibrate::cloud::{self, HttpProbe, OpenAiProbe, Probe};
 use lcsim_calibrate::local::{self, LocalError, LocalOptions, Step};
 use lcsim_calibrate::model::ShapeSpec;
-use lcsim_calibrate::provenance::{measured_here, profile_text};
+use lcsim_calibrate::provenance::measured_here;
 use lcsim_core::profile::{CloudProfile, LatencyStats, LocalProfile, Profile, Target};
 
 use crate::cli::Calibrate;
 use crate::error::{CliError, check_threads};
-use crate::outdir::{check_name, write_file_atomically};
-
-pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
-    let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    b.set_style(
-        ProgressStyle::with_template(&format!(
-            "{what} [{{bar:40}}] {{pos}}/{{len}} {{msg}} (eta {{eta}})"
-        ))
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    b
-}
-
-pub(crate) fn command_line() -> String {
-    std::env::args().collect::<Vec<_>>().join(" ")
-}
-
-/// A profile destination: absent, or a profile file already (never a folder or another file).
-pub(crate) fn check_profile_destination(out: &Path) -> Result<(), CliError> {
-    check_name("--out", out)?;
-    if out.is_dir() {
-        return Err(CliError::Input(format!(
-            "--out {} is a folder; it names the profile file to write\nhint: e.g. --out {}",
-            out.display(),
-            out.join("profile.toml").display()
-        )));
-    }
-    if out.exists() {
-        let existing = std::fs::read_to_string(out).unwrap_or_default();
-        if lcsim_core::profile::parse_profile(&existing).is_err() {
-            return Err(CliError::Input(format!(
-                "{} exists and is not an lcsim calibration profile; choose another --out or remove it",
-                out.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Writes a profile to `out` (checked again: it may have changed while measuring), atomically,
-/// so an interrupt leaves the previous file or none.
-pub(crate) fn write_profile(out: &Path, profile: &Profile, header: &str) -> Result<(), CliError> {
-    check_profile_destination(out)?;
-    let text = profile_text(profile, header).map_err(|e| CliError::Other(e.into()))?;
-    write_file_atomically(out, text.as_bytes())
-}
 
 pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
     match c {
@@ -303,21 +257,6 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
             Ok(())
         }
     }
-}
-
-/// The command line as recorded in a profile: nothing that looks like a key.
-pub(crate) fn redact(command: &str) -> String {
-    command
-        .split(' ')
-        .map(|w| {
-            if w.starts_with("sk-") || w.to_ascii_lowercase().starts_with("bearer") {
-                "<redacted>"
-            } else {
-                w
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn print_local(p: &LocalProfile) {

@@ -9,8 +9,9 @@ use lcsim_calibrate::server::calibrate::{CalibrateError, Plan, calibrate};
 use lcsim_calibrate::server::client::ServerClient;
 use lcsim_core::profile::{Profile, ServerProfile};
 
-use crate::calibrate::{bar, check_profile_destination, command_line, redact, write_profile};
 use crate::error::CliError;
+use crate::profile_file::{check_profile_destination, command_line, redact, write_profile};
+use crate::progress::bar;
 
 /// `--url` must be an http(s) address with a host; `--timeout-s` a sane number of seconds.
 pub fn check_url_and_timeout(url: &str, timeout_s: f64) -> Result<(), CliError> {

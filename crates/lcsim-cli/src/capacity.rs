@@ -21,23 +21,11 @@ use lcsim_core::summary::{DeploymentSummary, RunSummary};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::commands::with_progress;
+use crate::cli::CapacityArgs;
 use crate::error::CliError;
 use crate::outdir::{Staging, check_replaceable};
-use crate::points::{Base, PlanFlags, pool, run_quiet};
-
-/// `lcsim capacity`'s flags.
-#[derive(Debug, clap::Args)]
-pub struct CapacityArgs {
-    #[command(flatten)]
-    pub flags: PlanFlags,
-    /// The deployment to size (local or cloud; a hybrid's members are sized one at a time).
-    #[arg(long, value_name = "NAME")]
-    pub deployment: String,
-    /// The most servers or instances tried.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub max_servers: u32,
-}
+use crate::points::{Base, pool, run_quiet};
+use crate::progress::with_progress;
 
 /// Whether deployment summary `d` meets `slo`.
 pub fn meets(slo: &Slo, d: &DeploymentSummary) -> bool {

@@ -95,19 +95,19 @@ pub enum Command {
     /// The grid comes from --vary or the scenario's [sweep] table. Writes DIR/sweep.parquet
     /// and DIR/sweep.csv (one row per point × deployment), a break-even map (two axes), cost
     /// against the first axis, report.md and report.html [default DIR: output/<name>-sweep/].
-    Sweep(crate::sweep::SweepArgs),
+    Sweep(SweepArgs),
     /// Move each input down and up (±20 % by default) and chart the swing in the cost
     /// difference between two options at the horizon's end (a tornado chart).
     ///
     /// Writes DIR/sensitivity.csv, DIR/plots/tornado.png/.svg, report.md and report.html
     /// [default DIR: output/<name>-sensitivity/].
-    Sensitivity(crate::sensitivity::SensitivityArgs),
+    Sensitivity(SensitivityArgs),
     /// Find the fewest servers (local) or instances (cloud) that meet the scenario's [slo] at
     /// its traffic, and the largest arrival rate the scenario's own count holds, with a 95 %
     /// confidence interval across replications.
     ///
     /// Writes DIR/capacity.json and DIR/report.md [default DIR: output/<name>-capacity/].
-    Capacity(crate::capacity::CapacityArgs),
+    Capacity(CapacityArgs),
 }
 
 /// `lcsim validate`'s flags.
@@ -288,4 +288,76 @@ mod tests {
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+/// `lcsim sweep`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// A swept key and its values: PATH=V1,V2,... or PATH=FROM..TO:POINTS[:log], e.g.
+    /// traffic.rate_per_s=0.1..10:25:log or deployment.api.cost.usd_per_mtok_out=0.3,0.6,1.2.
+    /// Repeat for more axes (the first is the x axis of the charts); replaces the scenario's
+    /// [sweep] table.
+    #[arg(long, value_name = "PATH=VALUES")]
+    pub vary: Vec<String>,
+}
+
+/// `lcsim sensitivity`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct SensitivityArgs {
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// A key to move: PATH (by --by) or PATH=LOW,HIGH. Repeat for more; replaces the
+    /// scenario's [sensitivity] table and the default keys.
+    #[arg(long, value_name = "PATH[=LOW,HIGH]")]
+    pub key: Vec<String>,
+    /// How far each key moves down and up, as a share of its value.
+    #[arg(long, default_value_t = 0.2)]
+    pub by: f64,
+    /// The two options whose cost difference (A − B) is measured
+    /// [default: the first local and the first cloud deployment with costs].
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub compare: Vec<String>,
+}
+
+/// `lcsim capacity`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct CapacityArgs {
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// The deployment to size (local or cloud; a hybrid's members are sized one at a time).
+    #[arg(long, value_name = "NAME")]
+    pub deployment: String,
+    /// The most servers or instances tried.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_servers: u32,
+}
+
+/// The flags every planning command shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanFlags {
+    /// Scenario TOML file. Relative paths inside it are resolved against its folder.
+    pub scenario: PathBuf,
+    /// Output folder [default: output/<scenario name>-<command>/].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Master seed, overriding [simulation] seed (every point uses it: common random numbers).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Replications per point, overriding [simulation] replications.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub replications: Option<u32>,
+    /// Worker threads [default: one per core]. Results are identical for any value.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// Skip the charts (plots/) and the report (report.md, report.html).
+    #[arg(long)]
+    pub no_plots: bool,
+    /// Run only shard I of N and write its partial result to --out; `lcsim merge` combines
+    /// the N folders (docs/cluster.md). With more points than shards a shard runs whole
+    /// points, else replications [I·R/N, (I+1)·R/N) of every point. `auto` reads the
+    /// scheduler's environment, as `lcsim run --shard auto` does.
+    #[arg(long, value_name = "I/N|auto")]
+    pub shard: Option<String>,
 }

@@ -1,10 +1,8 @@
 //! Each command reads like the pipeline it runs: load scenario → simulate → write report.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lcsim_core::scenario::Model;
 use lcsim_core::scenario::{MS_PER_HOUR, Scenario};
 use lcsim_engine::RunOutput;
@@ -14,6 +12,7 @@ use crate::error::{CliError, check_threads};
 use crate::load::load_scenario;
 use crate::outdir::{MARKER, Staging, check_replaceable};
 use crate::output::{print_summary, write_run_folder};
+use crate::progress::with_progress;
 
 pub fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.command {
@@ -21,7 +20,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
             let shard = shard.as_deref().map(crate::shard::Shard::parse).transpose()?;
             run(&scenario, out, (seed, replications, threads), !no_plots, shard)
         }
-        Command::Merge { shards, out, no_plots } => crate::shard::merge(&shards, out, !no_plots),
+        Command::Merge { shards, out, no_plots } => crate::merge::merge(&shards, out, !no_plots),
         Command::Plot { run_dir } => plot(&run_dir),
         Command::Check { scenario } => check(&scenario),
         Command::Init => {
@@ -125,62 +124,11 @@ fn plot(dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Sets its flag when dropped, so that the progress thread ends even if the engine panics.
-struct FinishOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for FinishOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 /// Runs the engine with a progress bar whose length is the run's expected requests, all months
 /// and replications together.
 fn simulate_with_progress(scenario: &Scenario) -> RunOutput {
     let expected = (scenario.expected_requests() as u64).max(1);
     with_progress(expected, "requests", |tick| lcsim_engine::run(scenario, tick))
-}
-
-/// Runs `work`, which reports progress through the function it is given; after a second, shows
-/// a progress bar of length `len` on stderr until it is done. If `work` panics, the bar's thread
-/// still ends and the panic goes on (the process exits non-zero instead of hanging).
-pub(crate) fn with_progress<T>(
-    len: u64,
-    unit: &str,
-    work: impl FnOnce(&(dyn Fn(u64) + Sync)) -> T,
-) -> T {
-    let done = AtomicU64::new(0);
-    let finished = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let started = Instant::now();
-            let mut bar: Option<ProgressBar> = None;
-            while !finished.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(50));
-                if bar.is_none() && started.elapsed() > Duration::from_secs(1) {
-                    let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-                    b.set_style(
-                        ProgressStyle::with_template(&format!(
-                            "{{elapsed_precise}} [{{bar:40}}] {{percent:>3}}% {{human_pos}} {unit} ({{per_sec}}, eta {{eta}})"
-                        ))
-                        .expect("valid template")
-                        .progress_chars("=> "),
-                    );
-                    bar = Some(b);
-                }
-                if let Some(b) = &bar {
-                    b.set_position(done.load(Ordering::Relaxed));
-                }
-            }
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
-        });
-        let _finish = FinishOnDrop(&finished);
-        work(&|n| {
-            done.fetch_add(n, Ordering::Relaxed);
-        })
-    })
 }
 
 fn check(path: &Path) -> Result<(), CliError> {
@@ -233,29 +181,4 @@ fn check(path: &Path) -> Result<(), CliError> {
         eprintln!("warning: {w}");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A panic inside the work ends the progress thread and reaches the caller; before, the
-    /// bar's thread waited forever for a "finished" flag the panic skipped.
-    #[test]
-    fn a_panic_in_the_work_does_not_hang() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let outcome = std::panic::catch_unwind(|| {
-                with_progress(10, "requests", |tick| {
-                    tick(3);
-                    panic!("engine bug")
-                })
-            });
-            let _ = tx.send(outcome.is_err());
-        });
-        // Generous: the thread ends within one 50 ms poll of the flag; this only has to tell
-        // "ended" from "hangs forever".
-        let panicked = rx.recv_timeout(Duration::from_secs(120)).expect("no hang");
-        assert!(panicked);
-    }
 }

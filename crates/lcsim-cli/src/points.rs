@@ -9,36 +9,9 @@ use lcsim_core::sweep::Editable;
 use lcsim_core::wire::ScenarioWire;
 use lcsim_engine::RunOutput;
 
+use crate::cli::PlanFlags;
 use crate::error::{CliError, check_threads};
 use crate::load::{RelativeTo, load_scenario};
-
-/// The flags every planning command shares.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PlanFlags {
-    /// Scenario TOML file. Relative paths inside it are resolved against its folder.
-    pub scenario: PathBuf,
-    /// Output folder [default: output/<scenario name>-<command>/].
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Master seed, overriding [simulation] seed (every point uses it: common random numbers).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-    /// Replications per point, overriding [simulation] replications.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub replications: Option<u32>,
-    /// Worker threads [default: one per core]. Results are identical for any value.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub threads: Option<u32>,
-    /// Skip the charts (plots/) and the report (report.md, report.html).
-    #[arg(long)]
-    pub no_plots: bool,
-    /// Run only shard I of N and write its partial result to --out; `lcsim merge` combines
-    /// the N folders (docs/cluster.md). With more points than shards a shard runs whole
-    /// points, else replications [I·R/N, (I+1)·R/N) of every point. `auto` reads the
-    /// scheduler's environment, as `lcsim run --shard auto` does.
-    #[arg(long, value_name = "I/N|auto")]
-    pub shard: Option<String>,
-}
 
 /// A loaded scenario, ready to be varied.
 pub struct Base {

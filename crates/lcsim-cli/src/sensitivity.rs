@@ -13,28 +13,11 @@ use lcsim_core::sweep::{Swing, by_share, swings_of};
 use lcsim_report::report::usd;
 use lcsim_report::sweep_charts::TornadoBar;
 
-use crate::commands::with_progress;
+use crate::cli::SensitivityArgs;
 use crate::error::CliError;
 use crate::outdir::{Staging, check_replaceable};
-use crate::points::{Base, PlanFlags, pool, run_quiet};
-
-/// `lcsim sensitivity`'s flags.
-#[derive(Debug, clap::Args)]
-pub struct SensitivityArgs {
-    #[command(flatten)]
-    pub flags: PlanFlags,
-    /// A key to move: PATH (by --by) or PATH=LOW,HIGH. Repeat for more; replaces the
-    /// scenario's [sensitivity] table and the default keys.
-    #[arg(long, value_name = "PATH[=LOW,HIGH]")]
-    pub key: Vec<String>,
-    /// How far each key moves down and up, as a share of its value.
-    #[arg(long, default_value_t = 0.2)]
-    pub by: f64,
-    /// The two options whose cost difference (A − B) is measured
-    /// [default: the first local and the first cloud deployment with costs].
-    #[arg(long, value_name = "A,B", value_delimiter = ',')]
-    pub compare: Vec<String>,
-}
+use crate::points::{Base, pool, run_quiet};
+use crate::progress::with_progress;
 
 /// Whether a default key belongs in the analysis.
 fn default_key(path: &str) -> bool {

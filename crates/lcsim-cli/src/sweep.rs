@@ -7,23 +7,11 @@ use lcsim_core::sweep::{Axis, MAX_POINTS, Scale, axes_of, parse_vary, point_coun
 use lcsim_report::sweep::{SweepAxis, SweepTable};
 use lcsim_report::sweep_report::SweepRun;
 
-use crate::commands::with_progress;
+use crate::cli::SweepArgs;
 use crate::error::CliError;
 use crate::outdir::{Staging, check_replaceable};
-use crate::points::{Base, PlanFlags, describe, pool, run_quiet};
-
-/// `lcsim sweep`'s flags.
-#[derive(Debug, clap::Args)]
-pub struct SweepArgs {
-    #[command(flatten)]
-    pub flags: PlanFlags,
-    /// A swept key and its values: PATH=V1,V2,... or PATH=FROM..TO:POINTS[:log], e.g.
-    /// traffic.rate_per_s=0.1..10:25:log or deployment.api.cost.usd_per_mtok_out=0.3,0.6,1.2.
-    /// Repeat for more axes (the first is the x axis of the charts); replaces the scenario's
-    /// [sweep] table.
-    #[arg(long, value_name = "PATH=VALUES")]
-    pub vary: Vec<String>,
-}
+use crate::points::{Base, describe, pool, run_quiet};
+use crate::progress::with_progress;
 
 /// The grid: `--vary` if given, else the scenario's `[sweep]` table.
 fn grid(base: &Base, vary: &[String]) -> Result<Vec<Axis>, CliError> {
@@ -152,6 +140,7 @@ pub(crate) fn finish(
     let tmp = staging.path();
     let write = || -> anyhow::Result<()> {
         lcsim_report::sweep::write_table(tmp, &table)?;
+        lcsim_report::planning::write_break_even(tmp, &table)?;
         std::fs::write(tmp.join("scenario.toml"), &base.text)?;
         if !args.flags.no_plots {
             lcsim_report::sweep_report::write(tmp, &table, &run)?;

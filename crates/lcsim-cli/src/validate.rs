@@ -22,11 +22,11 @@ use lcsim_report::validation::{LevelSamples, METRICS};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
-use crate::calibrate::bar;
 use crate::calibrate_server::check_url_and_timeout;
 use crate::cli::ValidateArgs;
 use crate::error::CliError;
 use crate::outdir::Staging;
+use crate::progress::bar;
 
 /// The bundled Azure LLM inference trace (conversation, 2023; CC-BY-4.0, see
 /// scenarios/data/README.md): its token lengths shape the validation load.

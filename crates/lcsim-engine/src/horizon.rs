@@ -35,45 +35,18 @@ use rand_distr::StandardNormal;
 
 use crate::arrivals::Window;
 use crate::outages::{Timeline, measure, periodic_in};
+pub use crate::partial::MonthRecord;
+use crate::partial::Partial;
 use crate::random::stream;
-use crate::run::{
-    Partial, availability, capacity, down_sets, draw_timelines, in_service_ms, initial_devices,
-    replication_stats, simulate_window, slo_met, window_outages,
-};
 use crate::station::Histograms;
 use crate::station::{DeploymentSim, Recorder};
+use crate::window::{
+    availability, capacity, down_sets, draw_timelines, in_service_ms, initial_devices,
+    replication_stats, simulate_window, slo_met, window_outages,
+};
 
 /// Stream of a replication's traffic levels and price drifts (distinct from every window's).
 const NOISE_STREAM: u64 = u64::MAX;
-
-/// One deployment in one month of one replication.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct MonthRecord {
-    /// Cash basis: capital counted in the month it is paid.
-    pub cash: CostBreakdown,
-    /// Running costs plus straight-line depreciation.
-    pub amortized_usd: f64,
-    pub requests: f64,
-    pub prompt_tokens: f64,
-    pub output_tokens: f64,
-    pub servers: u32,
-    /// Mean utilization in the month's window; NaN for unlimited concurrency.
-    pub utilization: f64,
-    pub peak_hour_utilization: f64,
-    pub availability: f64,
-    pub downtime_ms: f64,
-    /// Failed requests in the month (window error share × month requests).
-    pub errors: f64,
-    /// Served requests that used a local / a cloud deployment, as shares of served.
-    pub local_share: f64,
-    pub cloud_share: f64,
-    /// Autoscaled: mean instances in the window; NaN otherwise.
-    pub instances: f64,
-    pub releases: f64,
-    /// Device-hours out of service for roll-outs, and busy training.
-    pub update_device_hours: f64,
-    pub training_device_hours: f64,
-}
 
 /// The monthly table and the break-even distributions of a horizon run.
 #[derive(Debug, Clone)]

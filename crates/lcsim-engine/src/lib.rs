@@ -15,9 +15,12 @@ pub mod histogram;
 pub mod horizon;
 pub mod hybrid;
 pub mod outages;
+pub mod partial;
 pub mod random;
 pub mod replay;
 pub mod run;
 pub mod station;
+pub mod window;
 
-pub use run::{Partial, ReplicationStats, RunOutput, merge, run, run_replications, summarize};
+pub use partial::{MonthRecord, Partial, ReplicationStats, merge};
+pub use run::{RunOutput, run, run_replications, summarize};

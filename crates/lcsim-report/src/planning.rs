@@ -6,8 +6,13 @@
 //! the two grid points where the cost difference changes sign: exact when costs are linear in
 //! the swept key (volume, per-token or per-request prices, capital).
 
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::ReportError;
 use crate::report::usd;
-use crate::sweep::{CostBand, SweepTable};
+use crate::sweep::{CostBand, SweepTable, create};
 
 /// The months a crossing is reported for: 12, 24, 36 within the horizon, and the horizon.
 pub fn marks(horizon: u32) -> Vec<u32> {
@@ -176,6 +181,50 @@ pub fn lead_sentences(t: &SweepTable) -> Vec<String> {
         out.push(sentence);
     }
     out
+}
+
+/// Writes `break_even.csv` into `dir` where the sweep has a horizon and a (local, cloud) pair
+/// with costs: for each value of the second axis and each month mark, the value of the first
+/// axis above (or below) which the local option pays off.
+pub fn write_break_even(dir: &Path, table: &SweepTable) -> Result<(), ReportError> {
+    if let Some(mut lines) = break_even_lines(table)? {
+        CsvWriter::new(create(&dir.join("break_even.csv"))?)
+            .include_header(true)
+            .finish(&mut lines)?;
+    }
+    Ok(())
+}
+
+/// The break-even map's lines: for each value of the second axis (if any) and each month
+/// mark, where along the first axis the local option starts (or stops) paying off.
+fn break_even_lines(t: &SweepTable) -> Result<Option<DataFrame>, ReportError> {
+    let (Some(h), Some((local, cloud)), Some(x)) = (t.horizon_months, t.pair(), t.axes.first())
+    else {
+        return Ok(None);
+    };
+    let ny = t.axes.get(1).map_or(1, |a| a.values.len());
+    let (mut ys, mut months, mut values, mut side) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for j in 0..ny {
+        for m in marks(h) {
+            for c in crossings(t, (&local, &cloud), m, j) {
+                ys.push(t.axes.get(1).map(|a| a.values[j]));
+                months.push(m);
+                values.push(c.value);
+                side.push(if c.above { "above" } else { "below" });
+            }
+        }
+    }
+    let mut columns = Vec::new();
+    if let Some(y) = t.axes.get(1) {
+        columns.push(Column::new(y.path.as_str().into(), ys));
+    }
+    columns.push(Column::new("months".into(), months));
+    columns.push(Column::new(x.path.as_str().into(), values));
+    columns.push(Column::new("local_pays_off".into(), side));
+    columns.push(Column::new("local".into(), vec![local.as_str(); columns[0].len()]));
+    columns.push(Column::new("cloud".into(), vec![cloud.as_str(); columns[0].len()]));
+    Ok(Some(DataFrame::new(columns[0].len(), columns)?))
 }
 
 #[cfg(test)]

@@ -10,9 +10,7 @@
 //! p50/p95 (`latency_*`),
 //! TTFT p95 and TPOT p95 in ms; availability; SLO attainment; utilization; requests.
 //!
-//! `break_even.csv` holds the break-even map's lines ([`crate::planning::crossings`]): for
-//! each value of the second axis and each month mark, the value of the first axis above (or
-//! below) which the local option pays off.
+//! The break-even map's lines go to `break_even.csv` ([`crate::planning::write_break_even`]).
 
 use std::fs::File;
 use std::path::Path;
@@ -221,53 +219,16 @@ impl SweepTable {
 /// A numeric column of [`SweepRow`].
 type Getter = fn(&SweepRow) -> Option<f64>;
 
-fn create(path: &Path) -> Result<File, ReportError> {
+pub(crate) fn create(path: &Path) -> Result<File, ReportError> {
     File::create(path)
         .map_err(|source| ReportError::Io { path: path.display().to_string(), source })
 }
 
-/// Writes `sweep.parquet` and `sweep.csv` into `dir`, and `break_even.csv` where the sweep
-/// has a horizon and a (local, cloud) pair with costs.
+/// Writes `sweep.parquet` and `sweep.csv` into `dir` (`break_even.csv`:
+/// [`crate::planning::write_break_even`]).
 pub fn write_table(dir: &Path, table: &SweepTable) -> Result<(), ReportError> {
     let mut df = table.frame()?;
     ParquetWriter::new(create(&dir.join("sweep.parquet"))?).finish(&mut df)?;
     CsvWriter::new(create(&dir.join("sweep.csv"))?).include_header(true).finish(&mut df)?;
-    if let Some(mut lines) = break_even_lines(table)? {
-        CsvWriter::new(create(&dir.join("break_even.csv"))?)
-            .include_header(true)
-            .finish(&mut lines)?;
-    }
     Ok(())
-}
-
-/// The break-even map's lines: for each value of the second axis (if any) and each month
-/// mark, where along the first axis the local option starts (or stops) paying off.
-fn break_even_lines(t: &SweepTable) -> Result<Option<DataFrame>, ReportError> {
-    let (Some(h), Some((local, cloud)), Some(x)) = (t.horizon_months, t.pair(), t.axes.first())
-    else {
-        return Ok(None);
-    };
-    let ny = t.axes.get(1).map_or(1, |a| a.values.len());
-    let (mut ys, mut months, mut values, mut side) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for j in 0..ny {
-        for m in crate::planning::marks(h) {
-            for c in crate::planning::crossings(t, (&local, &cloud), m, j) {
-                ys.push(t.axes.get(1).map(|a| a.values[j]));
-                months.push(m);
-                values.push(c.value);
-                side.push(if c.above { "above" } else { "below" });
-            }
-        }
-    }
-    let mut columns = Vec::new();
-    if let Some(y) = t.axes.get(1) {
-        columns.push(Column::new(y.path.as_str().into(), ys));
-    }
-    columns.push(Column::new("months".into(), months));
-    columns.push(Column::new(x.path.as_str().into(), values));
-    columns.push(Column::new("local_pays_off".into(), side));
-    columns.push(Column::new("local".into(), vec![local.as_str(); columns[0].len()]));
-    columns.push(Column::new("cloud".into(), vec![cloud.as_str(); columns[0].len()]));
-    Ok(Some(DataFrame::new(columns[0].len(), columns)?))
 }
