@@ -38,8 +38,9 @@ use crate::outages::{Timeline, measure, periodic_in};
 pub use crate::partial::MonthRecord;
 use crate::partial::Partial;
 use crate::random::stream;
-use crate::station::Histograms;
-use crate::station::{DeploymentSim, Recorder};
+use crate::recorder::Histograms;
+use crate::recorder::Recorder;
+use crate::station::DeploymentSim;
 use crate::window::{
     availability, capacity, down_sets, draw_timelines, in_service_ms, initial_devices,
     replication_stats, simulate_window, slo_met, window_outages,

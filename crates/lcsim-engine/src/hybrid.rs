@@ -26,7 +26,8 @@ use rand::RngExt;
 
 use crate::arrivals::Request;
 use crate::random::SimRng;
-use crate::station::{DeploymentSim, Outcome, Recorder, Timing};
+use crate::recorder::{Outcome, Recorder, Timing};
+use crate::station::DeploymentSim;
 
 /// A deployment being simulated: a single deployment or a hybrid of two nodes.
 #[derive(Debug)]

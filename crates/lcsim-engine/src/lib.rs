@@ -10,16 +10,17 @@
 
 pub mod arrivals;
 pub mod ci;
-pub mod continuous;
 pub mod histogram;
 pub mod horizon;
 pub mod hybrid;
 pub mod outages;
 pub mod partial;
 pub mod random;
+pub mod recorder;
 pub mod replay;
 pub mod run;
 pub mod station;
+pub use station::continuous;
 pub mod window;
 
 pub use partial::{MonthRecord, Partial, ReplicationStats, merge};

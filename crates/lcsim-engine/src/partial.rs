@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use lcsim_core::cost::CostBreakdown;
 
-use crate::station::Histograms;
+use crate::recorder::Histograms;
 
 /// Per-replication figures of one deployment (the inputs of the confidence intervals).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

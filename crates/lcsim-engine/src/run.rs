@@ -21,7 +21,7 @@ use crate::histogram::LogHistogram;
 use crate::horizon::{HorizonOutput, horizon_replication, summarize_horizon};
 use crate::outages::measure;
 pub use crate::partial::{Partial, ReplicationStats, merge};
-use crate::station::Histograms;
+use crate::recorder::Histograms;
 use crate::window::{
     capacity, down_sets, draw_timelines, in_service_ms, initial_devices, replication_stats,
     simulate_window, window_outages,

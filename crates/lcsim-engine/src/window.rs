@@ -11,7 +11,8 @@ use crate::hybrid::{HybridSim, Node};
 use crate::outages::{Intervals, Timeline, intersection, union};
 use crate::partial::ReplicationStats;
 use crate::random::stream;
-use crate::station::{DeploymentSim, Recorder, WindowOutages};
+use crate::recorder::Recorder;
+use crate::station::{DeploymentSim, WindowOutages};
 
 /// Arrivals are generated and fed to every deployment in chunks of this many requests, so
 /// memory does not grow with the length of a run.

@@ -19,6 +19,7 @@ use lcsim_core::scenario::Continuous;
 
 use crate::arrivals::Request;
 use crate::outages::{Intervals, contains, difference, next_up};
+use crate::recorder::{ErrorKind, Recorder, Timing};
 
 /// What the servers report as they run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -483,6 +484,61 @@ impl Seq {
                 self.w.first_token_ms
             },
             end_ms,
+        }
+    }
+}
+
+/// Continuous-batching servers and their waiting room.
+#[derive(Debug)]
+pub(crate) struct ContinuousStation {
+    pub(crate) servers: ContinuousServers,
+    /// `max_num_seqs` of each server.
+    pub(crate) slots: usize,
+    pub(crate) capacity: Option<usize>,
+    /// Preemptions already handed to the recorder.
+    pub(crate) preemptions_recorded: u64,
+}
+
+impl ContinuousStation {
+    /// Runs the servers to `now`, recording what finished and the busy time.
+    pub(crate) fn advance(&mut self, now: f64, rec: &mut Recorder) {
+        let mask = rec.mask;
+        let slots = self.slots as f64;
+        self.servers.advance(now, &mut |e| match e {
+            Event::Done(c) => {
+                let tokens = c.req.output_tokens.max(1);
+                let timing = Timing {
+                    wait_ms: c.admitted_ms - c.sent_ms,
+                    latency_ms: c.end_ms - c.sent_ms,
+                    ttft_ms: c.first_token_ms - c.sent_ms,
+                    tpot_ms: (tokens >= 2)
+                        .then(|| (c.end_ms - c.first_token_ms) / f64::from(tokens - 1)),
+                };
+                rec.done(&c.req, c.sent_ms, timing, mask)
+            }
+            // A continuous server is as busy as the share of its slots in use: it counts
+            // `running / slots` of each iteration as busy time (so utilization, its peak hour
+            // and a capacity policy see slot occupancy), and `running` requests in service.
+            Event::Busy { start_ms, duration_ms, running } => {
+                rec.busy(start_ms, duration_ms * running as f64 / slots, self.slots)
+            }
+        });
+        if self.servers.preemptions > self.preemptions_recorded {
+            rec.preemptions += self.servers.preemptions - self.preemptions_recorded;
+            self.preemptions_recorded = self.servers.preemptions;
+        }
+    }
+
+    /// Queues `req`, arriving now and first sent at `sent_ms`, unless it can never fit or the
+    /// waiting room is full. Call [`ContinuousStation::advance`] to its time first.
+    #[inline]
+    pub(crate) fn accept(&mut self, req: Request, sent_ms: f64, rec: &mut Recorder) {
+        if !self.servers.fits(&req) {
+            rec.fail(&req, sent_ms, ErrorKind::TooLarge, req.t_ms);
+        } else if self.capacity.is_some_and(|cap| self.servers.waiting() >= cap) {
+            rec.fail(&req, sent_ms, ErrorKind::QueueFull, req.t_ms);
+        } else {
+            self.servers.enqueue(req, sent_ms);
         }
     }
 }
