@@ -37,7 +37,7 @@ use crate::arrivals::Window;
 use crate::outages::{Timeline, measure, periodic_in};
 pub use crate::partial::MonthRecord;
 use crate::partial::Partial;
-use crate::random::stream;
+use crate::random::{StreamId, stream};
 use crate::recorder::Histograms;
 use crate::recorder::Recorder;
 use crate::station::DeploymentSim;
@@ -45,9 +45,6 @@ use crate::window::{
     availability, capacity, down_sets, draw_timelines, in_service_ms, initial_devices,
     replication_stats, simulate_window, slo_met, window_outages,
 };
-
-/// Stream of a replication's traffic levels and price drifts (distinct from every window's).
-const NOISE_STREAM: u64 = u64::MAX;
 
 /// The monthly table and the break-even distributions of a horizon run.
 #[derive(Debug, Clone)]
@@ -222,7 +219,7 @@ pub(crate) fn horizon_replication(
     let sim = &scenario.simulation;
     let months = h.months as usize;
     let n = scenario.deployments.len();
-    let mut noise = stream(sim.seed, index, NOISE_STREAM);
+    let mut noise = stream(sim.seed, index, StreamId::Noise.id());
     // One draw per cloud deployment with price uncertainty, in deployment order.
     let price_change: Vec<f64> = scenario
         .deployments
@@ -313,7 +310,7 @@ pub(crate) fn horizon_replication(
             window,
             sim.warmup_ms,
             index,
-            (m as u64 + 1) << 32,
+            Some(m as u32),
             billing_of,
             &outages,
             progress,

@@ -25,6 +25,7 @@ use lcsim_core::reliability::{Failures, Lifetime, Outage};
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1, Weibull};
 
+pub use crate::random::Component;
 use crate::random::{Sampler, SimRng};
 
 /// Sorted, disjoint, non-empty `[start, end)` intervals in milliseconds.
@@ -208,35 +209,6 @@ fn outage_process(rng: &mut SimRng, horizon: f64, o: &Outage) -> Intervals {
         |r| duration.sample(r),
     )
     .0
-}
-
-/// Which random stream each failure process draws from: one per component, shared by every
-/// deployment of the scenario (common random numbers). Two deployments with the same failure
-/// settings see the same outages, so "with and without a UPS" or "one zone or three" differ
-/// only by what the option changes, not by luck.
-#[derive(Debug, Clone, Copy)]
-pub enum Component {
-    SitePower,
-    Provider,
-    /// Device `i` of a local deployment.
-    Device(u32),
-    /// Zone `z` of a cloud deployment.
-    Zone(u32),
-    /// Release times (Poisson cadence) and failed updates.
-    Releases,
-}
-
-impl Component {
-    pub fn stream(self) -> u64 {
-        const BASE: u64 = u64::MAX - 16;
-        match self {
-            Component::SitePower => BASE - 1,
-            Component::Provider => BASE - 2,
-            Component::Device(i) => BASE - (1 << 20) - u64::from(i),
-            Component::Zone(z) => BASE - (2 << 20) - u64::from(z),
-            Component::Releases => BASE - 3,
-        }
-    }
 }
 
 /// Times `(k + ½) · period` in `[0, horizon)`.

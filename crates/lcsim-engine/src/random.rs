@@ -24,6 +24,71 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Every random stream of a replication, in one table, so that no two draw from the same
+/// generator by accident. The ids are fixed: changing one changes every result that uses it.
+///
+/// | stream | id |
+/// |---|---|
+/// | arrivals of the stationary run's window | 0 |
+/// | deployment `k` in that window | 1 + k |
+/// | arrivals of month `m`'s window | (m + 1)·2³² |
+/// | deployment `k` in month `m`'s window | (m + 1)·2³² + 1 + k |
+/// | monthly traffic levels and price drifts | 2⁶⁴ − 1 |
+/// | failure and release processes ([`Component`]) | just below 2⁶⁴ − 16 |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamId {
+    /// A window's arrivals: the stationary run's (`None`) or month `m`'s.
+    Arrivals(Option<u32>),
+    /// Deployment `k`'s own draws (service times, round trips, backoff) in that window.
+    Deployment(Option<u32>, usize),
+    /// A horizon replication's monthly traffic levels and price drifts.
+    Noise,
+    /// A failure or lifecycle process, shared by every deployment.
+    Component(Component),
+}
+
+impl StreamId {
+    pub fn id(self) -> u64 {
+        let window = |month: Option<u32>| month.map_or(0, |m| (u64::from(m) + 1) << 32);
+        const BASE: u64 = u64::MAX - 16;
+        match self {
+            StreamId::Arrivals(month) => window(month),
+            StreamId::Deployment(month, k) => window(month) + 1 + k as u64,
+            StreamId::Noise => u64::MAX,
+            StreamId::Component(c) => match c {
+                Component::SitePower => BASE - 1,
+                Component::Provider => BASE - 2,
+                Component::Releases => BASE - 3,
+                Component::Device(i) => BASE - (1 << 20) - u64::from(i),
+                Component::Zone(z) => BASE - (2 << 20) - u64::from(z),
+            },
+        }
+    }
+}
+
+/// Which random stream each failure process draws from: one per component, shared by every
+/// deployment of the scenario (common random numbers). Two deployments with the same failure
+/// settings see the same outages, so "with and without a UPS" or "one zone or three" differ
+/// only by what the option changes, not by luck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    SitePower,
+    Provider,
+    /// Device `i` of a local deployment.
+    Device(u32),
+    /// Zone `z` of a cloud deployment.
+    Zone(u32),
+    /// Release times (Poisson cadence) and failed updates.
+    Releases,
+}
+
+impl Component {
+    /// Its stream id ([`StreamId::Component`]).
+    pub fn stream(self) -> u64 {
+        StreamId::Component(self).id()
+    }
+}
+
 /// The generator of stream `stream` of replication `replication`.
 pub fn stream(seed: u64, replication: u64, stream: u64) -> SimRng {
     let h = splitmix64(splitmix64(splitmix64(seed) ^ replication) ^ stream);
@@ -91,6 +156,32 @@ pub fn token_count(x: f64) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use super::{Component, StreamId};
+
+    /// No two streams of a replication share an id, for up to 1,000 deployments, 1,200 months,
+    /// 100,000 devices and 1,000 zones.
+    #[test]
+    fn stream_ids_never_collide() {
+        let mut ids = std::collections::HashSet::new();
+        let mut add = |s: StreamId| assert!(ids.insert(s.id()), "{s:?} collides");
+        for month in std::iter::once(None).chain((0..1200).map(Some)) {
+            add(StreamId::Arrivals(month));
+            for k in 0..1000 {
+                add(StreamId::Deployment(month, k));
+            }
+        }
+        add(StreamId::Noise);
+        for c in [Component::SitePower, Component::Provider, Component::Releases] {
+            add(StreamId::Component(c));
+        }
+        for i in 0..100_000 {
+            add(StreamId::Component(Component::Device(i)));
+        }
+        for z in 0..1000 {
+            add(StreamId::Component(Component::Zone(z)));
+        }
+    }
+
     #[test]
     fn token_count_rounds_like_round() {
         let reference = |x: f64| x.round().clamp(1.0, f64::from(u32::MAX)) as u32;

@@ -53,7 +53,7 @@ fn stationary_replication(
         window,
         sim.warmup_ms,
         index,
-        0,
+        None,
         |_, r| r,
         &outages,
         progress,

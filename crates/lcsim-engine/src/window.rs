@@ -10,7 +10,7 @@ use crate::arrivals::{ArrivalStream, Request, Window};
 use crate::hybrid::{HybridSim, Node};
 use crate::outages::{Intervals, Timeline, intersection, union};
 use crate::partial::ReplicationStats;
-use crate::random::stream;
+use crate::random::{StreamId, stream};
 use crate::recorder::Recorder;
 use crate::station::{DeploymentSim, WindowOutages};
 
@@ -154,8 +154,9 @@ pub(crate) fn window_outages(
         .collect()
 }
 
-/// Simulates one window of traffic through `deployments`. Arrivals draw from stream
-/// `stream_base`, deployment `k` from `stream_base + 1 + k`, both of replication `replication`.
+/// Simulates one window of traffic through `deployments`: the stationary run's (`month`
+/// `None`) or month `month`'s, drawing from that window's streams ([`StreamId`]) of replication
+/// `replication`.
 #[allow(clippy::too_many_arguments, reason = "one call site per run mode, all named")]
 pub(crate) fn simulate_window(
     scenario: &Scenario,
@@ -163,14 +164,17 @@ pub(crate) fn simulate_window(
     window: Window,
     warmup_ms: f64,
     replication: u64,
-    stream_base: u64,
+    month: Option<u32>,
     detail: impl Fn(&Deployment, Recorder) -> Recorder,
     outages: &[WindowOutages],
     progress: &(dyn Fn(u64) + Sync),
 ) -> WindowResult {
     let seed = scenario.simulation.seed;
-    let mut arrivals =
-        ArrivalStream::new(&scenario.traffic, window, stream(seed, replication, stream_base));
+    let mut arrivals = ArrivalStream::new(
+        &scenario.traffic,
+        window,
+        stream(seed, replication, StreamId::Arrivals(month).id()),
+    );
     let build = |k: usize, member: bool| -> Node {
         fn node(
             k: usize,
@@ -206,7 +210,7 @@ pub(crate) fn simulate_window(
             if member {
                 r = r.reporting(1 << k);
             }
-            (r, stream(seed, replication, stream_base + 1 + k as u64))
+            (r, stream(seed, replication, StreamId::Deployment(month, k).id()))
         };
         node(k, member, &make, deployments, outages)
     };
