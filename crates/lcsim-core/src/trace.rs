@@ -10,6 +10,18 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
+/// What a replayed trace does after its last request (`at_end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceEnd {
+    /// Start the trace again after its last request (one mean gap later).
+    Loop,
+    /// No more arrivals after the trace's last request.
+    Stop,
+}
+
 /// A parsed trace: arrival offsets from the first request, and token counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {

@@ -63,14 +63,7 @@ pub enum Pattern {
     Trace,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TraceEnd {
-    /// Start the trace again after its last request (one mean gap later).
-    Loop,
-    /// No more arrivals after the trace's last request.
-    Stop,
-}
+pub use crate::trace::TraceEnd;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,7 +11,7 @@
 
 use lcsim_core::scenario::{Arrivals, MS_PER_HOUR, TokenSource, Traffic, intensity_multiplier};
 use lcsim_core::trace::Trace;
-use lcsim_core::wire::TraceEnd;
+use lcsim_core::trace::TraceEnd;
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1, Gamma};
 

@@ -611,7 +611,12 @@ backoff_base_ms = 500
     // 30,000 tokens a minute = 60 requests of 500 tokens a minute = 1 request/s.
     let cap = 1.0 + 60.0 / 7200.0;
     assert!(d.throughput_per_s <= cap + 1e-9, "{} > {cap}", d.throughput_per_s);
-    assert!(d.throughput_per_s > 0.9, "{}", d.throughput_per_s);
+    // Every counted request is served or refused: nothing is lost between the limit and the
+    // retries. (A lower bound on throughput would be a picked number: the bucket refills while
+    // Poisson arrivals pause, by an amount with no closed form here.)
+    let e = &d.errors;
+    let failed = e.queue_full + e.unavailable + e.timed_out + e.rate_limited + e.too_large;
+    assert_eq!(d.served + failed, d.requests, "{d:?}");
     assert!(d.errors.rate_limited > 0 && d.errors.retries > 0);
 }
 
