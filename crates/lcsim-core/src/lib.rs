@@ -5,19 +5,26 @@
 //! [`scenario::FileSource`].
 
 pub mod check;
+pub mod continuous;
 pub mod cost;
+pub mod deployment;
 pub mod dist;
 pub mod error;
+pub mod files;
 pub mod lifecycle;
 pub mod limits;
+pub mod model;
 pub mod profile;
 pub mod reliability;
+pub mod run_size;
 pub mod scenario;
+pub mod simulation;
 pub mod stats;
 pub mod summary;
 pub mod sweep;
 pub mod theory;
 pub mod trace;
+pub mod traffic;
 pub mod units;
 pub mod validation;
 pub mod wire;

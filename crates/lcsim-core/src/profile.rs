@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::check;
 use crate::dist::DistWire;
 use crate::error::Problem;
+use crate::files::FileSource;
 
 /// Where a profile's numbers come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -404,5 +405,57 @@ impl LocalProfile {
             })?;
         }
         Ok(())
+    }
+}
+
+pub(crate) fn load_profile(
+    key: &str,
+    path: &str,
+    files: &dyn FileSource,
+) -> Result<Profile, Problem> {
+    let text =
+        files.read_to_string(path).map_err(|e| Problem::new(format!("{key}.calibration"), e))?;
+    parse_profile(&text).map_err(|e| {
+        Problem::new(
+            format!("{key}.calibration"),
+            format!("{path} is not a valid calibration profile: {}", e.trim()),
+        )
+        .hint("profiles are written by `lcsim calibrate local`, `lcsim calibrate cloud` and `lcsim calibrate server`")
+    })
+}
+
+/// A problem inside the profile at `path`, reported at the deployment's `calibration` key.
+pub(crate) fn in_profile(key: &str, path: &str, e: Problem) -> Problem {
+    let mut q = Problem::new(
+        format!("{key}.calibration"),
+        format!("{path}: `{}` {}", e.key_path, e.message),
+    );
+    q.hint = e.hint;
+    q
+}
+
+/// A local deployment's calibration profile, validated; the error names the profile's key.
+pub(crate) fn load_local_profile(
+    key: &str,
+    path: &str,
+    files: &dyn FileSource,
+) -> Result<crate::profile::LocalProfile, Problem> {
+    match load_profile(key, path, files)? {
+        Profile::Local(p) => {
+            p.validate().map_err(|e| in_profile(key, path, e))?;
+            Ok(p)
+        }
+        Profile::Cloud(_) => Err(Problem::new(
+            format!("{key}.calibration"),
+            format!(
+                "{path} is a cloud profile; a local deployment needs a local one (`lcsim calibrate local`)"
+            ),
+        )),
+        Profile::Server(_) => Err(Problem::new(
+            format!("{key}.calibration"),
+            format!(
+                "{path} is a server profile: it describes continuous batching, so it needs scheduler = \"continuous\""
+            ),
+        )),
     }
 }

@@ -1,0 +1,653 @@
+//! `[[deployment]]`: a local pool of servers (FIFO, static batching or continuous batching), a
+//! cloud endpoint, or a hybrid of others, with its cost, capacity, failure and lifecycle tables.
+
+use crate::check::{count_up_to, non_negative, only_keys, positive, require, share};
+use crate::continuous::{CONTINUOUS_KEYS, Continuous, Linear, linear, validate_continuous};
+use crate::cost::{CapacityPolicy, CostModel};
+use crate::dist::Dist;
+use crate::error::{Problem, closest};
+use crate::files::FileSource;
+use crate::lifecycle::{CentralTraining, Federated, Updates};
+use crate::limits;
+use crate::profile::{Profile, load_local_profile, load_profile};
+use crate::reliability::{Autoscale, Failures, Hybrid, Policy, RateLimit, RerankOrder};
+use crate::traffic::{TokenSource, Traffic};
+use crate::wire::{DeploymentKind, DeploymentWire, LinearWire, SchedulerKind};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub name: String,
+    pub model: Model,
+    /// Monthly cost model; `None` costs nothing.
+    pub cost: Option<CostModel>,
+    /// Local only: buy devices as traffic grows.
+    pub capacity_policy: Option<CapacityPolicy>,
+    /// A request not served within this long counts as failed; `None` = the client waits.
+    pub timeout_ms: Option<f64>,
+    pub failures: Option<Failures>,
+    /// Model releases and how they roll out.
+    pub updates: Option<Updates>,
+    /// Local only: on-device training rounds.
+    pub federated: Option<Federated>,
+    /// Local only: raw data uploaded and trained on in the cloud.
+    pub central_training: Option<CentralTraining>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Model {
+    Local(Local),
+    Cloud(Cloud),
+    Hybrid(Hybrid),
+}
+
+impl Model {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Model::Local(_) => "local",
+            Model::Cloud(_) => "cloud",
+            Model::Hybrid(_) => "hybrid",
+        }
+    }
+}
+
+/// `servers` identical devices, each running batches of up to `max_batch` requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Local {
+    pub servers: u32,
+    pub max_batch: u32,
+    /// A batch is dispatched when full or when its oldest request has waited this long.
+    pub batch_timeout_ms: f64,
+    /// Waiting room (excluding requests in service); `None` = unlimited.
+    pub queue_capacity: Option<u32>,
+    pub service: LocalService,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocalService {
+    /// Time to serve one batch, whatever its size.
+    Dist(Dist),
+    Tokens(TokenLatency),
+    /// Continuous (iteration-level) batching; `max_batch` is 1 and unused.
+    Continuous(Continuous),
+}
+
+/// Static-batch latency from token counts: a batch of `b` requests with prompt tokens `pᵢ`
+/// and largest output `O` takes
+/// `overhead + prefill(b) · Σ pᵢ + Σ_{s<O} (decode(b) + ctx(b) · (p̄ + s))` milliseconds, where
+/// `prefill(b)`, `decode(b)` and `ctx(b)` are linear in the batch size, `ctx(b)` is the decode
+/// cost per token of context (`per_context + per_batch_context · b`, as calibration fits it)
+/// and `p̄` the batch's mean prompt length. All requests of a batch finish together (no
+/// continuous batching).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenLatency {
+    pub prefill_ms_per_token: Linear,
+    /// Time of one decode step of the whole batch (one token for each request).
+    pub decode_ms_per_token: Linear,
+    /// Added decode-step time per token of context (KV-cache length).
+    pub decode_ms_per_context_token: Linear,
+    pub overhead_ms: f64,
+}
+
+impl TokenLatency {
+    pub fn batch_ms(&self, batch: u32, prompt_tokens_sum: u64, max_output_tokens: u32) -> f64 {
+        let steps = f64::from(max_output_tokens);
+        let mean_prompt = prompt_tokens_sum as f64 / f64::from(batch.max(1));
+        // Σ_{s<O} (p̄ + s) = O·p̄ + O(O−1)/2
+        let context_sum = steps * mean_prompt + steps * (steps - 1.0).max(0.0) / 2.0;
+        self.overhead_ms
+            + self.prefill_ms_per_token.at(batch) * prompt_tokens_sum as f64
+            + self.decode_ms_per_token.at(batch) * steps
+            + self.decode_ms_per_context_token.at(batch) * context_sum
+    }
+}
+
+/// A cloud endpoint: network round trip plus provider time, optionally behind a concurrency cap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cloud {
+    pub network_rtt_ms: Option<Dist>,
+    pub provider: Provider,
+    /// `None` = unlimited concurrency (an M/G/∞ system: no queueing).
+    pub max_concurrency: Option<u32>,
+    pub queue_capacity: Option<u32>,
+    /// Instances started and stopped by load (instead of `max_concurrency`).
+    pub autoscale: Option<Autoscale>,
+    pub rate_limit: Option<RateLimit>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Provider {
+    Dist(Dist),
+    /// Time to first token, then output tokens at a fixed rate.
+    Streaming {
+        ttft_ms: Dist,
+        output_tokens_per_s: f64,
+    },
+}
+
+/// Why a device count is bounded (the hint of its error).
+pub(crate) const DEVICES_WHY: &str =
+    "each device keeps its own state and failure timeline; at most 100,000 per deployment";
+/// The largest batch of a static batcher.
+pub const MAX_BATCH: u32 = 100_000;
+
+/// The keys of a local deployment, whatever its scheduler.
+pub(crate) const LOCAL_KEYS: [&str; 17] = [
+    "calibration",
+    "servers",
+    "max_batch",
+    "batch_timeout_ms",
+    "scheduler",
+    "queue_capacity",
+    "service_ms",
+    "prefill_ms_per_token",
+    "decode_ms_per_token",
+    "overhead_ms",
+    "capacity_policy",
+    "cost",
+    "timeout_ms",
+    "failures",
+    "updates",
+    "federated",
+    "central_training",
+];
+
+pub(crate) fn validate_deployment(
+    key: &str,
+    d: &DeploymentWire,
+    traffic: &Traffic,
+    files: &dyn FileSource,
+    names: &[&str],
+    all: &[DeploymentWire],
+) -> Result<Deployment, Problem> {
+    if d.name.trim().is_empty() {
+        return Err(Problem::new(format!("{key}.name"), "the deployment name must not be empty"));
+    }
+    let timeout_ms = d.timeout_ms.map(|t| positive(&format!("{key}.timeout_ms"), t)).transpose()?;
+    if d.kind == DeploymentKind::Hybrid {
+        return Ok(Deployment {
+            name: d.name.clone(),
+            model: Model::Hybrid(validate_hybrid(key, d, names, all)?),
+            cost: None,
+            capacity_policy: None,
+            timeout_ms,
+            failures: None,
+            updates: None,
+            federated: None,
+            central_training: None,
+        });
+    }
+    let present = d.present_keys();
+    let need_tokens = |what: &str, prompt: bool| -> Result<(), Problem> {
+        let missing_output = traffic.output_tokens == TokenSource::None;
+        let missing_prompt = prompt && traffic.prompt_tokens == TokenSource::None;
+        if missing_output || missing_prompt {
+            let which = if missing_prompt { "prompt_tokens" } else { "output_tokens" };
+            return Err(Problem::new(format!("traffic.{which}"), format!("deployment '{}' uses {what}, which needs token counts, but [traffic] has no `{which}`", d.name))
+                .hint(format!("add e.g. {which} = {{ dist = \"lognormal\", median = 200, p95 = 800 }} to [traffic]")));
+        }
+        Ok(())
+    };
+    let model = match d.kind {
+        DeploymentKind::Local => {
+            let what = "a local deployment";
+            only_keys(
+                key,
+                &present,
+                &LOCAL_KEYS.iter().chain(&CONTINUOUS_KEYS).copied().collect::<Vec<_>>(),
+                what,
+            )?;
+            let servers = count_up_to(
+                &format!("{key}.servers"),
+                require(key, "servers", d.servers, what)?,
+                limits::MAX_DEVICES,
+                DEVICES_WHY,
+            )?;
+            if d.scheduler == Some(SchedulerKind::Continuous) {
+                need_tokens("scheduler = \"continuous\"", true)?;
+                let continuous = validate_continuous(key, d, traffic, files)?;
+                return finish_deployment(
+                    key,
+                    d,
+                    Model::Local(Local {
+                        servers,
+                        max_batch: 1,
+                        batch_timeout_ms: 0.0,
+                        queue_capacity: d.queue_capacity,
+                        service: LocalService::Continuous(continuous),
+                    }),
+                    timeout_ms,
+                    files,
+                );
+            }
+            for k in CONTINUOUS_KEYS {
+                if present.contains(&k) {
+                    return Err(Problem::new(
+                        format!("{key}.{k}"),
+                        format!("`{k}` applies to scheduler = \"continuous\""),
+                    )
+                    .hint(
+                        "add scheduler = \"continuous\" (what LLM servers run), or remove the key",
+                    ));
+                }
+            }
+            let max_batch = count_up_to(
+                &format!("{key}.max_batch"),
+                d.max_batch.unwrap_or(1),
+                MAX_BATCH,
+                "a batch's requests are held together in memory",
+            )?;
+            let batch_timeout_ms = non_negative(
+                &format!("{key}.batch_timeout_ms"),
+                d.batch_timeout_ms.unwrap_or(0.0),
+            )?;
+            if max_batch == 1 && d.batch_timeout_ms.is_some_and(|t| t > 0.0) {
+                return Err(Problem::new(
+                    format!("{key}.batch_timeout_ms"),
+                    "a batch timeout needs max_batch > 1",
+                )
+                .hint("raise max_batch or remove batch_timeout_ms"));
+            }
+            if max_batch > 1 && d.queue_capacity == Some(0) {
+                return Err(Problem::new(
+                    format!("{key}.queue_capacity"),
+                    "a batching deployment needs a waiting room of at least 1 (requests queue while their batch forms)",
+                ));
+            }
+            let token_keys = [
+                d.prefill_ms_per_token.is_some(),
+                d.decode_ms_per_token.is_some(),
+                d.overhead_ms.is_some(),
+            ];
+            let profile = d
+                .calibration
+                .as_ref()
+                .map(|path| load_local_profile(key, path, files))
+                .transpose()?;
+            let service = match (&d.service_ms, token_keys.iter().any(|p| *p)) {
+                (None, false) if profile.is_some() => {
+                    let fit = profile.as_ref().map(|p| p.fit).expect("checked");
+                    need_tokens("a calibration profile's token model", true)?;
+                    LocalService::Tokens(TokenLatency {
+                        prefill_ms_per_token: Linear { base: fit.prefill_ms_per_token.max(0.0), per_batch: 0.0 },
+                        decode_ms_per_token: Linear { base: fit.decode_base_ms.max(0.0), per_batch: fit.decode_ms_per_batch.max(0.0) },
+                        decode_ms_per_context_token: Linear { base: fit.decode_ms_per_context.max(0.0), per_batch: fit.decode_ms_per_batch_context.max(0.0) },
+                        overhead_ms: fit.prefill_base_ms.max(0.0),
+                    })
+                }
+                _ if profile.is_some() => {
+                    return Err(Problem::new(format!("{key}.calibration"), "the calibration profile supplies the latency model: remove `service_ms` and the token-model keys, or `calibration`"));
+                }
+                (Some(s), false) => LocalService::Dist(s.validate(&format!("{key}.service_ms"), &files)?),
+                (None, true) => {
+                    let decode = require(key, "decode_ms_per_token", d.decode_ms_per_token, "the token latency model")?;
+                    let prefill = d.prefill_ms_per_token.unwrap_or(LinearWire::Constant(0.0));
+                    need_tokens("the token latency model", d.prefill_ms_per_token.is_some())?;
+                    LocalService::Tokens(TokenLatency {
+                        prefill_ms_per_token: linear(&format!("{key}.prefill_ms_per_token"), prefill)?,
+                        decode_ms_per_token: linear(&format!("{key}.decode_ms_per_token"), decode)?,
+                        decode_ms_per_context_token: match decode {
+                            LinearWire::Linear(t) => Linear {
+                                base: non_negative(&format!("{key}.decode_ms_per_token.per_context"), t.per_context.unwrap_or(0.0))?,
+                                per_batch: non_negative(&format!("{key}.decode_ms_per_token.per_batch_context"), t.per_batch_context.unwrap_or(0.0))?,
+                            },
+                            LinearWire::Constant(_) => Linear { base: 0.0, per_batch: 0.0 },
+                        },
+                        overhead_ms: non_negative(&format!("{key}.overhead_ms"), d.overhead_ms.unwrap_or(0.0))?,
+                    })
+                }
+                (Some(_), true) => return Err(Problem::new(format!("{key}.service_ms"), "give either `service_ms` or the token model (`prefill_ms_per_token`, `decode_ms_per_token`), not both")),
+                (None, false) => return Err(Problem::new(format!("{key}.service_ms"), "a local deployment needs `service_ms`, or `decode_ms_per_token` (token latency model)")
+                    .hint("e.g. service_ms = { dist = \"lognormal\", median = 800, p95 = 2000 }")),
+            };
+            Model::Local(Local {
+                servers,
+                max_batch,
+                batch_timeout_ms,
+                queue_capacity: d.queue_capacity,
+                service,
+            })
+        }
+        DeploymentKind::Cloud => {
+            let what = "a cloud deployment";
+            only_keys(
+                key,
+                &present,
+                &[
+                    "calibration",
+                    "network_rtt_ms",
+                    "service_ms",
+                    "ttft_ms",
+                    "output_tokens_per_s",
+                    "max_concurrency",
+                    "queue_capacity",
+                    "cost",
+                    "timeout_ms",
+                    "autoscale",
+                    "rate_limit",
+                    "failures",
+                    "updates",
+                ],
+                what,
+            )?;
+            let profile = match &d.calibration {
+                None => None,
+                Some(path) => match load_profile(key, path, files)? {
+                    Profile::Cloud(p) => Some(p),
+                    other @ (Profile::Local(_) | Profile::Server(_)) => {
+                        return Err(Problem::new(
+                            format!("{key}.calibration"),
+                            format!(
+                                "{path} is a {} profile; a cloud deployment needs a cloud one (`lcsim calibrate cloud`)",
+                                if matches!(other, Profile::Local(_)) { "local" } else { "server" }
+                            ),
+                        ));
+                    }
+                },
+            };
+            if profile.is_some() && d.network_rtt_ms.is_some() {
+                return Err(Problem::new(
+                    format!("{key}.network_rtt_ms"),
+                    "the calibration profile supplies `network_rtt_ms` (its [rtt_ms.fit]); remove one of them",
+                ));
+            }
+            let measured_streaming = profile
+                .as_ref()
+                .and_then(|p| Some((p.ttft_ms.as_ref()?.fit.clone(), p.output_tokens_per_s?)));
+            let provider = match (&d.service_ms, &d.ttft_ms) {
+                (None, None) if measured_streaming.is_some() => {
+                    let (ttft, rate) = measured_streaming.expect("checked");
+                    need_tokens("output_tokens_per_s", false)?;
+                    Provider::Streaming {
+                        ttft_ms: ttft.validate(&format!("{key}.calibration"), &files)?,
+                        output_tokens_per_s: positive(&format!("{key}.calibration"), rate)?,
+                    }
+                }
+                (Some(s), None) => {
+                    if d.output_tokens_per_s.is_some() {
+                        return Err(Problem::new(
+                            format!("{key}.output_tokens_per_s"),
+                            "`output_tokens_per_s` goes with `ttft_ms`, not with `service_ms`",
+                        ));
+                    }
+                    Provider::Dist(s.validate(&format!("{key}.service_ms"), &files)?)
+                }
+                (None, Some(ttft)) => {
+                    let rate = positive(
+                        &format!("{key}.output_tokens_per_s"),
+                        require(
+                            key,
+                            "output_tokens_per_s",
+                            d.output_tokens_per_s,
+                            "a streaming cloud model (ttft_ms)",
+                        )?,
+                    )?;
+                    need_tokens("output_tokens_per_s", false)?;
+                    Provider::Streaming {
+                        ttft_ms: ttft.validate(&format!("{key}.ttft_ms"), &files)?,
+                        output_tokens_per_s: rate,
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    return Err(Problem::new(
+                        format!("{key}.ttft_ms"),
+                        "give either `service_ms` or `ttft_ms` with `output_tokens_per_s`, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(Problem::new(
+                        format!("{key}.service_ms"),
+                        "a cloud deployment needs `service_ms`, or `ttft_ms` and `output_tokens_per_s`",
+                    ));
+                }
+            };
+            if let Some(c) = d.max_concurrency {
+                count_up_to(
+                    &format!("{key}.max_concurrency"),
+                    c,
+                    limits::MAX_SLOTS as u32,
+                    "each concurrency slot keeps its own state (about 100 MB per million)",
+                )?;
+            }
+            if d.queue_capacity.is_some() && d.max_concurrency.is_none() {
+                return Err(Problem::new(
+                    format!("{key}.queue_capacity"),
+                    "`queue_capacity` needs `max_concurrency` (with unlimited concurrency nothing waits)",
+                ));
+            }
+            let network_rtt_ms = match &profile {
+                Some(p) => Some(p.rtt_ms.fit.validate(&format!("{key}.calibration"), &files)?),
+                None => d
+                    .network_rtt_ms
+                    .as_ref()
+                    .map(|w| w.validate(&format!("{key}.network_rtt_ms"), &files))
+                    .transpose()?,
+            };
+            let autoscale = match &d.autoscale {
+                None => None,
+                Some(a) => {
+                    for k in ["max_concurrency", "queue_capacity"] {
+                        if present.contains(&k) {
+                            return Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to an autoscaled deployment"))
+                                .hint("capacity comes from [autoscale]: max_instances × concurrency_per_instance; use `timeout_ms` to give up on waiting requests"));
+                        }
+                    }
+                    Some(a.validate(&format!("{key}.autoscale"), &files)?)
+                }
+            };
+            Model::Cloud(Cloud {
+                network_rtt_ms,
+                provider,
+                max_concurrency: d.max_concurrency,
+                queue_capacity: d.queue_capacity,
+                autoscale,
+                rate_limit: d
+                    .rate_limit
+                    .as_ref()
+                    .map(|r| r.validate(&format!("{key}.rate_limit")))
+                    .transpose()?,
+            })
+        }
+        DeploymentKind::Hybrid => unreachable!("hybrids are validated above"),
+    };
+    finish_deployment(key, d, model, timeout_ms, files)
+}
+
+/// The tables every local or cloud deployment may have (cost, capacity policy, failures,
+/// updates, training), validated against its model.
+pub(crate) fn finish_deployment(
+    key: &str,
+    d: &DeploymentWire,
+    model: Model,
+    timeout_ms: Option<f64>,
+    files: &dyn FileSource,
+) -> Result<Deployment, Problem> {
+    let cost = match (&d.cost, &model) {
+        (None, _) => None,
+        (Some(c), Model::Local(_)) => {
+            Some(CostModel::Local(c.validate_local(&format!("{key}.cost"))?))
+        }
+        (Some(c), Model::Cloud(cloud)) => Some(CostModel::Cloud(c.validate_cloud(
+            &format!("{key}.cost"),
+            cloud.max_concurrency,
+            cloud.autoscale.is_some(),
+        )?)),
+        (Some(_), Model::Hybrid(_)) => unreachable!("hybrids are validated above"),
+    };
+    let capacity_policy = match (&d.capacity_policy, &model) {
+        (None, _) => None,
+        (Some(p), Model::Local(local)) => {
+            Some(p.validate(&format!("{key}.capacity_policy"), local.servers)?)
+        }
+        (Some(_), _) => {
+            return Err(Problem::new(
+                format!("{key}.capacity_policy"),
+                "a capacity policy buys devices; it applies to local deployments",
+            ));
+        }
+    };
+    let failures = match (&d.failures, &model) {
+        (None, _) => None,
+        (Some(f), Model::Local(_)) => Some(f.validate_local(&format!("{key}.failures"), &files)?),
+        (Some(f), _) => Some(f.validate_cloud(&format!("{key}.failures"), &files)?),
+    };
+    let updates = match (&d.updates, &model) {
+        (None, _) => None,
+        (Some(u), Model::Local(_)) => Some(u.validate_local(&format!("{key}.updates"))?),
+        (Some(u), _) => Some(u.validate_cloud(&format!("{key}.updates"))?),
+    };
+    if let (Some(Updates::Cloud { cadence: Some(_), .. }), Model::Cloud(c)) = (&updates, &model)
+        && c.autoscale.is_none()
+        && c.max_concurrency.is_none()
+        && d.updates.as_ref().is_some_and(|u| u.switch_minutes.is_some())
+    {
+        return Err(Problem::new(
+            format!("{key}.updates.switch_minutes"),
+            "a per-token API has no instances to switch: releases are the provider's",
+        )
+        .hint(
+            "use model_change_month, latency_factor and price_factor for a provider's model change",
+        ));
+    }
+    let federated =
+        d.federated.as_ref().map(|f| f.validate(&format!("{key}.federated"))).transpose()?;
+    let central_training = d
+        .central_training
+        .as_ref()
+        .map(|c| c.validate(&format!("{key}.central_training")))
+        .transpose()?;
+    Ok(Deployment {
+        name: d.name.clone(),
+        model,
+        cost,
+        capacity_policy,
+        timeout_ms,
+        failures,
+        updates,
+        federated,
+        central_training,
+    })
+}
+
+// Hybrids: routing between other deployments; every member exists and no route leads back
+// to itself.
+
+/// A hybrid may route to another hybrid, but never (through any chain) back to itself.
+pub(crate) fn check_routing_cycles(deployments: &[Deployment]) -> Result<(), Problem> {
+    for (start, d) in deployments.iter().enumerate() {
+        let Model::Hybrid(_) = d.model else { continue };
+        // Depth-first walk of everything `start` routes to, remembering the path.
+        let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, vec![start])];
+        while let Some((k, path)) = stack.pop() {
+            let Model::Hybrid(h) = &deployments[k].model else { continue };
+            for (role, next) in [("local", h.local), ("cloud", h.cloud)] {
+                if next == start {
+                    let names: Vec<&str> = path
+                        .iter()
+                        .chain(std::iter::once(&start))
+                        .map(|&i| deployments[i].name.as_str())
+                        .collect();
+                    return Err(Problem::new(
+                        format!("deployment[{k}].{role}"),
+                        format!("routing cycle: {}", names.join(" → ")),
+                    )
+                    .hint("a hybrid must end in local and cloud deployments"));
+                }
+                if !path.contains(&next) {
+                    let mut p = path.clone();
+                    p.push(next);
+                    stack.push((next, p));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_hybrid(
+    key: &str,
+    d: &DeploymentWire,
+    names: &[&str],
+    all: &[DeploymentWire],
+) -> Result<Hybrid, Problem> {
+    let what = "a hybrid deployment";
+    let present = d.present_keys();
+    only_keys(
+        key,
+        &present,
+        &[
+            "policy",
+            "local",
+            "cloud",
+            "overflow_queue_above",
+            "fallback_timeout_ms",
+            "order",
+            "data_must_stay_local",
+            "timeout_ms",
+        ],
+        what,
+    )?;
+    let policy = d.policy.ok_or_else(|| {
+        Problem::new(format!("{key}.policy"), "a hybrid deployment needs `policy`")
+            .hint("policy = \"overflow\", \"fallback\" or \"rerank\"")
+    })?;
+    let member = |role: &str,
+                  name: &Option<String>,
+                  kind: DeploymentKind|
+     -> Result<usize, Problem> {
+        let name = name.as_ref().ok_or_else(|| {
+            Problem::new(
+                format!("{key}.{role}"),
+                format!("a hybrid deployment needs `{role}`, the name of its {role} deployment"),
+            )
+        })?;
+        let Some(i) = names.iter().position(|n| n == name) else {
+            let p =
+                Problem::new(format!("{key}.{role}"), format!("no deployment is named '{name}'"));
+            return Err(match closest(name, names.iter().copied()) {
+                Some(c) => p.hint(format!("did you mean '{c}'?")),
+                None => p.hint(format!("deployments: {}", names.join(", "))),
+            });
+        };
+        if all[i].kind != kind && all[i].kind != DeploymentKind::Hybrid {
+            return Err(Problem::new(
+                format!("{key}.{role}"),
+                format!("'{name}' is a {:?} deployment; `{role}` must name a {role} (or hybrid) deployment", all[i].kind).to_lowercase(),
+            ));
+        }
+        Ok(i)
+    };
+    let local = member("local", &d.local, DeploymentKind::Local)?;
+    let cloud = member("cloud", &d.cloud, DeploymentKind::Cloud)?;
+    let allowed: &[&str] = match policy {
+        Policy::Overflow => &["overflow_queue_above"],
+        Policy::Fallback => &["fallback_timeout_ms"],
+        Policy::Rerank => &["order"],
+    };
+    for k in ["overflow_queue_above", "fallback_timeout_ms", "order"] {
+        if present.contains(&k) && !allowed.contains(&k) {
+            return Err(Problem::new(
+                format!("{key}.{k}"),
+                format!(
+                    "`{k}` does not apply to policy = \"{}\"",
+                    format!("{policy:?}").to_lowercase()
+                ),
+            ));
+        }
+    }
+    let fallback_timeout_ms = match d.fallback_timeout_ms {
+        None => f64::INFINITY,
+        Some(t) => positive(&format!("{key}.fallback_timeout_ms"), t)?,
+    };
+    Ok(Hybrid {
+        policy,
+        local,
+        cloud,
+        overflow_queue_above: d.overflow_queue_above.unwrap_or(0),
+        fallback_timeout_ms,
+        order: d.order.unwrap_or(RerankOrder::CloudFirst),
+        data_must_stay_local: share(
+            &format!("{key}.data_must_stay_local"),
+            d.data_must_stay_local.unwrap_or(0.0),
+        )?,
+    })
+}
