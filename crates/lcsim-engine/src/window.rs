@@ -117,34 +117,28 @@ pub(crate) fn window_outages(
         .zip(timelines)
         .zip(downs)
         .map(|((d, t), down)| match (t, &d.model) {
-            (Some(t), Model::Local(l)) => WindowOutages {
-                devices: t
-                    .devices
-                    .iter()
-                    .take(l.servers as usize)
-                    .map(|iv| crate::outages::shifted(iv, offset_ms))
-                    .collect(),
-                slow: if t.training_speed > 0.0 {
-                    t.training
-                        .iter()
+            (Some(t), Model::Local(l)) => {
+                // Each device's intervals, moved into the window's clock.
+                let per_device = |all: &[Intervals]| -> Vec<Intervals> {
+                    all.iter()
                         .take(l.servers as usize)
                         .map(|iv| crate::outages::shifted(iv, offset_ms))
                         .collect()
+                };
+                // Training either slows a device (speed > 0) or takes it out (speed 0).
+                let (slow, training) = if t.training_speed > 0.0 {
+                    (per_device(&t.training), Vec::new())
                 } else {
-                    Vec::new()
-                },
-                speed: t.training_speed,
-                training: if t.training_speed == 0.0 {
-                    t.training
-                        .iter()
-                        .take(l.servers as usize)
-                        .map(|iv| crate::outages::shifted(iv, offset_ms))
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-                down: crate::outages::shifted(down, offset_ms),
-            },
+                    (Vec::new(), per_device(&t.training))
+                };
+                WindowOutages {
+                    devices: per_device(&t.devices),
+                    slow,
+                    speed: t.training_speed,
+                    training,
+                    down: crate::outages::shifted(down, offset_ms),
+                }
+            }
             (Some(_), _) => WindowOutages {
                 down: crate::outages::shifted(down, offset_ms),
                 ..WindowOutages::default()
