@@ -1,16 +1,9 @@
 //! The step model of continuous (iteration-level) batching, `scheduler = "continuous"`, and of
 //! the static token-latency model's linear terms: what one iteration of an LLM server costs.
 
-use crate::check::{count_up_to, non_negative, require};
+use crate::check::non_negative;
 use crate::error::Problem;
-use crate::files::FileSource;
-use crate::profile::Profile;
-use crate::profile::in_profile;
-use crate::profile::load_local_profile;
-use crate::profile::load_profile;
-use crate::traffic::Arrivals;
-use crate::traffic::Traffic;
-use crate::wire::{DeploymentWire, LinearWire};
+use serde::{Deserialize, Serialize};
 
 /// Continuous batching as LLM servers run it (Orca, vLLM, llama.cpp slots).
 ///
@@ -190,189 +183,25 @@ pub(crate) fn linear(key: &str, w: LinearWire) -> Result<Linear, Problem> {
     Ok(l)
 }
 
-/// `scheduler = "continuous"`: the step model from the keys, or from a calibration profile
-/// (`prefill_base_ms` → `overhead_ms`, `prefill_ms_per_token`, `decode_base_ms` and
-/// `decode_ms_per_batch` → `decode_ms_per_token`, `decode_ms_per_batch_context` →
-/// `attention_ms_per_context_token`; the batch-independent context term has no counterpart
-/// and is left out).
-pub(crate) fn validate_continuous(
-    key: &str,
-    d: &DeploymentWire,
-    traffic: &Traffic,
-    files: &dyn FileSource,
-) -> Result<Continuous, Problem> {
-    let what = "scheduler = \"continuous\"";
-    for k in ["max_batch", "batch_timeout_ms", "service_ms"] {
-        if d.present_keys().contains(&k) {
-            return Err(Problem::new(
-                format!("{key}.{k}"),
-                format!("`{k}` does not apply to {what}"),
-            )
-            .hint("slots are `max_num_seqs`; iteration times come from the token model"));
-        }
-    }
-    // A server profile (`lcsim calibrate server`) brings the slot count and KV capacity it
-    // measured; the deployment's own keys win.
-    let server = match &d.calibration {
-        Some(path) => match load_profile(key, path, files)? {
-            Profile::Server(p) => {
-                p.validate().map_err(|e| in_profile(key, path, e))?;
-                Some(p)
-            }
-            _ => None,
-        },
-        None => None,
-    };
-    let max_num_seqs = count_up_to(
-        &format!("{key}.max_num_seqs"),
-        require(
-            key,
-            "max_num_seqs",
-            d.max_num_seqs.or(server.as_ref().map(|p| p.server.slots)),
-            what,
-        )?,
-        4096,
-        "sequences decoded together (llama.cpp --parallel, vLLM max_num_seqs); at most 4096",
-    )?;
-    let kv = require(
-        key,
-        "kv_cache_tokens",
-        d.kv_cache_tokens.or(server.as_ref().and_then(|p| p.server.kv_cache_tokens)),
-        what,
-    )?;
-    if kv == 0 || kv > 1 << 40 {
-        return Err(Problem::new(
-            format!("{key}.kv_cache_tokens"),
-            format!("must be a whole number of tokens from 1 to 2^40, got {kv}"),
-        ));
-    }
-    let trace = match &traffic.arrivals {
-        Arrivals::Trace { trace, .. } => Some(trace),
-        _ => None,
-    };
-    let mean_prompt = traffic.prompt_tokens.mean(trace.map(|t| &*t.prompt_tokens)).unwrap_or(0.0);
-    if (kv as f64) < mean_prompt {
-        return Err(Problem::new(
-            format!("{key}.kv_cache_tokens"),
-            format!("{kv} tokens cannot hold even a mean prompt ({mean_prompt:.0} tokens)"),
-        )
-        .hint("the KV cache holds every running sequence's prompt and output (llama.cpp -c, vLLM blocks × block size)"));
-    }
-    let max_batched_tokens = match d.max_batched_tokens {
-        None => None,
-        Some(m) if m > u64::from(max_num_seqs) && m <= 1 << 40 => Some(m),
-        Some(m) => {
-            return Err(Problem::new(
-                format!("{key}.max_batched_tokens"),
-                format!(
-                    "must exceed max_num_seqs ({max_num_seqs}), so that prefill can progress while every slot decodes; got {m}"
-                ),
-            ));
-        }
-    };
-    let token_keys = [
-        "prefill_ms_per_token",
-        "decode_ms_per_token",
-        "overhead_ms",
-        "attention_ms_per_context_token",
-        "decode_ms_by_batch",
-        "prefill_attention_ms_per_context_token",
-        "prefill_overhead_ms",
-    ];
-    if let Some(p) = &server {
-        if let Some(k) = token_keys.iter().find(|k| d.present_keys().contains(k)) {
-            return Err(Problem::new(
-                format!("{key}.{k}"),
-                "the calibration profile supplies the step model: remove this key, or `calibration`",
-            ));
-        }
-        return Ok(Continuous::from_server(p, max_num_seqs, kv, max_batched_tokens));
-    }
-    let profile_fit = d
-        .calibration
-        .as_ref()
-        .map(|path| load_local_profile(key, path, files).map(|p| p.fit))
-        .transpose()?;
-    if let Some(fit) = profile_fit {
-        if let Some(k) = token_keys.iter().find(|k| d.present_keys().contains(k)) {
-            return Err(Problem::new(
-                format!("{key}.{k}"),
-                "the calibration profile supplies the step model: remove this key, or `calibration`",
-            ));
-        }
-        return Ok(Continuous {
-            max_num_seqs,
-            kv_cache_tokens: kv,
-            max_batched_tokens,
-            prefill_ms_per_token: fit.prefill_ms_per_token.max(0.0),
-            decode_ms: Linear {
-                base: fit.decode_base_ms.max(0.0),
-                per_batch: fit.decode_ms_per_batch.max(0.0),
-            },
-            decode_ms_by_batch: DecodeTable::NONE,
-            attention_ms_per_context_token: fit.decode_ms_per_batch_context.max(0.0),
-            prefill_attention_ms_per_context_token: 0.0,
-            prefill_overhead_ms: 0.0,
-            overhead_ms: fit.prefill_base_ms.max(0.0),
-        });
-    }
-    let decode = require(key, "decode_ms_per_token", d.decode_ms_per_token, what)?;
-    if let LinearWire::Linear(t) = decode
-        && (t.per_context.is_some() || t.per_batch_context.is_some())
-    {
-        return Err(Problem::new(
-            format!("{key}.decode_ms_per_token.per_context"),
-            format!("with {what}, the context term is `attention_ms_per_context_token`"),
-        ));
-    }
-    let prefill = match d.prefill_ms_per_token {
-        None => 0.0,
-        Some(LinearWire::Constant(v)) => non_negative(&format!("{key}.prefill_ms_per_token"), v)?,
-        Some(LinearWire::Linear(_)) => {
-            return Err(Problem::new(
-                format!("{key}.prefill_ms_per_token"),
-                format!("with {what}, prefill costs a number of milliseconds per token"),
-            ));
-        }
-    };
-    Ok(Continuous {
-        max_num_seqs,
-        kv_cache_tokens: kv,
-        max_batched_tokens,
-        prefill_ms_per_token: prefill,
-        decode_ms: linear(&format!("{key}.decode_ms_per_token"), decode)?,
-        decode_ms_by_batch: match &d.decode_ms_by_batch {
-            None => DecodeTable::NONE,
-            Some(v) => {
-                let k = format!("{key}.decode_ms_by_batch");
-                if v.is_empty() || v.len() > DecodeTable::MAX {
-                    return Err(Problem::new(
-                        k,
-                        format!(
-                            "needs from 1 to {} steps (for 1, 2, … sequences), got {}",
-                            DecodeTable::MAX,
-                            v.len()
-                        ),
-                    ));
-                }
-                for (i, x) in v.iter().enumerate() {
-                    non_negative(&format!("{k}[{i}]"), *x)?;
-                }
-                DecodeTable::new(v)
-            }
-        },
-        attention_ms_per_context_token: non_negative(
-            &format!("{key}.attention_ms_per_context_token"),
-            d.attention_ms_per_context_token.unwrap_or(0.0),
-        )?,
-        prefill_attention_ms_per_context_token: non_negative(
-            &format!("{key}.prefill_attention_ms_per_context_token"),
-            d.prefill_attention_ms_per_context_token.unwrap_or(0.0),
-        )?,
-        prefill_overhead_ms: non_negative(
-            &format!("{key}.prefill_overhead_ms"),
-            d.prefill_overhead_ms.unwrap_or(0.0),
-        )?,
-        overhead_ms: non_negative(&format!("{key}.overhead_ms"), d.overhead_ms.unwrap_or(0.0))?,
-    })
+// The TOML form of the table (serde), validated above.
+
+/// `base + per_batch · batch`, in milliseconds; a bare number means a constant.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LinearWire {
+    Constant(f64),
+    Linear(LinearTable),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearTable {
+    pub base: f64,
+    pub per_batch: f64,
+    /// Decode only: added step time per token of context…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_context: Option<f64>,
+    /// …plus this much per token of context and per request in the batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_batch_context: Option<f64>,
 }

@@ -2,17 +2,30 @@
 //! cloud endpoint, or a hybrid of others, with its cost, capacity, failure and lifecycle tables.
 
 use crate::check::{count_up_to, non_negative, only_keys, positive, require, share};
-use crate::continuous::{CONTINUOUS_KEYS, Continuous, Linear, linear, validate_continuous};
+use crate::continuous::DecodeTable;
+use crate::continuous::LinearWire;
+use crate::continuous::{CONTINUOUS_KEYS, Continuous, Linear, linear};
+use crate::cost::CapacityPolicyWire;
+use crate::cost::CostWire;
 use crate::cost::{CapacityPolicy, CostModel};
 use crate::dist::Dist;
+use crate::dist::DistWire;
 use crate::error::{Problem, closest};
 use crate::files::FileSource;
+use crate::lifecycle::CentralTrainingWire;
+use crate::lifecycle::FederatedWire;
+use crate::lifecycle::UpdatesWire;
 use crate::lifecycle::{CentralTraining, Federated, Updates};
 use crate::limits;
+use crate::profile::in_profile;
 use crate::profile::{Profile, load_local_profile, load_profile};
+use crate::reliability::AutoscaleWire;
+use crate::reliability::FailuresWire;
+use crate::reliability::RateLimitWire;
 use crate::reliability::{Autoscale, Failures, Hybrid, Policy, RateLimit, RerankOrder};
+use crate::traffic::Arrivals;
 use crate::traffic::{TokenSource, Traffic};
-use crate::wire::{DeploymentKind, DeploymentWire, LinearWire, SchedulerKind};
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
@@ -528,6 +541,193 @@ pub(crate) fn finish_deployment(
     })
 }
 
+/// `scheduler = "continuous"`: the step model from the keys, or from a calibration profile
+/// (`prefill_base_ms` → `overhead_ms`, `prefill_ms_per_token`, `decode_base_ms` and
+/// `decode_ms_per_batch` → `decode_ms_per_token`, `decode_ms_per_batch_context` →
+/// `attention_ms_per_context_token`; the batch-independent context term has no counterpart
+/// and is left out).
+pub(crate) fn validate_continuous(
+    key: &str,
+    d: &DeploymentWire,
+    traffic: &Traffic,
+    files: &dyn FileSource,
+) -> Result<Continuous, Problem> {
+    let what = "scheduler = \"continuous\"";
+    for k in ["max_batch", "batch_timeout_ms", "service_ms"] {
+        if d.present_keys().contains(&k) {
+            return Err(Problem::new(
+                format!("{key}.{k}"),
+                format!("`{k}` does not apply to {what}"),
+            )
+            .hint("slots are `max_num_seqs`; iteration times come from the token model"));
+        }
+    }
+    // A server profile (`lcsim calibrate server`) brings the slot count and KV capacity it
+    // measured; the deployment's own keys win.
+    let server = match &d.calibration {
+        Some(path) => match load_profile(key, path, files)? {
+            Profile::Server(p) => {
+                p.validate().map_err(|e| in_profile(key, path, e))?;
+                Some(p)
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    let max_num_seqs = count_up_to(
+        &format!("{key}.max_num_seqs"),
+        require(
+            key,
+            "max_num_seqs",
+            d.max_num_seqs.or(server.as_ref().map(|p| p.server.slots)),
+            what,
+        )?,
+        4096,
+        "sequences decoded together (llama.cpp --parallel, vLLM max_num_seqs); at most 4096",
+    )?;
+    let kv = require(
+        key,
+        "kv_cache_tokens",
+        d.kv_cache_tokens.or(server.as_ref().and_then(|p| p.server.kv_cache_tokens)),
+        what,
+    )?;
+    if kv == 0 || kv > 1 << 40 {
+        return Err(Problem::new(
+            format!("{key}.kv_cache_tokens"),
+            format!("must be a whole number of tokens from 1 to 2^40, got {kv}"),
+        ));
+    }
+    let trace = match &traffic.arrivals {
+        Arrivals::Trace { trace, .. } => Some(trace),
+        _ => None,
+    };
+    let mean_prompt = traffic.prompt_tokens.mean(trace.map(|t| &*t.prompt_tokens)).unwrap_or(0.0);
+    if (kv as f64) < mean_prompt {
+        return Err(Problem::new(
+            format!("{key}.kv_cache_tokens"),
+            format!("{kv} tokens cannot hold even a mean prompt ({mean_prompt:.0} tokens)"),
+        )
+        .hint("the KV cache holds every running sequence's prompt and output (llama.cpp -c, vLLM blocks × block size)"));
+    }
+    let max_batched_tokens = match d.max_batched_tokens {
+        None => None,
+        Some(m) if m > u64::from(max_num_seqs) && m <= 1 << 40 => Some(m),
+        Some(m) => {
+            return Err(Problem::new(
+                format!("{key}.max_batched_tokens"),
+                format!(
+                    "must exceed max_num_seqs ({max_num_seqs}), so that prefill can progress while every slot decodes; got {m}"
+                ),
+            ));
+        }
+    };
+    let token_keys = [
+        "prefill_ms_per_token",
+        "decode_ms_per_token",
+        "overhead_ms",
+        "attention_ms_per_context_token",
+        "decode_ms_by_batch",
+        "prefill_attention_ms_per_context_token",
+        "prefill_overhead_ms",
+    ];
+    if let Some(p) = &server {
+        if let Some(k) = token_keys.iter().find(|k| d.present_keys().contains(k)) {
+            return Err(Problem::new(
+                format!("{key}.{k}"),
+                "the calibration profile supplies the step model: remove this key, or `calibration`",
+            ));
+        }
+        return Ok(Continuous::from_server(p, max_num_seqs, kv, max_batched_tokens));
+    }
+    let profile_fit = d
+        .calibration
+        .as_ref()
+        .map(|path| load_local_profile(key, path, files).map(|p| p.fit))
+        .transpose()?;
+    if let Some(fit) = profile_fit {
+        if let Some(k) = token_keys.iter().find(|k| d.present_keys().contains(k)) {
+            return Err(Problem::new(
+                format!("{key}.{k}"),
+                "the calibration profile supplies the step model: remove this key, or `calibration`",
+            ));
+        }
+        return Ok(Continuous {
+            max_num_seqs,
+            kv_cache_tokens: kv,
+            max_batched_tokens,
+            prefill_ms_per_token: fit.prefill_ms_per_token.max(0.0),
+            decode_ms: Linear {
+                base: fit.decode_base_ms.max(0.0),
+                per_batch: fit.decode_ms_per_batch.max(0.0),
+            },
+            decode_ms_by_batch: DecodeTable::NONE,
+            attention_ms_per_context_token: fit.decode_ms_per_batch_context.max(0.0),
+            prefill_attention_ms_per_context_token: 0.0,
+            prefill_overhead_ms: 0.0,
+            overhead_ms: fit.prefill_base_ms.max(0.0),
+        });
+    }
+    let decode = require(key, "decode_ms_per_token", d.decode_ms_per_token, what)?;
+    if let LinearWire::Linear(t) = decode
+        && (t.per_context.is_some() || t.per_batch_context.is_some())
+    {
+        return Err(Problem::new(
+            format!("{key}.decode_ms_per_token.per_context"),
+            format!("with {what}, the context term is `attention_ms_per_context_token`"),
+        ));
+    }
+    let prefill = match d.prefill_ms_per_token {
+        None => 0.0,
+        Some(LinearWire::Constant(v)) => non_negative(&format!("{key}.prefill_ms_per_token"), v)?,
+        Some(LinearWire::Linear(_)) => {
+            return Err(Problem::new(
+                format!("{key}.prefill_ms_per_token"),
+                format!("with {what}, prefill costs a number of milliseconds per token"),
+            ));
+        }
+    };
+    Ok(Continuous {
+        max_num_seqs,
+        kv_cache_tokens: kv,
+        max_batched_tokens,
+        prefill_ms_per_token: prefill,
+        decode_ms: linear(&format!("{key}.decode_ms_per_token"), decode)?,
+        decode_ms_by_batch: match &d.decode_ms_by_batch {
+            None => DecodeTable::NONE,
+            Some(v) => {
+                let k = format!("{key}.decode_ms_by_batch");
+                if v.is_empty() || v.len() > DecodeTable::MAX {
+                    return Err(Problem::new(
+                        k,
+                        format!(
+                            "needs from 1 to {} steps (for 1, 2, … sequences), got {}",
+                            DecodeTable::MAX,
+                            v.len()
+                        ),
+                    ));
+                }
+                for (i, x) in v.iter().enumerate() {
+                    non_negative(&format!("{k}[{i}]"), *x)?;
+                }
+                DecodeTable::new(v)
+            }
+        },
+        attention_ms_per_context_token: non_negative(
+            &format!("{key}.attention_ms_per_context_token"),
+            d.attention_ms_per_context_token.unwrap_or(0.0),
+        )?,
+        prefill_attention_ms_per_context_token: non_negative(
+            &format!("{key}.prefill_attention_ms_per_context_token"),
+            d.prefill_attention_ms_per_context_token.unwrap_or(0.0),
+        )?,
+        prefill_overhead_ms: non_negative(
+            &format!("{key}.prefill_overhead_ms"),
+            d.prefill_overhead_ms.unwrap_or(0.0),
+        )?,
+        overhead_ms: non_negative(&format!("{key}.overhead_ms"), d.overhead_ms.unwrap_or(0.0))?,
+    })
+}
+
 // Hybrids: routing between other deployments; every member exists and no route leads back
 // to itself.
 
@@ -650,4 +850,165 @@ pub(crate) fn validate_hybrid(
             d.data_must_stay_local.unwrap_or(0.0),
         )?,
     })
+}
+
+// The TOML form of the table (serde), validated above.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploymentKind {
+    Local,
+    Cloud,
+    /// Routes between two named deployments.
+    Hybrid,
+}
+
+/// How a local deployment batches requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulerKind {
+    /// A batch's requests start and finish together (an offline batch job).
+    Static,
+    /// Iteration-level batching, as llama.cpp, vLLM, TGI and Ollama serve.
+    Continuous,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentWire {
+    pub name: String,
+    pub kind: DeploymentKind,
+    /// A calibration profile (`calibration/x.toml`) supplying the latency model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<String>,
+    // local
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servers: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<SchedulerKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_num_seqs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batched_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_ms_per_context_token: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_ms_by_batch: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_attention_ms_per_context_token: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_overhead_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_timeout_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_ms_per_token: Option<LinearWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_ms_per_token: Option<LinearWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhead_ms: Option<f64>,
+    // both
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_capacity: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_ms: Option<DistWire>,
+    // cloud
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_rtt_ms: Option<DistWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<DistWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_policy: Option<CapacityPolicyWire>,
+    // reliability and scaling
+    /// A request not served within this long counts as failed (the client gives up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<FailuresWire>,
+    // model updates and training
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates: Option<UpdatesWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated: Option<FederatedWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub central_training: Option<CentralTrainingWire>,
+    // hybrid
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow_queue_above: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_timeout_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<RerankOrder>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_must_stay_local: Option<f64>,
+}
+
+impl DeploymentWire {
+    /// The keys that are set, by TOML name (for "does not apply to kind" checks).
+    pub(crate) fn present_keys(&self) -> Vec<&'static str> {
+        [
+            ("calibration", self.calibration.is_some()),
+            ("servers", self.servers.is_some()),
+            ("max_batch", self.max_batch.is_some()),
+            ("scheduler", self.scheduler.is_some()),
+            ("max_num_seqs", self.max_num_seqs.is_some()),
+            ("kv_cache_tokens", self.kv_cache_tokens.is_some()),
+            ("max_batched_tokens", self.max_batched_tokens.is_some()),
+            ("attention_ms_per_context_token", self.attention_ms_per_context_token.is_some()),
+            ("decode_ms_by_batch", self.decode_ms_by_batch.is_some()),
+            (
+                "prefill_attention_ms_per_context_token",
+                self.prefill_attention_ms_per_context_token.is_some(),
+            ),
+            ("prefill_overhead_ms", self.prefill_overhead_ms.is_some()),
+            ("batch_timeout_ms", self.batch_timeout_ms.is_some()),
+            ("prefill_ms_per_token", self.prefill_ms_per_token.is_some()),
+            ("decode_ms_per_token", self.decode_ms_per_token.is_some()),
+            ("overhead_ms", self.overhead_ms.is_some()),
+            ("queue_capacity", self.queue_capacity.is_some()),
+            ("service_ms", self.service_ms.is_some()),
+            ("network_rtt_ms", self.network_rtt_ms.is_some()),
+            ("ttft_ms", self.ttft_ms.is_some()),
+            ("output_tokens_per_s", self.output_tokens_per_s.is_some()),
+            ("max_concurrency", self.max_concurrency.is_some()),
+            ("capacity_policy", self.capacity_policy.is_some()),
+            ("cost", self.cost.is_some()),
+            ("timeout_ms", self.timeout_ms.is_some()),
+            ("autoscale", self.autoscale.is_some()),
+            ("rate_limit", self.rate_limit.is_some()),
+            ("failures", self.failures.is_some()),
+            ("updates", self.updates.is_some()),
+            ("federated", self.federated.is_some()),
+            ("central_training", self.central_training.is_some()),
+            ("policy", self.policy.is_some()),
+            ("local", self.local.is_some()),
+            ("cloud", self.cloud.is_some()),
+            ("overflow_queue_above", self.overflow_queue_above.is_some()),
+            ("fallback_timeout_ms", self.fallback_timeout_ms.is_some()),
+            ("order", self.order.is_some()),
+            ("data_must_stay_local", self.data_must_stay_local.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.then_some(k))
+        .collect()
+    }
 }

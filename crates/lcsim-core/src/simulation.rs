@@ -2,6 +2,7 @@
 //! horizon's months and window.
 
 use crate::units::HOURS_PER_MONTH;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Simulation {
@@ -30,4 +31,24 @@ impl Horizon {
         let middle = (f64::from(month) + 0.5) * HOURS_PER_MONTH;
         ((middle / 24.0).round() * 24.0) as u64
     }
+}
+
+// The TOML form of the table (serde), validated above.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationWire {
+    pub seed: u64,
+    pub replications: u32,
+    /// Simulated time per replication of a stationary run (not with `horizon_months`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_hours: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_hours: Option<f64>,
+    /// Months of total cost of ownership to simulate (turns on the monthly cost model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon_months: Option<u32>,
+    /// Hours simulated request by request in each month (default 24: one whole day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_hours: Option<f64>,
 }

@@ -5,9 +5,10 @@ use crate::check::{non_negative, only_keys, positive, require};
 use crate::dist::{Dist, DistWire};
 use crate::error::Problem;
 use crate::files::FileSource;
+use crate::trace::TraceEnd;
 use crate::trace::{Trace, parse_trace};
 use crate::units::HOURS_PER_MONTH;
-use crate::wire::{Pattern, TraceEnd, TrafficWire};
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Traffic {
@@ -300,4 +301,75 @@ pub(crate) fn validate_traffic(
         hourly_weights,
         growth_per_month,
     })
+}
+
+// The TOML form of the table (serde), validated above.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pattern {
+    Poisson,
+    Diurnal,
+    Bursty,
+    Trace,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficWire {
+    pub pattern: Pattern,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_s: Option<f64>,
+    // diurnal
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_to_trough: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_hour: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hourly_weights: Option<Vec<f64>>,
+    // bursty: gamma renewal
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cv: Option<f64>,
+    // bursty: two-state MMPP
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rates_per_s: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_dwell_s: Option<Vec<f64>>,
+    // trace
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_scale: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_end: Option<TraceEnd>,
+    // any pattern
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_per_month: Option<f64>,
+    /// Coefficient of variation of each month's traffic level (lognormal, mean 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_noise_cv: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<DistWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<DistWire>,
+}
+
+impl TrafficWire {
+    pub(crate) fn present_keys(&self) -> Vec<&'static str> {
+        [
+            ("rate_per_s", self.rate_per_s.is_some()),
+            ("peak_to_trough", self.peak_to_trough.is_some()),
+            ("peak_hour", self.peak_hour.is_some()),
+            ("hourly_weights", self.hourly_weights.is_some()),
+            ("cv", self.cv.is_some()),
+            ("rates_per_s", self.rates_per_s.is_some()),
+            ("mean_dwell_s", self.mean_dwell_s.is_some()),
+            ("trace_file", self.trace_file.is_some()),
+            ("time_scale", self.time_scale.is_some()),
+            ("at_end", self.at_end.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.then_some(k))
+        .collect()
+    }
 }
