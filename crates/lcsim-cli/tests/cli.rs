@@ -384,7 +384,8 @@ fn calibrate_cloud_against_a_loopback_endpoint() {
 }
 
 /// Every `docs/sources.md §…` citation in the bundled scenarios and profiles names a section of
-/// docs/sources.md, and nothing cites a file outside the repository.
+/// docs/sources.md, every `[S]` figure carries such a citation, and nothing cites a file
+/// outside the repository.
 #[test]
 fn every_cited_section_exists() {
     let root = repo_root();
@@ -402,6 +403,18 @@ fn every_cited_section_exists() {
                 "{} cites a path outside the repository",
                 path.display()
             );
+            // Every secondary source ([S]) points at the row that holds it: the line that
+            // tags a figure [S] names its section (the legend that explains the tags aside).
+            for (n, line) in text.lines().enumerate() {
+                if line.contains("[S]") && !line.contains("[S] secondary") {
+                    assert!(
+                        line.contains("docs/sources.md §"),
+                        "{}:{}: an [S] figure without its docs/sources.md section: {line}",
+                        path.display(),
+                        n + 1
+                    );
+                }
+            }
             for (i, _) in text.match_indices("docs/sources.md §") {
                 let rest = &text[i + "docs/sources.md §".len()..];
                 let section: String =
