@@ -11,9 +11,21 @@
 //!   Poisson, lognormal prompts and answers) on its RTX 4090 box with continuous batching
 //!   (4 slots); the second doubles the mean answer and halves the rate, so utilization stays
 //!   the same and any drop in requests/s is work that grows with answer length.
+//! * `mmc4_reference`: the yardstick. A minimal hand-written M/M/4 loop (a heap of server-free
+//!   times, the engine's generator and exponential sampler, only a sum of waits recorded) over
+//!   the same number of requests in the same 4 replications. `mmc4`'s time over this one is the
+//!   engine's overhead, printed as one ratio at the end of the run.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lcsim_core::scenario::{NoFiles, Scenario, parse_scenario};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use rand_distr::Exp1;
+use rayon::prelude::*;
 
 const MMC4: &str = r#"
 name = "mmc4"
@@ -63,6 +75,46 @@ fn scenario(text: &str) -> Scenario {
     parse_scenario("bench.toml", text, &NoFiles).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// M/M/c by hand: Poisson arrivals at `rate_per_ms`, exponential service of mean
+/// `mean_service_ms`, `c` FIFO servers as a heap of free times (bit patterns of non-negative
+/// floats order like the floats). Returns the sum of waits, so the loop cannot be optimized
+/// away.
+fn reference_mmc(c: usize, rate_per_ms: f64, mean_service_ms: f64, n: u64, seed: u64) -> f64 {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut free: BinaryHeap<Reverse<u64>> = (0..c).map(|_| Reverse(0f64.to_bits())).collect();
+    let (mut t, mut sum_wait) = (0.0f64, 0.0f64);
+    for _ in 0..n {
+        let gap: f64 = rng.sample(Exp1);
+        t += gap / rate_per_ms;
+        let service: f64 = rng.sample(Exp1);
+        let mut first = free.peek_mut().expect("c ≥ 1 servers");
+        let start = f64::from_bits(first.0).max(t);
+        sum_wait += start - t;
+        *first = Reverse((start + service * mean_service_ms).to_bits());
+    }
+    sum_wait
+}
+
+/// The reference over `requests` split into `replications` independent runs on the current
+/// rayon pool.
+fn reference_mmc4(requests: u64, replications: u64) -> f64 {
+    (0..replications)
+        .into_par_iter()
+        .map(|r| reference_mmc(4, 3.2 / 1000.0, 1000.0, requests / replications, r))
+        .sum()
+}
+
+/// Seconds of the fastest of `runs` calls of `f`.
+fn fastest(runs: usize, mut f: impl FnMut()) -> f64 {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
 fn bench(c: &mut Criterion) {
     let chat = CONTINUOUS_CHAT.replace("RATE", "0.4").replace("OUTPUT", "340");
     let chat_long = CONTINUOUS_CHAT.replace("RATE", "0.2").replace("OUTPUT", "680");
@@ -87,6 +139,32 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
+    // The yardstick and the ratio.
+    let mmc4 = scenario(MMC4);
+    let requests = lcsim_engine::run(&mmc4, &|_| {}).summary.requests_simulated;
+    let replications = u64::from(mmc4.simulation.replications);
+    let mut group = c.benchmark_group("mmc4_reference");
+    group.throughput(Throughput::Elements(requests));
+    group.sample_size(20);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        group.bench_function(format!("{threads}_thread"), |b| {
+            b.iter(|| pool.install(|| reference_mmc4(requests, replications)))
+        });
+        let engine = fastest(5, || {
+            pool.install(|| lcsim_engine::run(&mmc4, &|_| {}));
+        });
+        let reference = fastest(5, || {
+            std::hint::black_box(pool.install(|| reference_mmc4(requests, replications)));
+        });
+        eprintln!(
+            "mmc4 at {threads} thread(s): engine {:.1} M req/s, hand-written loop {:.1} M req/s: the engine takes {:.2}× the loop's time",
+            requests as f64 / engine / 1e6,
+            requests as f64 / reference / 1e6,
+            engine / reference
+        );
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);
