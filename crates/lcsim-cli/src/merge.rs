@@ -5,7 +5,7 @@
 use crate::error::CliError;
 use crate::outdir::{Staging, check_replaceable};
 use crate::output::{print_summary, write_run_folder};
-use crate::shard::*;
+use crate::shard::{Payload, PointPart, read_shard, sha256_hex};
 use clap::Parser as _;
 use lcsim_core::Scenario;
 use lcsim_engine::Partial;

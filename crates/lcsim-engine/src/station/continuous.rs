@@ -378,10 +378,7 @@ impl ContinuousServers {
         }
         // Iterations that start before `now` (and before the device's next outage): iteration
         // j starts at b0 + span(j − 1), where span(k) = k·s0 + a·k(k−1)/2 is non-decreasing.
-        let span = |k: u64| {
-            let k = f(k);
-            k * s0 + a * k * (k - 1.0) / 2.0
-        };
+        let span = |k: u64| span_ms(k, s0, a);
         let next_down = if server.busy_down.is_empty() {
             f64::INFINITY
         } else {
@@ -430,8 +427,7 @@ impl ContinuousServers {
         emit: &mut impl FnMut(Event),
     ) {
         let b0 = server.t_ms;
-        let kf = f(k);
-        let duration = kf * s0 + a * kf * (kf - 1.0) / 2.0;
+        let duration = span_ms(k, s0, a);
         let end = b0 + duration;
         emit(Event::Busy { start_ms: b0, duration_ms: duration, running: decoding as usize });
         server.kv_used += k * decoding;
@@ -463,6 +459,14 @@ struct Limits {
     now: f64,
     speed: f64,
     closed: bool,
+}
+
+/// Duration of `k` decode iterations whose first takes `s0` and each later one `a` more:
+/// `k·s0 + a·k(k−1)/2`.
+#[inline(always)]
+fn span_ms(k: u64, s0: f64, a: f64) -> f64 {
+    let k = f(k);
+    k * s0 + a * k * (k - 1.0) / 2.0
 }
 
 /// A token count as f64, exact below 2⁵³. (Through i64: x86-64 converts a signed integer in one

@@ -112,45 +112,41 @@ impl DeploymentSim {
         let (station, network_rtt, limiter) = match &deployment.model {
             Model::Local(local) => {
                 let capacity = local.queue_capacity.map(|c| c as usize);
-                let (continuous_down, continuous_slow) = match &local.service {
-                    LocalService::Continuous(_) => (devices.clone(), slow.clone()),
-                    _ => (Vec::new(), Vec::new()),
-                };
-                let outages =
-                    (!devices.is_empty() || !slow.is_empty()).then_some((devices, slow, speed));
-                let pool = ServerPool::new(local.servers, outages);
                 let station = match (&local.service, local.max_batch) {
                     (LocalService::Continuous(c), _) => Station::Continuous(ContinuousStation {
-                        servers: ContinuousServers::new(
-                            c.clone(),
-                            local.servers,
-                            continuous_down.clone(),
-                        )
-                        .training(continuous_slow.clone(), speed)
-                        .draining(training.clone()),
+                        servers: ContinuousServers::new(c.clone(), local.servers, devices)
+                            .training(slow, speed)
+                            .draining(training),
                         slots: c.max_num_seqs as usize,
                         capacity,
                         preemptions_recorded: 0,
                     }),
-                    (LocalService::Dist(d), 1) => Station::Fifo(Fifo {
-                        pool,
-                        capacity,
-                        waiting_starts: VecDeque::new(),
-                        track_waiting,
-                        service: RequestService::Dist(Sampler::new(d)),
-                    }),
-                    (service, max_batch) => Station::Batcher(Batcher {
-                        pool,
-                        capacity,
-                        max_batch: max_batch as usize,
-                        timeout_ms: local.batch_timeout_ms,
-                        queue: VecDeque::new(),
-                        service: match service {
-                            LocalService::Dist(d) => BatchService::Dist(Sampler::new(d)),
-                            LocalService::Tokens(tl) => BatchService::Tokens(*tl),
-                            LocalService::Continuous(_) => unreachable!("matched above"),
-                        },
-                    }),
+                    (service, max_batch) => {
+                        let outages = (!devices.is_empty() || !slow.is_empty())
+                            .then_some((devices, slow, speed));
+                        let pool = ServerPool::new(local.servers, outages);
+                        match (service, max_batch) {
+                            (LocalService::Dist(d), 1) => Station::Fifo(Fifo {
+                                pool,
+                                capacity,
+                                waiting_starts: VecDeque::new(),
+                                track_waiting,
+                                service: RequestService::Dist(Sampler::new(d)),
+                            }),
+                            (service, max_batch) => Station::Batcher(Batcher {
+                                pool,
+                                capacity,
+                                max_batch: max_batch as usize,
+                                timeout_ms: local.batch_timeout_ms,
+                                queue: VecDeque::new(),
+                                service: match service {
+                                    LocalService::Dist(d) => BatchService::Dist(Sampler::new(d)),
+                                    LocalService::Tokens(tl) => BatchService::Tokens(*tl),
+                                    LocalService::Continuous(_) => unreachable!("matched above"),
+                                },
+                            }),
+                        }
+                    }
                 };
                 (station, None, None)
             }
