@@ -31,6 +31,28 @@ pub enum Event {
     Busy { start_ms: f64, duration_ms: f64, running: usize },
 }
 
+/// Where the servers' events go: a closure over [`Event`], or a type whose methods inline into
+/// the scheduler's loop (the engine's recorder).
+pub trait Sink {
+    /// A server ran iterations over `[start_ms, start_ms + duration_ms)` with `running`
+    /// sequences admitted.
+    fn busy(&mut self, start_ms: f64, duration_ms: f64, running: usize);
+    /// A request finished.
+    fn done(&mut self, c: Completed);
+}
+
+impl<F: FnMut(Event)> Sink for F {
+    #[inline]
+    fn busy(&mut self, start_ms: f64, duration_ms: f64, running: usize) {
+        self(Event::Busy { start_ms, duration_ms, running })
+    }
+
+    #[inline]
+    fn done(&mut self, c: Completed) {
+        self(Event::Done(c))
+    }
+}
+
 /// A request that finished: when it was first admitted, its first token and its last token.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Completed {
@@ -94,6 +116,19 @@ struct Server {
     kv_used: u64,
     /// Running sequences with prompt tokens still to prefill.
     prefilling: usize,
+}
+
+impl Server {
+    /// When this server next decides a boundary: its own when it runs sequences, else when the
+    /// head of the queue (arrived at `head`) can start; `None` when idle with nothing queued.
+    #[inline(always)]
+    fn next_boundary(&self, head: Option<f64>) -> Option<f64> {
+        if self.running.is_empty() {
+            head.map(|h| next_up(&self.down, self.t_ms.max(h)))
+        } else {
+            Some(next_up(&self.busy_down, self.t_ms))
+        }
+    }
 }
 
 /// The continuous-batching servers of one deployment, with their shared FCFS queue.
@@ -183,21 +218,14 @@ impl ContinuousServers {
 
     /// Runs every iteration that starts before `now`, in time order across servers, and hands
     /// each finished request to `done`.
-    pub fn advance(&mut self, now: f64, emit: &mut impl FnMut(Event)) {
+    pub fn advance(&mut self, now: f64, sink: &mut impl Sink) {
         loop {
             // The server whose next boundary comes first; idle servers start when the head of
             // the queue arrived.
             let head = self.queue.front().map(|w| w.req.t_ms);
             let mut best: Option<(usize, f64)> = None;
             for (i, s) in self.servers.iter().enumerate() {
-                let at = if s.running.is_empty() {
-                    match head {
-                        Some(h) => next_up(&s.down, s.t_ms.max(h)),
-                        None => continue,
-                    }
-                } else {
-                    next_up(&s.busy_down, s.t_ms)
-                };
+                let Some(at) = s.next_boundary(head) else { continue };
                 if best.is_none_or(|(_, b)| at < b) {
                     best = Some((i, at));
                 }
@@ -207,12 +235,20 @@ impl ContinuousServers {
                 return;
             }
             self.servers[i].t_ms = at;
-            self.step(i, now, emit);
+            // One emission site for each kind of event, so the sink inlines.
+            let (start_ms, duration_ms, running) = self.step(i, now);
+            sink.busy(start_ms, duration_ms, running);
+            let end = self.servers[i].t_ms;
+            for s in &self.finished {
+                sink.done(s.completed(end));
+            }
         }
     }
 
-    /// One iteration, or a closed-form jump over identical ones, on server `i`.
-    fn step(&mut self, i: usize, now: f64, emit: &mut impl FnMut(Event)) {
+    /// One iteration, or a closed-form jump over identical ones, on server `i`. Returns the
+    /// busy interval `(start, duration, sequences running)`; the sequences it finished are in
+    /// `self.finished`, in admission order, and end at the server's new boundary.
+    fn step(&mut self, i: usize, now: f64) -> (f64, f64, usize) {
         let cfg = &self.cfg;
         self.steps += 1;
         let server = &mut self.servers[i];
@@ -269,9 +305,8 @@ impl ContinuousServers {
         {
             let limits = Limits { now, speed: self.speed, closed };
             if let Some((k, s0, a)) = Self::jump_length(cfg, server, decoding, limits) {
-                Self::jump(server, k, decoding, (s0, a), &mut self.finished, emit);
                 self.iterations += k;
-                return;
+                return Self::jump(server, k, decoding, (s0, a), &mut self.finished);
             }
         }
         // One iteration: prefill chunks and one decode token for every decoding sequence.
@@ -314,7 +349,7 @@ impl ContinuousServers {
             if contains(&server.slow, b0) { duration * (1.0 / self.speed) } else { duration };
         let end = b0 + duration;
         self.iterations += 1;
-        emit(Event::Busy { start_ms: b0, duration_ms: duration, running: server.running.len() });
+        let busy = (b0, duration, server.running.len());
         server.t_ms = end;
         let finished = &mut self.finished;
         finished.clear();
@@ -330,10 +365,11 @@ impl ContinuousServers {
             }
         }
         server.kv_used += emitted.len() as u64;
-        for s in finished.iter().rev() {
+        for s in finished.iter() {
             server.kv_used -= s.context;
-            emit(Event::Done(s.completed(end)));
         }
+        finished.reverse();
+        busy
     }
 
     /// Iterations of a pure-decode stretch of `decoding` sequences on `server`, from its
@@ -424,12 +460,10 @@ impl ContinuousServers {
         decoding: u64,
         (s0, a): (f64, f64),
         finished: &mut Vec<Seq>,
-        emit: &mut impl FnMut(Event),
-    ) {
+    ) -> (f64, f64, usize) {
         let b0 = server.t_ms;
         let duration = span_ms(k, s0, a);
         let end = b0 + duration;
-        emit(Event::Busy { start_ms: b0, duration_ms: duration, running: decoding as usize });
         server.kv_used += k * decoding;
         server.t_ms = end;
         let kk = k as u32;
@@ -447,8 +481,8 @@ impl ContinuousServers {
         }
         for s in finished.iter() {
             server.kv_used -= s.context;
-            emit(Event::Done(s.completed(end)));
         }
+        (b0, duration, decoding as usize)
     }
 }
 
@@ -492,6 +526,35 @@ impl Seq {
     }
 }
 
+/// The servers' events, recorded.
+struct Recording<'a> {
+    rec: &'a mut Recorder,
+    mask: u64,
+    slots: usize,
+}
+
+impl Sink for Recording<'_> {
+    /// A continuous server is as busy as the share of its slots in use: it counts
+    /// `running / slots` of each iteration as busy time (so utilization, its peak hour and a
+    /// capacity policy see slot occupancy), and `running` requests in service.
+    #[inline(always)]
+    fn busy(&mut self, start_ms: f64, duration_ms: f64, running: usize) {
+        self.rec.busy(start_ms, duration_ms * running as f64 / self.slots as f64, self.slots)
+    }
+
+    #[inline(always)]
+    fn done(&mut self, c: Completed) {
+        let tokens = c.req.output_tokens.max(1);
+        let timing = Timing {
+            wait_ms: c.admitted_ms - c.sent_ms,
+            latency_ms: c.end_ms - c.sent_ms,
+            ttft_ms: c.first_token_ms - c.sent_ms,
+            tpot_ms: (tokens >= 2).then(|| (c.end_ms - c.first_token_ms) / f64::from(tokens - 1)),
+        };
+        self.rec.done(&c.req, c.sent_ms, timing, self.mask)
+    }
+}
+
 /// Continuous-batching servers and their waiting room.
 #[derive(Debug)]
 pub(crate) struct ContinuousStation {
@@ -507,26 +570,8 @@ impl ContinuousStation {
     /// Runs the servers to `now`, recording what finished and the busy time.
     pub(crate) fn advance(&mut self, now: f64, rec: &mut Recorder) {
         let mask = rec.mask;
-        let slots = self.slots as f64;
-        self.servers.advance(now, &mut |e| match e {
-            Event::Done(c) => {
-                let tokens = c.req.output_tokens.max(1);
-                let timing = Timing {
-                    wait_ms: c.admitted_ms - c.sent_ms,
-                    latency_ms: c.end_ms - c.sent_ms,
-                    ttft_ms: c.first_token_ms - c.sent_ms,
-                    tpot_ms: (tokens >= 2)
-                        .then(|| (c.end_ms - c.first_token_ms) / f64::from(tokens - 1)),
-                };
-                rec.done(&c.req, c.sent_ms, timing, mask)
-            }
-            // A continuous server is as busy as the share of its slots in use: it counts
-            // `running / slots` of each iteration as busy time (so utilization, its peak hour
-            // and a capacity policy see slot occupancy), and `running` requests in service.
-            Event::Busy { start_ms, duration_ms, running } => {
-                rec.busy(start_ms, duration_ms * running as f64 / slots, self.slots)
-            }
-        });
+        let mut sink = Recording { rec, mask, slots: self.slots };
+        self.servers.advance(now, &mut sink);
         if self.servers.preemptions > self.preemptions_recorded {
             rec.preemptions += self.servers.preemptions - self.preemptions_recorded;
             self.preemptions_recorded = self.servers.preemptions;
