@@ -196,7 +196,123 @@ pub fn measure(
     progress: &mut (dyn FnMut(Option<&Step>) + Send),
 ) -> Result<LocalProfile, LocalError> {
     in_threads(opts.threads, opts.pin_core, || {
-        measure_here(spec, device, opts, provenance, progress)
+        if opts.prompts.is_empty() {
+            return Err(LocalError::EmptyPlan("prompt lengths"));
+        }
+        if opts.batches.is_empty() || opts.contexts.is_empty() {
+            return Err(LocalError::EmptyPlan("batch sizes or context lengths"));
+        }
+        let dtype = dtype_for(device);
+        check_memory(
+            spec,
+            opts,
+            dtype,
+            if device.is_cpu() { available_memory_bytes() } else { None },
+        )?;
+        let model = match &opts.weights {
+            None => Transformer::random(spec, device, dtype)?,
+            Some(path) => Transformer::from_safetensors(spec, path, device, dtype)
+                .map_err(LocalError::Weights)?,
+        };
+        // Each point's runs follow one another, as the decode steps of a real request do: caches
+        // stay warm. (Round-robin over the points was tried: every run then starts cold, and the
+        // profile over-predicted real requests by 15–50 %.)
+        enum Point {
+            Prefill {
+                tokens: usize,
+                input: candle_core::Tensor,
+            },
+            Decode {
+                batch: usize,
+                context: usize,
+                base: crate::model::KvCache,
+                input: candle_core::Tensor,
+            },
+        }
+        let mut points = Vec::new();
+        for &tokens in &opts.prompts {
+            points.push(Point::Prefill { tokens, input: model.dummy_tokens(1, tokens)? });
+        }
+        for &batch in &opts.batches {
+            for &context in &opts.contexts {
+                points.push(Point::Decode {
+                    batch,
+                    context,
+                    base: model.filled_cache(batch, context)?,
+                    input: model.dummy_tokens(batch, 1)?,
+                });
+            }
+        }
+        let run_point = |point: &Point| -> candle_core::Result<f64> {
+            match point {
+                Point::Prefill { input, .. } => time_ms(device, &mut || {
+                    let mut cache = model.empty_cache(1)?;
+                    model.forward(input, &mut cache).map(|_| ())
+                }),
+                Point::Decode { base, input, .. } => time_ms(device, &mut || {
+                    let mut cache = base.clone();
+                    model.forward(input, &mut cache).map(|_| ())
+                }),
+            }
+        };
+        let mut runs: Vec<Vec<f64>> = Vec::with_capacity(points.len());
+        for point in &points {
+            progress(Some(&match point {
+                Point::Prefill { tokens, .. } => Step::Prefill { prompt_tokens: *tokens },
+                Point::Decode { batch, context, .. } => {
+                    Step::Decode { batch: *batch, context: *context }
+                }
+            }));
+            let mut times = Vec::with_capacity(opts.runs);
+            for round in 0..opts.warmup + opts.runs {
+                let t = run_point(point)?;
+                if round >= opts.warmup {
+                    times.push(t);
+                }
+                progress(None);
+            }
+            runs.push(times);
+        }
+        let mut prefill = Vec::new();
+        let mut decode = Vec::new();
+        for (point, runs_ms) in points.iter().zip(runs) {
+            match point {
+                Point::Prefill { tokens, .. } => prefill.push(PrefillPoint {
+                    prompt_tokens: *tokens as u32,
+                    median_ms: median(&runs_ms),
+                    runs_ms,
+                }),
+                Point::Decode { batch, context, .. } => decode.push(DecodePoint {
+                    batch: *batch as u32,
+                    context: *context as u32,
+                    median_ms: median(&runs_ms),
+                    runs_ms,
+                }),
+            }
+        }
+        let fit = fit_profile(&prefill, &decode);
+        Ok(LocalProfile {
+            provenance,
+            shape: ShapeInfo {
+                name: spec.name.clone(),
+                layers: spec.layers as u32,
+                d_model: spec.d_model as u32,
+                heads: spec.heads as u32,
+                kv_heads: spec.kv_heads as u32,
+                ffn: spec.ffn as u32,
+                vocab: spec.vocab as u32,
+                params: spec.params(),
+                dtype: format!("{dtype:?}").to_lowercase(),
+                weights: match &opts.weights {
+                    None => "random (throughput depends on shapes, not values)".to_string(),
+                    Some(p) => p.display().to_string(),
+                },
+            },
+            fit,
+            matmul_gflops: Some(matmul_gflops(device)?),
+            prefill,
+            decode,
+        })
     })
 }
 
@@ -222,128 +338,6 @@ pub fn in_threads<T: Send>(
         Ok(pool) => pool.install(f),
         Err(_) => f(),
     }
-}
-
-fn measure_here(
-    spec: &ShapeSpec,
-    device: &Device,
-    opts: &LocalOptions,
-    provenance: Provenance,
-    progress: &mut (dyn FnMut(Option<&Step>) + Send),
-) -> Result<LocalProfile, LocalError> {
-    if opts.prompts.is_empty() {
-        return Err(LocalError::EmptyPlan("prompt lengths"));
-    }
-    if opts.batches.is_empty() || opts.contexts.is_empty() {
-        return Err(LocalError::EmptyPlan("batch sizes or context lengths"));
-    }
-    let dtype = dtype_for(device);
-    check_memory(spec, opts, dtype, if device.is_cpu() { available_memory_bytes() } else { None })?;
-    let model = match &opts.weights {
-        None => Transformer::random(spec, device, dtype)?,
-        Some(path) => {
-            Transformer::from_safetensors(spec, path, device, dtype).map_err(LocalError::Weights)?
-        }
-    };
-    // Each point's runs follow one another, as the decode steps of a real request do: caches
-    // stay warm. (Round-robin over the points was tried: every run then starts cold, and the
-    // profile over-predicted real requests by 15–50 %.)
-    enum Point {
-        Prefill {
-            tokens: usize,
-            input: candle_core::Tensor,
-        },
-        Decode {
-            batch: usize,
-            context: usize,
-            base: crate::model::KvCache,
-            input: candle_core::Tensor,
-        },
-    }
-    let mut points = Vec::new();
-    for &tokens in &opts.prompts {
-        points.push(Point::Prefill { tokens, input: model.dummy_tokens(1, tokens)? });
-    }
-    for &batch in &opts.batches {
-        for &context in &opts.contexts {
-            points.push(Point::Decode {
-                batch,
-                context,
-                base: model.filled_cache(batch, context)?,
-                input: model.dummy_tokens(batch, 1)?,
-            });
-        }
-    }
-    let run_point = |point: &Point| -> candle_core::Result<f64> {
-        match point {
-            Point::Prefill { input, .. } => time_ms(device, &mut || {
-                let mut cache = model.empty_cache(1)?;
-                model.forward(input, &mut cache).map(|_| ())
-            }),
-            Point::Decode { base, input, .. } => time_ms(device, &mut || {
-                let mut cache = base.clone();
-                model.forward(input, &mut cache).map(|_| ())
-            }),
-        }
-    };
-    let mut runs: Vec<Vec<f64>> = Vec::with_capacity(points.len());
-    for point in &points {
-        progress(Some(&match point {
-            Point::Prefill { tokens, .. } => Step::Prefill { prompt_tokens: *tokens },
-            Point::Decode { batch, context, .. } => {
-                Step::Decode { batch: *batch, context: *context }
-            }
-        }));
-        let mut times = Vec::with_capacity(opts.runs);
-        for round in 0..opts.warmup + opts.runs {
-            let t = run_point(point)?;
-            if round >= opts.warmup {
-                times.push(t);
-            }
-            progress(None);
-        }
-        runs.push(times);
-    }
-    let mut prefill = Vec::new();
-    let mut decode = Vec::new();
-    for (point, runs_ms) in points.iter().zip(runs) {
-        match point {
-            Point::Prefill { tokens, .. } => prefill.push(PrefillPoint {
-                prompt_tokens: *tokens as u32,
-                median_ms: median(&runs_ms),
-                runs_ms,
-            }),
-            Point::Decode { batch, context, .. } => decode.push(DecodePoint {
-                batch: *batch as u32,
-                context: *context as u32,
-                median_ms: median(&runs_ms),
-                runs_ms,
-            }),
-        }
-    }
-    let fit = fit_profile(&prefill, &decode);
-    Ok(LocalProfile {
-        provenance,
-        shape: ShapeInfo {
-            name: spec.name.clone(),
-            layers: spec.layers as u32,
-            d_model: spec.d_model as u32,
-            heads: spec.heads as u32,
-            kv_heads: spec.kv_heads as u32,
-            ffn: spec.ffn as u32,
-            vocab: spec.vocab as u32,
-            params: spec.params(),
-            dtype: format!("{dtype:?}").to_lowercase(),
-            weights: match &opts.weights {
-                None => "random (throughput depends on shapes, not values)".to_string(),
-                Some(p) => p.display().to_string(),
-            },
-        },
-        fit,
-        matmul_gflops: Some(matmul_gflops(device)?),
-        prefill,
-        decode,
-    })
 }
 
 /// Fits `prefill = d + e·tokens` and `step = a + b·batch + (c + f·batch)·context` to the

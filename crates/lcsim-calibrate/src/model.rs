@@ -11,6 +11,9 @@ use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor};
 
+/// `(layers, d_model, heads, kv_heads, ffn, vocab, llama_style)` of a transformer.
+pub type Dims = (usize, usize, usize, usize, usize, usize, bool);
+
 /// Dimensions of a transformer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShapeSpec {
@@ -29,14 +32,20 @@ impl ShapeSpec {
     /// The named shapes: `gpt2-small`, `tinyllama-1.1b`, `llama3-8b` (published configs of
     /// GPT-2 small, TinyLlama-1.1B and Meta-Llama-3-8B), and `tiny` for tests.
     pub fn named(name: &str) -> Option<ShapeSpec> {
-        let (layers, d_model, heads, kv_heads, ffn, vocab, llama_style) = match name {
+        let dims = match name {
             "gpt2-small" => (12, 768, 12, 12, 3072, 50257, false),
             "tinyllama-1.1b" => (22, 2048, 32, 4, 5632, 32000, true),
             "llama3-8b" => (32, 4096, 32, 8, 14336, 128_256, true),
             "tiny" => (2, 256, 4, 2, 1024, 2048, true),
             _ => return None,
         };
-        Some(ShapeSpec {
+        Some(ShapeSpec::from_dims(name, dims))
+    }
+
+    /// A shape named `name` with these dimensions (not yet validated).
+    pub fn from_dims(name: &str, dims: Dims) -> ShapeSpec {
+        let (layers, d_model, heads, kv_heads, ffn, vocab, llama_style) = dims;
+        ShapeSpec {
             name: name.to_string(),
             layers,
             d_model,
@@ -45,7 +54,7 @@ impl ShapeSpec {
             ffn,
             vocab,
             llama_style,
-        })
+        }
     }
 
     pub const NAMES: [&'static str; 4] = ["gpt2-small", "tinyllama-1.1b", "llama3-8b", "tiny"];

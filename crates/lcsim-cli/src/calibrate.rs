@@ -34,30 +34,26 @@ pub fn calibrate(c: Calibrate) -> Result<(), CliError> {
             prompts,
             runs,
             quick,
-            layers,
-            d_model,
-            heads,
-            kv_heads,
-            ffn,
-            vocab,
-            gpt2_style,
+            custom,
             weights,
             threads,
             pin_core,
             device: device_name,
             out,
         } => {
-            let spec = match layers {
-                Some(layers) => ShapeSpec {
-                    name: shape.clone(),
-                    layers,
-                    d_model: d_model.unwrap_or_default(),
-                    heads: heads.unwrap_or_default(),
-                    kv_heads: kv_heads.or(heads).unwrap_or_default(),
-                    ffn: ffn.unwrap_or_default(),
-                    vocab: vocab.unwrap_or_default(),
-                    llama_style: !gpt2_style,
-                },
+            let spec = match custom.layers {
+                Some(layers) => ShapeSpec::from_dims(
+                    &shape,
+                    (
+                        layers,
+                        custom.d_model.unwrap_or_default(),
+                        custom.heads.unwrap_or_default(),
+                        custom.kv_heads.or(custom.heads).unwrap_or_default(),
+                        custom.ffn.unwrap_or_default(),
+                        custom.vocab.unwrap_or_default(),
+                        !custom.gpt2_style,
+                    ),
+                ),
                 None => ShapeSpec::named(&shape).ok_or_else(|| {
                     CliError::Input(format!(
                         "unknown shape `{shape}`\nhint: one of {}, or give --layers, --d-model, --heads, --ffn and --vocab",

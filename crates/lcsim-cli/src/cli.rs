@@ -181,23 +181,8 @@ pub enum Calibrate {
         /// A few points and 3 runs: finishes in well under a minute.
         #[arg(long)]
         quick: bool,
-        /// Custom shape: number of layers (with --d-model, --heads, --ffn, --vocab).
-        #[arg(long, requires_all = ["d_model", "heads", "ffn", "vocab"])]
-        layers: Option<usize>,
-        #[arg(long)]
-        d_model: Option<usize>,
-        #[arg(long)]
-        heads: Option<usize>,
-        /// Key/value heads (grouped-query attention) [default: --heads].
-        #[arg(long)]
-        kv_heads: Option<usize>,
-        #[arg(long)]
-        ffn: Option<usize>,
-        #[arg(long)]
-        vocab: Option<usize>,
-        /// GELU MLP and LayerNorm (GPT-2 style) instead of SwiGLU and RMSNorm.
-        #[arg(long)]
-        gpt2_style: bool,
+        #[command(flatten)]
+        custom: CustomShape,
         /// Real weights from a safetensors file with Hugging Face Llama tensor names.
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
@@ -360,4 +345,26 @@ pub struct PlanFlags {
     /// scheduler's environment, as `lcsim run --shard auto` does.
     #[arg(long, value_name = "I/N|auto")]
     pub shard: Option<String>,
+}
+
+/// `lcsim calibrate local`: the dimensions of a custom shape (all absent for a named one).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CustomShape {
+    /// Custom shape: number of layers (with --d-model, --heads, --ffn, --vocab).
+    #[arg(long, requires_all = ["d_model", "heads", "ffn", "vocab"])]
+    pub layers: Option<usize>,
+    #[arg(long)]
+    pub d_model: Option<usize>,
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Key/value heads (grouped-query attention) [default: --heads].
+    #[arg(long)]
+    pub kv_heads: Option<usize>,
+    #[arg(long)]
+    pub ffn: Option<usize>,
+    #[arg(long)]
+    pub vocab: Option<usize>,
+    /// GELU MLP and LayerNorm (GPT-2 style) instead of SwiGLU and RMSNorm.
+    #[arg(long)]
+    pub gpt2_style: bool,
 }

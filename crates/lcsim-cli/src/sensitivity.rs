@@ -342,15 +342,10 @@ fn markdown(
                     || (x.result_high > 0.0) != (base_diff > 0.0)
             })
             .collect();
+        let [path, low, high, at_low, at_high, swing] = cells(top);
         let _ = writeln!(
             md,
-            "- `{}` matters most: from {} to {} it moves the difference from {} to {} (a swing of {}).",
-            top.path,
-            lcsim_core::check::num(top.low),
-            lcsim_core::check::num(top.high),
-            usd(top.result_low),
-            usd(top.result_high),
-            usd(top.swing())
+            "- `{path}` matters most: from {low} to {high} it moves the difference from {at_low} to {at_high} (a swing of {swing})."
         );
         if flips.is_empty() {
             let _ = writeln!(md, "- No single key in its range changes which option is cheaper.");
@@ -368,16 +363,8 @@ fn markdown(
     let _ = writeln!(md, "| key | low | high | difference at low | difference at high | swing |");
     let _ = writeln!(md, "|---|---|---|---|---|---|");
     for x in bars {
-        let _ = writeln!(
-            md,
-            "| `{}` | {} | {} | {} | {} | {} |",
-            x.path,
-            lcsim_core::check::num(x.low),
-            lcsim_core::check::num(x.high),
-            usd(x.result_low),
-            usd(x.result_high),
-            usd(x.swing())
-        );
+        let [path, low, high, at_low, at_high, swing] = cells(x);
+        let _ = writeln!(md, "| `{path}` | {low} | {high} | {at_low} | {at_high} | {swing} |");
     }
     if !skipped.is_empty() {
         let _ = writeln!(md, "\nNot moved (the moved value is not valid):\n");
@@ -386,4 +373,16 @@ fn markdown(
         }
     }
     md
+}
+
+/// A bar's key, its low and high values, the cost difference at each, and the swing, as text.
+fn cells(x: &TornadoBar) -> [String; 6] {
+    [
+        x.path.clone(),
+        lcsim_core::check::num(x.low),
+        lcsim_core::check::num(x.high),
+        usd(x.result_low),
+        usd(x.result_high),
+        usd(x.swing()),
+    ]
 }

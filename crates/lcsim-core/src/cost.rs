@@ -411,6 +411,14 @@ impl CostWire {
         .collect()
     }
 
+    /// `billing_increment_s` and `min_billed_s`, each 0 when absent.
+    fn billing_increments(&self, key: &str) -> Result<(f64, f64), Problem> {
+        Ok((
+            optional_non_negative(&format!("{key}.billing_increment_s"), self.billing_increment_s)?,
+            optional_non_negative(&format!("{key}.min_billed_s"), self.min_billed_s)?,
+        ))
+    }
+
     fn only(&self, key: &str, allowed: &[&str], what: &str) -> Result<(), Problem> {
         let allowed: Vec<&str> = allowed.iter().copied().chain(["ops_usd_per_month"]).collect();
         only_keys(key, &self.present(), &allowed, what)
@@ -552,20 +560,10 @@ impl CostWire {
                     )
                     .hint("remove `instances`"));
                 }
-                Some(InstanceBilling::Autoscaled {
-                    usd_per_hour: optional_non_negative(
-                        &format!("{key}.usd_per_instance_hour"),
-                        Some(p),
-                    )?,
-                    increment_s: optional_non_negative(
-                        &format!("{key}.billing_increment_s"),
-                        self.billing_increment_s,
-                    )?,
-                    min_billed_s: optional_non_negative(
-                        &format!("{key}.min_billed_s"),
-                        self.min_billed_s,
-                    )?,
-                })
+                let usd_per_hour =
+                    optional_non_negative(&format!("{key}.usd_per_instance_hour"), Some(p))?;
+                let (increment_s, min_billed_s) = self.billing_increments(key)?;
+                Some(InstanceBilling::Autoscaled { usd_per_hour, increment_s, min_billed_s })
             }
             Some(p) => {
                 let usd_per_hour =
@@ -586,17 +584,14 @@ impl CostWire {
                         return Err(Problem::new(format!("{key}.billing_increment_s"), "always-on instances are billed for every hour; billing increments apply to per-request (serverless) billing")
                             .hint("remove `instances` (and `max_concurrency`) for serverless billing, or remove the billing keys"));
                     }
-                    None => Some(InstanceBilling::PerRequest {
-                        usd_per_hour,
-                        increment_s: optional_non_negative(
-                            &format!("{key}.billing_increment_s"),
-                            self.billing_increment_s,
-                        )?,
-                        min_billed_s: optional_non_negative(
-                            &format!("{key}.min_billed_s"),
-                            self.min_billed_s,
-                        )?,
-                    }),
+                    None => {
+                        let (increment_s, min_billed_s) = self.billing_increments(key)?;
+                        Some(InstanceBilling::PerRequest {
+                            usd_per_hour,
+                            increment_s,
+                            min_billed_s,
+                        })
+                    }
                 }
             }
         };

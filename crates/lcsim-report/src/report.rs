@@ -315,9 +315,15 @@ pub fn decisions(data: &RunData) -> Vec<String> {
         let rows: Vec<f64> = data.months_of(name).map(f).collect();
         (!rows.is_empty()).then(|| rows.iter().sum::<f64>() / rows.len() as f64)
     };
+    // Mean monthly USD of a cost component and device-hours out of service for it.
+    let usd_and_hours = |name: &str, component: usize, hours: fn(&crate::data::Month) -> f64| {
+        (
+            per_month(name, &|m| m.components[component]).unwrap_or(0.0),
+            per_month(name, &hours).unwrap_or(0.0),
+        )
+    };
     for d in &data.deployments {
-        let updates = per_month(&d.name, &|m| m.components[9]).unwrap_or(0.0);
-        let hours = per_month(&d.name, &|m| m.update_device_hours).unwrap_or(0.0);
+        let (updates, hours) = usd_and_hours(&d.name, 9, |m| m.update_device_hours);
         if updates > 0.0 || hours > 0.0 {
             lines.push(format!(
                 "**Updates:** releasing to `{}` costs {} a month{} — the guide's \"manual scripts\" locally vs \"CI/CD\" in the cloud.",
@@ -326,8 +332,7 @@ pub fn decisions(data: &RunData) -> Vec<String> {
                 if hours > 0.0 { format!(" and takes {hours:.1} device-hours out of service") } else { String::new() }
             ));
         }
-        let training = per_month(&d.name, &|m| m.components[10]).unwrap_or(0.0);
-        let train_hours = per_month(&d.name, &|m| m.training_device_hours).unwrap_or(0.0);
+        let (training, train_hours) = usd_and_hours(&d.name, 10, |m| m.training_device_hours);
         if training > 0.0 || train_hours > 0.0 {
             lines.push(format!(
                 "**Training:** `{}` spends {} a month on training{} (p95 latency {}).",

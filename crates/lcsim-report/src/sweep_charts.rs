@@ -194,6 +194,40 @@ where
     Ok(())
 }
 
+/// Draws a chart against a swept axis `$x` spanning `$span`: the caption, a mesh with `$y_desc`
+/// and ticks formatted by `$y_fmt`, the series `$body` draws on `$chart`, and the legend. The
+/// x axis is logarithmic when the axis is and starts above 0.
+macro_rules! axis_chart {
+    ($root:expr, $caption:expr, $x:expr, $span:expr, $y_top:expr, $y_desc:expr, $y_fmt:expr,
+     |$chart:ident| $body:block) => {{
+        let (lo, hi): (f64, f64) = $span;
+        let mut b = ChartBuilder::on($root);
+        b.caption($caption, title_style()).margin(24).x_label_area_size(80).y_label_area_size(130);
+        macro_rules! mesh_and_body {
+                    ($built:expr) => {{
+                        let mut $chart = $built;
+                        $chart
+                            .configure_mesh()
+                            .x_desc($x.path.as_str())
+                            .x_labels(10)
+                            .y_desc($y_desc.to_string())
+                            .x_label_formatter(&|v| tick(*v))
+                            .y_label_formatter(&|v| $y_fmt(*v))
+                            .label_style(label_style())
+                            .axis_desc_style(axis_style())
+                            .draw()?;
+                        $body
+                        legend(&mut $chart, SeriesLabelPosition::UpperLeft)?;
+                    }};
+                }
+        if $x.log && lo > 0.0 {
+            mesh_and_body!(b.build_cartesian_2d((lo..hi).log_scale(), 0.0..$y_top)?);
+        } else {
+            mesh_and_body!(b.build_cartesian_2d(lo..hi, 0.0..$y_top)?);
+        }
+    }};
+}
+
 /// Cumulative cost at the horizon's end against the first swept axis: mean and p5–p95 band
 /// per option (the second axis, if any, held at the reference row).
 fn cost_curve<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, t: &SweepTable) -> Drawn
@@ -226,50 +260,30 @@ where
         Some(at) => format!("{}: cost to month {h} (p5–p95) {at}", t.scenario),
         None => format!("{}: cumulative cost to month {h} (mean, p5–p95 band)", t.scenario),
     };
-    let mut b = ChartBuilder::on(root);
-    b.caption(caption, title_style()).margin(24).x_label_area_size(80).y_label_area_size(130);
-    macro_rules! draw {
-        ($chart:expr) => {{
-            let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .x_desc(x.path.as_str())
-                .x_labels(10)
-                .y_desc(format!("Cumulative cost to month {h} (USD)"))
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| usd(*v))
-                .label_style(label_style())
-                .axis_desc_style(axis_style())
-                .draw()?;
-            for (k, pts) in &series {
-                let color = PALETTE[k % PALETTE.len()];
-                let band: Vec<(f64, f64)> = pts
-                    .iter()
-                    .map(|p| (p.0, p.3))
-                    .chain(pts.iter().rev().map(|p| (p.0, p.2)))
-                    .collect();
-                chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.18))))?;
-                let (name, kind) = &t.deployments[*k];
-                let style = color.stroke_width(4);
-                let mean: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
-                let s = if *kind == "hybrid" {
-                    chart.draw_series(DashedLineSeries::new(mean.clone(), 16, 10, style))?
-                } else {
-                    chart.draw_series(LineSeries::new(mean.clone(), style))?
-                };
-                s.label(format!("{name} ({kind})")).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(4))
-                });
-                chart.draw_series(mean.into_iter().map(|p| Circle::new(p, 5, color.filled())))?;
-            }
-            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-        }};
-    }
-    if x.log && lo > 0.0 {
-        draw!(b.build_cartesian_2d((lo..hi).log_scale(), 0.0..top.max(1.0))?);
-    } else {
-        draw!(b.build_cartesian_2d(lo..hi, 0.0..top.max(1.0))?);
-    }
+    let y_desc = format!("Cumulative cost to month {h} (USD)");
+    axis_chart!(root, caption, x, (lo, hi), top.max(1.0), y_desc, usd, |chart| {
+        for (k, pts) in &series {
+            let color = PALETTE[k % PALETTE.len()];
+            let band: Vec<(f64, f64)> = pts
+                .iter()
+                .map(|p| (p.0, p.3))
+                .chain(pts.iter().rev().map(|p| (p.0, p.2)))
+                .collect();
+            chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.18))))?;
+            let (name, kind) = &t.deployments[*k];
+            let style = color.stroke_width(4);
+            let mean: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
+            let s = if *kind == "hybrid" {
+                chart.draw_series(DashedLineSeries::new(mean.clone(), 16, 10, style))?
+            } else {
+                chart.draw_series(LineSeries::new(mean.clone(), style))?
+            };
+            s.label(format!("{name} ({kind})")).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(4))
+            });
+            chart.draw_series(mean.into_iter().map(|p| Circle::new(p, 5, color.filled())))?;
+        }
+    });
     root.present()?;
     Ok(())
 }
@@ -305,52 +319,33 @@ where
         Some(at) => format!("{}: p95 latency {at}", t.scenario),
         None => format!("{}: p95 end-to-end latency", t.scenario),
     };
-    let mut b = ChartBuilder::on(root);
-    b.caption(caption, title_style()).margin(24).x_label_area_size(80).y_label_area_size(130);
-    macro_rules! draw {
-        ($chart:expr) => {{
-            let mut chart = $chart;
+    let y_desc = "p95 end-to-end latency (s)";
+    axis_chart!(root, caption, x, (lo, hi), top.max(1e-3), y_desc, tick, |chart| {
+        for (k, pts) in &series {
+            let color = PALETTE[k % PALETTE.len()];
+            let (name, kind) = &t.deployments[*k];
             chart
-                .configure_mesh()
-                .x_desc(x.path.as_str())
-                .x_labels(10)
-                .y_desc("p95 end-to-end latency (s)")
-                .x_label_formatter(&|v| tick(*v))
-                .label_style(label_style())
-                .axis_desc_style(axis_style())
-                .draw()?;
-            for (k, pts) in &series {
-                let color = PALETTE[k % PALETTE.len()];
-                let (name, kind) = &t.deployments[*k];
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(4)))?
-                    .label(format!("{name} ({kind})"))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(4))
-                    });
-                chart.draw_series(pts.iter().map(|p| Circle::new(*p, 5, color.filled())))?;
-            }
-            if let Some(v) = target {
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        vec![(lo, v), (hi, v)],
-                        12,
-                        8,
-                        BLACK.stroke_width(3),
-                    ))?
-                    .label(format!("SLO: p95 ≤ {} s", tick(v)))
-                    .legend(|(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(3))
-                    });
-            }
-            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-        }};
-    }
-    if x.log && lo > 0.0 {
-        draw!(b.build_cartesian_2d((lo..hi).log_scale(), 0.0..top.max(1e-3))?);
-    } else {
-        draw!(b.build_cartesian_2d(lo..hi, 0.0..top.max(1e-3))?);
-    }
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(4)))?
+                .label(format!("{name} ({kind})"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(4))
+                });
+            chart.draw_series(pts.iter().map(|p| Circle::new(*p, 5, color.filled())))?;
+        }
+        if let Some(v) = target {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(lo, v), (hi, v)],
+                    12,
+                    8,
+                    BLACK.stroke_width(3),
+                ))?
+                .label(format!("SLO: p95 ≤ {} s", tick(v)))
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(3))
+                });
+        }
+    });
     root.present()?;
     Ok(())
 }
