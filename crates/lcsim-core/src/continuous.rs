@@ -193,15 +193,14 @@ pub enum LinearWire {
     Linear(LinearTable),
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinearTable {
     pub base: f64,
     pub per_batch: f64,
     /// Decode only: added step time per token of context…
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_context: Option<f64>,
     /// …plus this much per token of context and per request in the batch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_batch_context: Option<f64>,
 }

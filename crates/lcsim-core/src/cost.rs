@@ -33,72 +33,47 @@ use crate::error::Problem;
 use crate::units::HOURS_PER_MONTH;
 
 /// The TOML form of `[deployment.cost]`: every key of both kinds, each optional.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CostWire {
     // local
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capex_usd: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residual_value_usd: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amortization_months: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_w: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_w: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_w: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pue: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_kwh: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_kw_month: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ups_usd: Option<f64>,
     // both
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ops_usd_per_month: Option<f64>,
     // cloud
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_mtok_in: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_mtok_out: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_mtok_cached_in: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_input_share: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_share: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_discount: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_request: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_instance_hour: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_increment_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_billed_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress_usd_per_gb: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_per_request: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_change_per_year: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_change_sd_per_year: Option<f64>,
 }
 
 /// `[deployment.capacity_policy]`: buy another device when a month's busiest hour is too busy.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapacityPolicyWire {
     pub add_when_peak_utilization_above: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lead_time_months: Option<u32>,
     pub max_servers: u32,
 }

@@ -873,92 +873,56 @@ pub enum SchedulerKind {
     Continuous,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentWire {
     pub name: String,
     pub kind: DeploymentKind,
     /// A calibration profile (`calibration/x.toml`) supplying the latency model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<String>,
     // local
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub servers: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler: Option<SchedulerKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_num_seqs: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_cache_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batched_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention_ms_per_context_token: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decode_ms_by_batch: Option<Vec<f64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill_attention_ms_per_context_token: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill_overhead_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_timeout_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill_ms_per_token: Option<LinearWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decode_ms_per_token: Option<LinearWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overhead_ms: Option<f64>,
     // both
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_capacity: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_ms: Option<DistWire>,
     // cloud
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_rtt_ms: Option<DistWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_ms: Option<DistWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens_per_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<CostWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_policy: Option<CapacityPolicyWire>,
     // reliability and scaling
     /// A request not served within this long counts as failed (the client gives up).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<AutoscaleWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<FailuresWire>,
     // model updates and training
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updates: Option<UpdatesWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub federated: Option<FederatedWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub central_training: Option<CentralTrainingWire>,
     // hybrid
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overflow_queue_above: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_timeout_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<RerankOrder>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_must_stay_local: Option<f64>,
 }
 

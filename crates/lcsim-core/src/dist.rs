@@ -24,25 +24,18 @@ use crate::error::Problem;
 pub const Z95: f64 = 1.644_853_626_951_472_2;
 
 /// The TOML form of a distribution, before validation.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DistWire {
     pub dist: DistKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cv: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub median: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p95: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<f64>>,
 }
 

@@ -59,36 +59,24 @@ pub enum RolloutStrategy {
     Rolling,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatesWire {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every_days: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub releases_per_year: Option<f64>,
     // local
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_minutes: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staff_hours_per_device: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_staff_hour: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_probability: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_minutes: Option<f64>,
     // cloud
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<RolloutStrategy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch_minutes: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_release: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_change_month: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_factor: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_factor: Option<f64>,
 }
 
@@ -139,25 +127,19 @@ impl Updates {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FederatedWire {
     pub round_every_hours: f64,
     pub share_of_devices: f64,
     pub train_hours: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inference_speed: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_power_w: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta_mb: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uplink_mbps: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer_usd_per_gb: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coordinator_usd_per_hour: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coordinator_hours_per_round: Option<f64>,
 }
 
@@ -176,12 +158,12 @@ pub struct Federated {
     pub coordinator_usd_per_round: f64,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CentralTrainingWire {
     pub round_every_hours: f64,
     pub raw_mb_per_device: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer_usd_per_gb: Option<f64>,
     pub training_hours_per_round: f64,
     pub usd_per_training_hour: f64,

@@ -40,30 +40,22 @@ use crate::error::Problem;
 use crate::files::FileSource;
 
 /// Where a profile's numbers come from.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Provenance {
     /// `measured` by `lcsim calibrate`, or `reference` (built from published figures).
     pub method: String,
     pub date: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lcsim_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_cpu: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_cores: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candle_version: Option<String>,
     /// For reference profiles: the publication or file the figures come from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
 }
 
@@ -76,13 +68,13 @@ pub enum Profile {
     Server(ServerProfile),
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocalProfile {
     pub provenance: Provenance,
     pub shape: ShapeInfo,
     pub fit: LocalFit,
     /// f32 matrix-multiply throughput of the device (1024³), GFLOP/s.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matmul_gflops: Option<f64>,
     #[serde(default)]
     pub prefill: Vec<PrefillPoint>,
@@ -140,18 +132,18 @@ pub struct DecodePoint {
     pub runs_ms: Vec<f64>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloudProfile {
     pub provenance: Provenance,
     pub target: Target,
     pub rtt_ms: LatencyStats,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_ms: Option<LatencyStats>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens_per_s: Option<f64>,
     pub errors: ErrorCounts,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
@@ -160,7 +152,6 @@ pub struct Target {
     pub concurrency: u32,
     pub timeout_s: f64,
     pub openai: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
 }
 
@@ -186,21 +177,19 @@ pub struct ServerProfile {
 }
 
 /// What the server says about itself (`/props` where it has one) and how it was reached.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerInfo {
     pub url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Sequences decoded together (llama.cpp `--parallel`, vLLM `max_num_seqs`).
     pub slots: u32,
     /// `reported` (from `/props`) or `saturation` (where throughput stopped growing).
     pub slots_from: String,
     /// KV-cache capacity in tokens, all slots together (llama.cpp `-c`), where reported.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_cache_tokens: Option<u64>,
     /// The server's build or version string, where reported.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
     /// Settings as the server reported them (`/props`), flattened to text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -211,6 +200,7 @@ pub struct ServerInfo {
 }
 
 /// The fitted step model, milliseconds, with the fits' quality.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerFit {
@@ -229,9 +219,7 @@ pub struct ServerFit {
     /// prefilled; the longest gap of the decoding stream (median over runs) is that mixed
     /// iteration. What it saves against a prefill-only plus a decode-only iteration is the
     /// overhead the two share: `overhead_ms`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mixed_prompt_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mixed_iteration_ms: Option<f64>,
     /// Per request, outside the iterations: HTTP, parsing, tokenization.
     pub request_overhead_ms: f64,
@@ -241,6 +229,7 @@ pub struct ServerFit {
     pub decode_max_rel_residual: f64,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerPrefillPoint {
@@ -249,7 +238,6 @@ pub struct ServerPrefillPoint {
     /// Median time to first token seen by the client.
     pub ttft_ms: f64,
     /// Median prefill time the server reported (`timings.prompt_ms`), where it reports one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_prompt_ms: Option<f64>,
     pub runs: u32,
 }
@@ -325,6 +313,7 @@ impl ServerProfile {
 }
 
 /// Empirical statistics of successful samples, and a lognormal fit.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyStats {
@@ -334,7 +323,6 @@ pub struct LatencyStats {
     pub p95: f64,
     pub p99: f64,
     /// The first request, kept apart: it pays for DNS, TCP/TLS set-up or a cold start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_ms: Option<f64>,
     /// Maximum-likelihood lognormal (`μ`, `σ` of the log), in the scenario grammar.
     pub fit: DistWire,

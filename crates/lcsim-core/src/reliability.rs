@@ -51,24 +51,17 @@ pub use crate::units::MS_PER_YEAR;
 /// Weibull shapes lcsim takes (see the `weibull_shape` error's hint).
 pub const WEIBULL_SHAPE_RANGE: (f64, f64) = (0.01, 100.0);
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AutoscaleWire {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_instances: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_instances: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency_per_instance: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_utilization: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_queue_per_instance: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_up_delay_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_start_s: Option<DistWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_after_idle_s: Option<f64>,
 }
 
@@ -98,20 +91,15 @@ pub struct Autoscale {
     pub scale_down_after_idle_ms: f64,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitWire {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_min: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff_base_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff_max_ms: Option<f64>,
 }
 
@@ -137,38 +125,25 @@ pub enum LifetimeKind {
     Weibull,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FailuresWire {
     // local
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtbf_hours: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mttr_hours: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_to_failure: Option<LifetimeKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weibull_shape: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repair_usd: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_outages_per_year: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_outage_minutes: Option<DistWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ups_runtime_minutes: Option<f64>,
     // cloud
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zones: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_outages_per_year: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_outage_minutes: Option<DistWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover_delay_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_outages_per_year: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_outage_minutes: Option<DistWire>,
 }
 
@@ -251,16 +226,13 @@ pub struct Hybrid {
     pub data_must_stay_local: f64,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SloWire {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_p95_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_p95_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpot_p95_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<f64>,
 }
 

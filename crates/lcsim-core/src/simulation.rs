@@ -35,20 +35,17 @@ impl Horizon {
 
 // The TOML form of the table (serde), validated above.
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimulationWire {
     pub seed: u64,
     pub replications: u32,
     /// Simulated time per replication of a stationary run (not with `horizon_months`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_hours: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup_hours: Option<f64>,
     /// Months of total cost of ownership to simulate (turns on the monthly cost model).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub horizon_months: Option<u32>,
     /// Hours simulated request by request in each month (default 24: one whole day).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_hours: Option<f64>,
 }

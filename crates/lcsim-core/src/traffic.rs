@@ -314,43 +314,30 @@ pub enum Pattern {
     Trace,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrafficWire {
     pub pattern: Pattern,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_per_s: Option<f64>,
     // diurnal
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_to_trough: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_hour: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hourly_weights: Option<Vec<f64>>,
     // bursty: gamma renewal
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cv: Option<f64>,
     // bursty: two-state MMPP
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rates_per_s: Option<Vec<f64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean_dwell_s: Option<Vec<f64>>,
     // trace
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_scale: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_end: Option<TraceEnd>,
     // any pattern
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth_per_month: Option<f64>,
     /// Coefficient of variation of each month's traffic level (lognormal, mean 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level_noise_cv: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<DistWire>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<DistWire>,
 }
 

@@ -65,6 +65,7 @@ pub struct ClientOverhead {
 }
 
 /// One load level: what was sent, what came back, and the comparison.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Level {
     /// Offered load as a share of the calibrated capacity.
@@ -84,7 +85,6 @@ pub struct Level {
     /// With `--repeat`: the same requests sent again at the same times, compared with the
     /// first pass (`measured` = first pass, `simulated` = second pass): how much the real
     /// server differs from itself, the noise floor under any model's error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<BTreeMap<String, MetricComparison>>,
 }
 

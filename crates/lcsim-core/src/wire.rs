@@ -14,24 +14,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::reliability::SloWire;
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioWire {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub simulation: SimulationWire,
     pub traffic: TrafficWire,
     #[serde(rename = "deployment")]
     pub deployments: Vec<DeploymentWire>,
     /// Service-level objectives every deployment is measured against.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloWire>,
     /// `lcsim sweep`'s grid: key path → list of values or range ([`crate::sweep::axis`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<toml::Table>,
     /// `lcsim sensitivity`'s keys: key path → `[low, high]` or a share ([`crate::sweep::swings_of`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensitivity: Option<toml::Table>,
 }
 
