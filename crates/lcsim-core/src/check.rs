@@ -109,21 +109,31 @@ pub fn require<T: Copy>(key: &str, name: &str, v: Option<T>, what: &str) -> Resu
     })
 }
 
-/// Refuses the first present key that `what` does not take; `present` pairs each key with
-/// whether the scenario gives it.
-pub fn only(
-    key: &str,
-    present: &[(&'static str, bool)],
-    allowed: &[&str],
-    what: &str,
-) -> Result<(), Problem> {
-    let keys: Vec<&str> = present.iter().filter(|(_, p)| *p).map(|(k, _)| *k).collect();
-    only_keys(key, &keys, allowed, what)
+/// The keys a TOML table sets, in the order of its wire struct's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys(Vec<String>);
+
+impl Keys {
+    /// The keys `wire` sets: every key its serialization writes (wire structs skip an absent
+    /// `Option`), less the keys in `always` (those every form of the table takes). One
+    /// definition for every table, so a key added to a wire struct is checked without being
+    /// listed again.
+    pub fn of<T: serde::Serialize>(wire: &T, always: &[&str]) -> Keys {
+        let keys = match serde_json::to_value(wire) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        Keys(keys.into_iter().filter(|k| !always.contains(&k.as_str())).collect())
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|k| k == key)
+    }
 }
 
 /// Refuses the first of the `present` keys that `what` does not take.
-pub fn only_keys(key: &str, present: &[&str], allowed: &[&str], what: &str) -> Result<(), Problem> {
-    match present.iter().find(|k| !allowed.contains(k)) {
+pub fn only_keys(key: &str, present: &Keys, allowed: &[&str], what: &str) -> Result<(), Problem> {
+    match present.0.iter().find(|k| !allowed.contains(&k.as_str())) {
         None => Ok(()),
         Some(k) => {
             Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to {what}")).hint(

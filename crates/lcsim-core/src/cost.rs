@@ -28,7 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{only_keys, optional_non_negative, optional_share};
+use crate::check::{Keys, only_keys, optional_non_negative, optional_share};
 use crate::error::Problem;
 use crate::units::HOURS_PER_MONTH;
 
@@ -353,37 +353,8 @@ pub fn break_even_month(local: &[CostBreakdown], cloud: &[CostBreakdown]) -> Opt
 }
 
 impl CostWire {
-    fn present(&self) -> Vec<&'static str> {
-        [
-            ("capex_usd", self.capex_usd.is_some()),
-            ("residual_value_usd", self.residual_value_usd.is_some()),
-            ("amortization_months", self.amortization_months.is_some()),
-            ("power_w", self.power_w.is_some()),
-            ("idle_w", self.idle_w.is_some()),
-            ("load_w", self.load_w.is_some()),
-            ("pue", self.pue.is_some()),
-            ("usd_per_kwh", self.usd_per_kwh.is_some()),
-            ("usd_per_kw_month", self.usd_per_kw_month.is_some()),
-            ("ups_usd", self.ups_usd.is_some()),
-            ("usd_per_mtok_in", self.usd_per_mtok_in.is_some()),
-            ("usd_per_mtok_out", self.usd_per_mtok_out.is_some()),
-            ("usd_per_mtok_cached_in", self.usd_per_mtok_cached_in.is_some()),
-            ("cached_input_share", self.cached_input_share.is_some()),
-            ("batch_share", self.batch_share.is_some()),
-            ("batch_discount", self.batch_discount.is_some()),
-            ("usd_per_request", self.usd_per_request.is_some()),
-            ("usd_per_instance_hour", self.usd_per_instance_hour.is_some()),
-            ("instances", self.instances.is_some()),
-            ("billing_increment_s", self.billing_increment_s.is_some()),
-            ("min_billed_s", self.min_billed_s.is_some()),
-            ("egress_usd_per_gb", self.egress_usd_per_gb.is_some()),
-            ("bytes_per_request", self.bytes_per_request.is_some()),
-            ("price_change_per_year", self.price_change_per_year.is_some()),
-            ("price_change_sd_per_year", self.price_change_sd_per_year.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, p)| p.then_some(k))
-        .collect()
+    fn present(&self) -> Keys {
+        Keys::of(self, &["ops_usd_per_month"])
     }
 
     /// `billing_increment_s` and `min_billed_s`, each 0 when absent.
@@ -518,7 +489,7 @@ impl CostWire {
         let instances = match self.usd_per_instance_hour {
             None => {
                 for k in ["instances", "billing_increment_s", "min_billed_s"] {
-                    if self.present().contains(&k) {
+                    if self.present().has(k) {
                         return Err(Problem::new(
                             format!("{key}.{k}"),
                             format!("`{k}` needs `usd_per_instance_hour`"),

@@ -1,7 +1,7 @@
 //! `[[deployment]]`: a local pool of servers (FIFO, static batching or continuous batching), a
 //! cloud endpoint, or a hybrid of others, with its cost, capacity, failure and lifecycle tables.
 
-use crate::check::{count_up_to, non_negative, only_keys, positive, require, share};
+use crate::check::{Keys, count_up_to, non_negative, only_keys, positive, require, share};
 use crate::continuous::DecodeTable;
 use crate::continuous::LinearWire;
 use crate::continuous::{CONTINUOUS_KEYS, Continuous, Linear, linear};
@@ -233,7 +233,7 @@ pub(crate) fn validate_deployment(
                 );
             }
             for k in CONTINUOUS_KEYS {
-                if present.contains(&k) {
+                if present.has(k) {
                     return Err(Problem::new(
                         format!("{key}.{k}"),
                         format!("`{k}` applies to scheduler = \"continuous\""),
@@ -439,7 +439,7 @@ pub(crate) fn validate_deployment(
                 None => None,
                 Some(a) => {
                     for k in ["max_concurrency", "queue_capacity"] {
-                        if present.contains(&k) {
+                        if present.has(k) {
                             return Err(Problem::new(format!("{key}.{k}"), format!("`{k}` does not apply to an autoscaled deployment"))
                                 .hint("capacity comes from [autoscale]: max_instances × concurrency_per_instance; use `timeout_ms` to give up on waiting requests"));
                         }
@@ -554,7 +554,7 @@ pub(crate) fn validate_continuous(
 ) -> Result<Continuous, Problem> {
     let what = "scheduler = \"continuous\"";
     for k in ["max_batch", "batch_timeout_ms", "service_ms"] {
-        if d.present_keys().contains(&k) {
+        if d.present_keys().has(k) {
             return Err(Problem::new(
                 format!("{key}.{k}"),
                 format!("`{k}` does not apply to {what}"),
@@ -631,7 +631,7 @@ pub(crate) fn validate_continuous(
         "prefill_overhead_ms",
     ];
     if let Some(p) = &server {
-        if let Some(k) = token_keys.iter().find(|k| d.present_keys().contains(k)) {
+        if let Some(k) = token_keys.iter().find(|k| d.present_keys().has(k)) {
             return Err(Problem::new(
                 format!("{key}.{k}"),
                 "the calibration profile supplies the step model: remove this key, or `calibration`",
@@ -645,7 +645,7 @@ pub(crate) fn validate_continuous(
         .map(|path| load_local_profile(key, path, files).map(|p| p.fit))
         .transpose()?;
     if let Some(fit) = profile_fit {
-        if let Some(k) = token_keys.iter().find(|k| d.present_keys().contains(k)) {
+        if let Some(k) = token_keys.iter().find(|k| d.present_keys().has(k)) {
             return Err(Problem::new(
                 format!("{key}.{k}"),
                 "the calibration profile supplies the step model: remove this key, or `calibration`",
@@ -824,7 +824,7 @@ pub(crate) fn validate_hybrid(
         Policy::Rerank => &["order"],
     };
     for k in ["overflow_queue_above", "fallback_timeout_ms", "order"] {
-        if present.contains(&k) && !allowed.contains(&k) {
+        if present.has(k) && !allowed.contains(&k) {
             return Err(Problem::new(
                 format!("{key}.{k}"),
                 format!(
@@ -928,51 +928,7 @@ pub struct DeploymentWire {
 
 impl DeploymentWire {
     /// The keys that are set, by TOML name (for "does not apply to kind" checks).
-    pub(crate) fn present_keys(&self) -> Vec<&'static str> {
-        [
-            ("calibration", self.calibration.is_some()),
-            ("servers", self.servers.is_some()),
-            ("max_batch", self.max_batch.is_some()),
-            ("scheduler", self.scheduler.is_some()),
-            ("max_num_seqs", self.max_num_seqs.is_some()),
-            ("kv_cache_tokens", self.kv_cache_tokens.is_some()),
-            ("max_batched_tokens", self.max_batched_tokens.is_some()),
-            ("attention_ms_per_context_token", self.attention_ms_per_context_token.is_some()),
-            ("decode_ms_by_batch", self.decode_ms_by_batch.is_some()),
-            (
-                "prefill_attention_ms_per_context_token",
-                self.prefill_attention_ms_per_context_token.is_some(),
-            ),
-            ("prefill_overhead_ms", self.prefill_overhead_ms.is_some()),
-            ("batch_timeout_ms", self.batch_timeout_ms.is_some()),
-            ("prefill_ms_per_token", self.prefill_ms_per_token.is_some()),
-            ("decode_ms_per_token", self.decode_ms_per_token.is_some()),
-            ("overhead_ms", self.overhead_ms.is_some()),
-            ("queue_capacity", self.queue_capacity.is_some()),
-            ("service_ms", self.service_ms.is_some()),
-            ("network_rtt_ms", self.network_rtt_ms.is_some()),
-            ("ttft_ms", self.ttft_ms.is_some()),
-            ("output_tokens_per_s", self.output_tokens_per_s.is_some()),
-            ("max_concurrency", self.max_concurrency.is_some()),
-            ("capacity_policy", self.capacity_policy.is_some()),
-            ("cost", self.cost.is_some()),
-            ("timeout_ms", self.timeout_ms.is_some()),
-            ("autoscale", self.autoscale.is_some()),
-            ("rate_limit", self.rate_limit.is_some()),
-            ("failures", self.failures.is_some()),
-            ("updates", self.updates.is_some()),
-            ("federated", self.federated.is_some()),
-            ("central_training", self.central_training.is_some()),
-            ("policy", self.policy.is_some()),
-            ("local", self.local.is_some()),
-            ("cloud", self.cloud.is_some()),
-            ("overflow_queue_above", self.overflow_queue_above.is_some()),
-            ("fallback_timeout_ms", self.fallback_timeout_ms.is_some()),
-            ("order", self.order.is_some()),
-            ("data_must_stay_local", self.data_must_stay_local.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, p)| p.then_some(k))
-        .collect()
+    pub(crate) fn present_keys(&self) -> Keys {
+        Keys::of(self, &["name", "kind"])
     }
 }

@@ -48,7 +48,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{only, optional_non_negative as non_negative, positive, share};
+use crate::check::{Keys, only_keys, optional_non_negative as non_negative, positive, share};
 use crate::error::Problem;
 use crate::units::{MS_PER_DAY, MS_PER_HOUR};
 
@@ -179,26 +179,12 @@ pub struct CentralTraining {
 }
 
 impl UpdatesWire {
-    fn present(&self) -> [(&'static str, bool); 13] {
-        [
-            ("every_days", self.every_days.is_some()),
-            ("releases_per_year", self.releases_per_year.is_some()),
-            ("rollout_minutes", self.rollout_minutes.is_some()),
-            ("staff_hours_per_device", self.staff_hours_per_device.is_some()),
-            ("usd_per_staff_hour", self.usd_per_staff_hour.is_some()),
-            ("failure_probability", self.failure_probability.is_some()),
-            ("rollback_minutes", self.rollback_minutes.is_some()),
-            ("strategy", self.strategy.is_some()),
-            ("switch_minutes", self.switch_minutes.is_some()),
-            ("usd_per_release", self.usd_per_release.is_some()),
-            ("model_change_month", self.model_change_month.is_some()),
-            ("latency_factor", self.latency_factor.is_some()),
-            ("price_factor", self.price_factor.is_some()),
-        ]
+    fn present(&self) -> Keys {
+        Keys::of(self, &[])
     }
 
     fn only(&self, key: &str, allowed: &[&str], what: &str) -> Result<(), Problem> {
-        only(key, &self.present(), allowed, what)
+        only_keys(key, &self.present(), allowed, what)
     }
 
     fn cadence(&self, key: &str) -> Result<Option<Cadence>, Problem> {
@@ -287,8 +273,7 @@ impl UpdatesWire {
         let cadence = self.cadence(key)?;
         let release_keys = ["strategy", "switch_minutes", "usd_per_release"];
         if cadence.is_none()
-            && let Some(k) =
-                release_keys.iter().find(|k| self.present().iter().any(|(n, p)| *p && n == *k))
+            && let Some(k) = release_keys.iter().find(|k| self.present().has(k))
         {
             return Err(Problem::new(
                 format!("{key}.{k}"),
@@ -298,7 +283,7 @@ impl UpdatesWire {
         let model_change = match self.model_change_month {
             None => {
                 for k in ["latency_factor", "price_factor"] {
-                    if self.present().iter().any(|(n, p)| *p && *n == k) {
+                    if self.present().has(k) {
                         return Err(Problem::new(
                             format!("{key}.{k}"),
                             format!("`{k}` needs `model_change_month`"),

@@ -42,7 +42,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{non_negative, only, positive};
+use crate::check::{Keys, non_negative, only_keys, positive};
 use crate::dist::{ColumnSource, Dist, DistWire};
 use crate::error::Problem;
 use crate::units::MS_PER_HOUR;
@@ -435,23 +435,8 @@ fn outage(
 }
 
 impl FailuresWire {
-    fn present(&self) -> [(&'static str, bool); 14] {
-        [
-            ("mtbf_hours", self.mtbf_hours.is_some()),
-            ("mttr_hours", self.mttr_hours.is_some()),
-            ("time_to_failure", self.time_to_failure.is_some()),
-            ("weibull_shape", self.weibull_shape.is_some()),
-            ("repair_usd", self.repair_usd.is_some()),
-            ("power_outages_per_year", self.power_outages_per_year.is_some()),
-            ("power_outage_minutes", self.power_outage_minutes.is_some()),
-            ("ups_runtime_minutes", self.ups_runtime_minutes.is_some()),
-            ("zones", self.zones.is_some()),
-            ("zone_outages_per_year", self.zone_outages_per_year.is_some()),
-            ("zone_outage_minutes", self.zone_outage_minutes.is_some()),
-            ("failover_delay_s", self.failover_delay_s.is_some()),
-            ("provider_outages_per_year", self.provider_outages_per_year.is_some()),
-            ("provider_outage_minutes", self.provider_outage_minutes.is_some()),
-        ]
+    fn present(&self) -> Keys {
+        Keys::of(self, &[])
     }
 
     pub fn validate_local(
@@ -459,7 +444,7 @@ impl FailuresWire {
         key: &str,
         columns: &dyn ColumnSource,
     ) -> Result<Failures, Problem> {
-        only(
+        only_keys(
             key,
             &self.present(),
             &[
@@ -477,7 +462,7 @@ impl FailuresWire {
         let devices = match (self.mtbf_hours, self.mttr_hours) {
             (None, None) => {
                 for k in ["time_to_failure", "weibull_shape", "repair_usd"] {
-                    if self.present().iter().any(|(n, p)| *p && *n == k) {
+                    if self.present().has(k) {
                         return Err(Problem::new(
                             format!("{key}.{k}"),
                             format!("`{k}` needs `mtbf_hours` and `mttr_hours`"),
@@ -575,7 +560,7 @@ impl FailuresWire {
         key: &str,
         columns: &dyn ColumnSource,
     ) -> Result<Failures, Problem> {
-        only(
+        only_keys(
             key,
             &self.present(),
             &[

@@ -1,7 +1,7 @@
 //! `[traffic]`: how requests arrive (Poisson, diurnal, bursty, Markov-modulated, a replayed
 //! trace) and their prompt and answer lengths.
 
-use crate::check::{non_negative, only_keys, positive, require};
+use crate::check::{Keys, non_negative, only_keys, positive, require};
 use crate::dist::{Dist, DistWire};
 use crate::error::Problem;
 use crate::files::FileSource;
@@ -342,21 +342,10 @@ pub struct TrafficWire {
 }
 
 impl TrafficWire {
-    pub(crate) fn present_keys(&self) -> Vec<&'static str> {
-        [
-            ("rate_per_s", self.rate_per_s.is_some()),
-            ("peak_to_trough", self.peak_to_trough.is_some()),
-            ("peak_hour", self.peak_hour.is_some()),
-            ("hourly_weights", self.hourly_weights.is_some()),
-            ("cv", self.cv.is_some()),
-            ("rates_per_s", self.rates_per_s.is_some()),
-            ("mean_dwell_s", self.mean_dwell_s.is_some()),
-            ("trace_file", self.trace_file.is_some()),
-            ("time_scale", self.time_scale.is_some()),
-            ("at_end", self.at_end.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, p)| p.then_some(k))
-        .collect()
+    pub(crate) fn present_keys(&self) -> Keys {
+        Keys::of(
+            self,
+            &["pattern", "growth_per_month", "level_noise_cv", "prompt_tokens", "output_tokens"],
+        )
     }
 }
