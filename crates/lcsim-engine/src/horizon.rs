@@ -104,13 +104,13 @@ impl MonthContext<'_> {
             Some(CostModel::Cloud(cc)) => {
                 // The leaf's share of the top-level deployment's arrivals.
                 let share = |x: f64| if self.arrived > 0 { x / self.arrived as f64 } else { 0.0 };
-                let served = self.requests * share(r.served as f64);
+                let served = self.requests * share(r.counts.served as f64);
                 let volume = lcsim_core::cost::Volume {
                     requests: served,
                     prompt_tokens: self.requests * share(r.prompt_tokens),
                     output_tokens: self.requests * share(r.output_tokens),
-                    billed_seconds_per_request: if r.served > 0 {
-                        r.billed_ms / 1000.0 / r.served as f64
+                    billed_seconds_per_request: if r.counts.served > 0 {
+                        r.billed_ms / 1000.0 / r.counts.served as f64
                     } else {
                         0.0
                     },
@@ -331,7 +331,7 @@ pub(crate) fn horizon_replication(
                 month: m,
                 window_ms: h.window_ms,
                 requests,
-                arrived: r.arrived,
+                arrived: r.counts.arrived,
                 servers: &servers,
                 purchases: &purchases,
                 price_change: &price_change,
@@ -358,7 +358,7 @@ pub(crate) fn horizon_replication(
             };
             let downtime_ms =
                 measure(&downs[k], month_start, month_start + HOURS_PER_MONTH * MS_PER_HOUR);
-            let arrived = r.arrived.max(1) as f64;
+            let arrived = r.counts.arrived.max(1) as f64;
             records[k].push(MonthRecord {
                 cash,
                 amortized_usd,
@@ -437,7 +437,7 @@ fn route_shares(scenario: &Scenario, d: &Deployment, r: &Recorder) -> (f64, f64)
         Model::Local(_) => (1.0, 0.0),
         Model::Cloud(_) => (0.0, 1.0),
         Model::Hybrid(_) => {
-            let served = r.served.max(1) as f64;
+            let served = r.counts.served.max(1) as f64;
             let share = |kind: &str| {
                 r.routes
                     .iter()

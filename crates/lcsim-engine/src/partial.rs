@@ -9,20 +9,13 @@ use std::collections::BTreeMap;
 
 use lcsim_core::cost::CostBreakdown;
 
-use crate::recorder::Histograms;
+use crate::recorder::{Counts, Histograms};
 
 /// Per-replication figures of one deployment (the inputs of the confidence intervals).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReplicationStats {
-    pub arrived: u64,
-    pub served: u64,
-    pub dropped: u64,
-    pub unavailable: u64,
-    pub timed_out: u64,
-    pub rate_limited: u64,
-    pub too_large: u64,
-    pub preemptions: u64,
-    pub retries: u64,
+    /// First, so the shard encoding (postcard: fields in order) keeps its shape.
+    pub counts: Counts,
     /// Share of arrived requests served within the timeout.
     pub availability: f64,
     /// Served within the SLO latency target (all served without one).

@@ -113,6 +113,43 @@ impl Histograms {
     }
 }
 
+/// What became of the requests a deployment counted (sent after the warm-up), and the work
+/// that cost: integers, so they add exactly across windows and replications.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counts {
+    pub arrived: u64,
+    pub served: u64,
+    /// Queue full.
+    pub dropped: u64,
+    pub unavailable: u64,
+    pub timed_out: u64,
+    pub rate_limited: u64,
+    pub too_large: u64,
+    /// Continuous batching: sequences preempted for KV-cache room.
+    pub preemptions: u64,
+    /// 429 responses that were retried.
+    pub retries: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.arrived += o.arrived;
+        self.served += o.served;
+        self.dropped += o.dropped;
+        self.unavailable += o.unavailable;
+        self.timed_out += o.timed_out;
+        self.rate_limited += o.rate_limited;
+        self.too_large += o.too_large;
+        self.preemptions += o.preemptions;
+        self.retries += o.retries;
+    }
+
+    /// Failed requests of every kind.
+    pub fn errors(&self) -> u64 {
+        self.dropped + self.unavailable + self.timed_out + self.rate_limited + self.too_large
+    }
+}
+
 /// Statistics of one deployment in one replication.
 #[derive(Debug, Clone)]
 pub struct Recorder {
@@ -140,18 +177,7 @@ pub struct Recorder {
     pub sum_tpot_ms: f64,
     /// Served requests with a time per output token.
     pub tpot_served: u64,
-    pub arrived: u64,
-    pub served: u64,
-    /// Queue full.
-    pub dropped: u64,
-    pub unavailable: u64,
-    pub timed_out: u64,
-    pub rate_limited: u64,
-    pub too_large: u64,
-    /// Continuous batching: sequences preempted for KV-cache room.
-    pub preemptions: u64,
-    /// 429 responses that were retried.
-    pub retries: u64,
+    pub counts: Counts,
     /// Served requests that waited for an instance's cold start.
     pub cold_starts: u64,
     /// Served within the SLO latency target.
@@ -200,15 +226,7 @@ impl Recorder {
             whole_answers: false,
             sum_tpot_ms: 0.0,
             tpot_served: 0,
-            arrived: 0,
-            served: 0,
-            dropped: 0,
-            unavailable: 0,
-            timed_out: 0,
-            rate_limited: 0,
-            too_large: 0,
-            preemptions: 0,
-            retries: 0,
+            counts: Counts::default(),
             cold_starts: 0,
             within_slo: 0,
             waited: 0,
@@ -303,15 +321,7 @@ impl Recorder {
         self.sum_ttft_ms += o.sum_ttft_ms;
         self.sum_tpot_ms += o.sum_tpot_ms;
         self.tpot_served += o.tpot_served;
-        self.arrived += o.arrived;
-        self.served += o.served;
-        self.dropped += o.dropped;
-        self.unavailable += o.unavailable;
-        self.timed_out += o.timed_out;
-        self.rate_limited += o.rate_limited;
-        self.too_large += o.too_large;
-        self.preemptions += o.preemptions;
-        self.retries += o.retries;
+        self.counts.add(&o.counts);
         self.cold_starts += o.cold_starts;
         self.within_slo += o.within_slo;
         self.waited += o.waited;
@@ -331,11 +341,11 @@ impl Recorder {
 
     /// Failed requests of every kind.
     pub fn errors(&self) -> u64 {
-        self.dropped + self.unavailable + self.timed_out + self.rate_limited + self.too_large
+        self.counts.errors()
     }
 
     #[inline]
-    pub(crate) fn counts(&self, t_ms: f64) -> bool {
+    pub(crate) fn is_counted(&self, t_ms: f64) -> bool {
         t_ms >= self.warmup_ms
     }
 
@@ -371,9 +381,9 @@ impl Recorder {
             self.fail(req, sent_ms, ErrorKind::TimedOut, sent_ms + self.timeout_ms);
             return;
         }
-        if self.counts(sent_ms) {
-            self.arrived += 1;
-            self.served += 1;
+        if self.is_counted(sent_ms) {
+            self.counts.arrived += 1;
+            self.counts.served += 1;
             self.waited += u64::from(wait_ms > 0.0);
             self.within_slo += u64::from(
                 latency_ms <= self.slo_latency_ms
@@ -424,14 +434,14 @@ impl Recorder {
 
     #[inline(never)]
     pub(crate) fn fail(&mut self, req: &Request, sent_ms: f64, kind: ErrorKind, at_ms: f64) {
-        if self.counts(sent_ms) {
-            self.arrived += 1;
+        if self.is_counted(sent_ms) {
+            self.counts.arrived += 1;
             match kind {
-                ErrorKind::QueueFull => self.dropped += 1,
-                ErrorKind::Unavailable => self.unavailable += 1,
-                ErrorKind::TimedOut => self.timed_out += 1,
-                ErrorKind::RateLimited => self.rate_limited += 1,
-                ErrorKind::TooLarge => self.too_large += 1,
+                ErrorKind::QueueFull => self.counts.dropped += 1,
+                ErrorKind::Unavailable => self.counts.unavailable += 1,
+                ErrorKind::TimedOut => self.counts.timed_out += 1,
+                ErrorKind::RateLimited => self.counts.rate_limited += 1,
+                ErrorKind::TooLarge => self.counts.too_large += 1,
             }
         }
         if let Some(sink) = &mut self.sink {

@@ -142,9 +142,9 @@ pub fn summarize(scenario: &Scenario, partial: Partial) -> RunOutput {
                     p99: h.quantile(0.99).unwrap_or(0.0),
                 }
             };
-            let arrived: u64 = reps.iter().map(|r| r.arrived).sum();
-            let served: u64 = reps.iter().map(|r| r.served).sum();
-            let dropped: u64 = reps.iter().map(|r| r.dropped).sum();
+            let arrived: u64 = reps.iter().map(|r| r.counts.arrived).sum();
+            let served: u64 = reps.iter().map(|r| r.counts.served).sum();
+            let dropped: u64 = reps.iter().map(|r| r.counts.dropped).sum();
             let batches: u64 = reps.iter().map(|r| r.batches).sum();
             let unlimited = capacity(d).is_nan();
             let sum = |f: &dyn Fn(&ReplicationStats) -> u64| reps.iter().map(|r| f(r)).sum::<u64>();
@@ -214,17 +214,17 @@ pub fn summarize(scenario: &Scenario, partial: Partial) -> RunOutput {
                 goodput_per_s: within_slo as f64 / n_reps / measured_s,
                 errors: ErrorCounts {
                     queue_full: dropped,
-                    unavailable: sum(&|r| r.unavailable),
-                    timed_out: sum(&|r| r.timed_out),
-                    rate_limited: sum(&|r| r.rate_limited),
-                    too_large: sum(&|r| r.too_large),
-                    retries: sum(&|r| r.retries),
+                    unavailable: sum(&|r| r.counts.unavailable),
+                    timed_out: sum(&|r| r.counts.timed_out),
+                    rate_limited: sum(&|r| r.counts.rate_limited),
+                    too_large: sum(&|r| r.counts.too_large),
+                    retries: sum(&|r| r.counts.retries),
                 },
                 preemptions: matches!(
                     &d.model,
                     Model::Local(l) if matches!(l.service, lcsim_core::scenario::LocalService::Continuous(_))
                 )
-                .then(|| sum(&|r| r.preemptions)),
+                .then(|| sum(&|r| r.counts.preemptions)),
                 downtime_minutes: reps.iter().map(|r| r.downtime_ms).sum::<f64>()
                     / n_reps
                     / 60_000.0,

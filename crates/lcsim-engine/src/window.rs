@@ -278,7 +278,7 @@ pub(crate) fn slo_met(slo: Option<Slo>, r: &Recorder) -> Option<bool> {
 }
 
 pub(crate) fn availability(r: &Recorder) -> f64 {
-    if r.arrived > 0 { r.served as f64 / r.arrived as f64 } else { 1.0 }
+    if r.counts.arrived > 0 { r.counts.served as f64 / r.counts.arrived as f64 } else { 1.0 }
 }
 
 #[allow(clippy::too_many_arguments, reason = "the figures of one window, all named")]
@@ -290,17 +290,9 @@ pub(crate) fn replication_stats(
     downtime_ms: f64,
     slo: Option<Slo>,
 ) -> ReplicationStats {
-    let per = |sum: f64| if r.served > 0 { sum / r.served as f64 } else { 0.0 };
+    let per = |sum: f64| if r.counts.served > 0 { sum / r.counts.served as f64 } else { 0.0 };
     ReplicationStats {
-        arrived: r.arrived,
-        served: r.served,
-        dropped: r.dropped,
-        unavailable: r.unavailable,
-        timed_out: r.timed_out,
-        rate_limited: r.rate_limited,
-        too_large: r.too_large,
-        preemptions: r.preemptions,
-        retries: r.retries,
+        counts: r.counts,
         availability: availability(r),
         within_slo: r.within_slo,
         slo_met: slo_met(slo, r),

@@ -400,8 +400,9 @@ local = "device"
     let p = theory::unavailability(100.0, 10.0);
     let hybrid = &out.summary.deployments[2];
     assert_eq!(hybrid.served, hybrid.requests, "every request is served");
-    let device_share =
-        per_rep(&out, 2, |r| r.routes.get(&0b001).copied().unwrap_or(0) as f64 / r.served as f64);
+    let device_share = per_rep(&out, 2, |r| {
+        r.routes.get(&0b001).copied().unwrap_or(0) as f64 / r.counts.served as f64
+    });
     let (m, se) = mean_se(&device_share);
     check("share served on the device", m, se, p, 0.0);
     // Latency: the API's 200 ms, or the device's 50 ms right after an immediate failure.
@@ -497,8 +498,9 @@ local = "device"
 data_must_stay_local = 0.3
 "#,
     );
-    let local_share =
-        per_rep(&out, 2, |r| r.routes.get(&0b001).copied().unwrap_or(0) as f64 / r.served as f64);
+    let local_share = per_rep(&out, 2, |r| {
+        r.routes.get(&0b001).copied().unwrap_or(0) as f64 / r.counts.served as f64
+    });
     let (m, se) = mean_se(&local_share);
     check("share kept local", m, se, 0.3, 0.0);
 }
@@ -674,7 +676,7 @@ local = "boxes"
     assert!((total - 1.0).abs() < 1e-9);
     // The fallback share is the main API's unavailability (10-hour outages every 100 h up).
     let fallback = per_rep(&out, 4, |r| {
-        1.0 - r.routes.get(&(1 << 3)).copied().unwrap_or(0) as f64 / r.served as f64
+        1.0 - r.routes.get(&(1 << 3)).copied().unwrap_or(0) as f64 / r.counts.served as f64
     });
     let (m, se) = mean_se(&fallback);
     check("nested fallback share", m, se, lcsim_core::theory::unavailability(100.0, 10.0), 0.0);

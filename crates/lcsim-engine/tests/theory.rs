@@ -195,7 +195,7 @@ fn mmck_blocking_and_wait() {
         let reps = &out.per_replication;
         let a = rate;
         let tag = format!("M/M/{servers}/{} ρ={rho}", servers + room);
-        let (blocked, se) = mean_se(reps, 0, |r| r.dropped as f64 / r.arrived as f64);
+        let (blocked, se) = mean_se(reps, 0, |r| r.counts.dropped as f64 / r.counts.arrived as f64);
         check(
             &format!("{tag} blocking"),
             blocked,
@@ -307,7 +307,7 @@ service_ms = { dist = "fixed", value = 100.0 }
     let d = &out.summary.deployments[0];
     let capacity_per_s = 2.0 * 8.0 / 0.1;
     let window_s = 1.9 * 3600.0;
-    let (tput, se) = mean_se(&out.per_replication, 0, |r| r.served as f64 / window_s);
+    let (tput, se) = mean_se(&out.per_replication, 0, |r| r.counts.served as f64 / window_s);
     // Batches straddling the window edges shift the count by at most one batch per server.
     check("saturated batch throughput", tput, se, capacity_per_s, 2.0 * 8.0 / window_s);
     assert!((d.mean_batch_size - 8.0).abs() < 0.01, "mean batch {}", d.mean_batch_size);

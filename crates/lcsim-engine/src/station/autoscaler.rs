@@ -158,7 +158,7 @@ impl Autoscaler {
         let cold = start == inst.ready && inst.ready > t;
         rec.busy(start, service, 1);
         let rtt = rtt.map_or(0.0, |s| s.sample(rng));
-        if rec.counts(sent_ms) {
+        if rec.is_counted(sent_ms) {
             rec.batches += 1;
             rec.cold_starts += u64::from(cold);
         }

@@ -59,7 +59,7 @@ impl Batcher {
             };
             self.pool.occupy(server, start + service);
             rec.busy(start, service, size);
-            if rec.counts(start) {
+            if rec.is_counted(start) {
                 rec.batches += 1;
             }
             let mask = rec.mask;

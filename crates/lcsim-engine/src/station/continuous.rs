@@ -573,7 +573,7 @@ impl ContinuousStation {
         let mut sink = Recording { rec, mask, slots: self.slots };
         self.servers.advance(now, &mut sink);
         if self.servers.preemptions > self.preemptions_recorded {
-            rec.preemptions += self.servers.preemptions - self.preemptions_recorded;
+            rec.counts.preemptions += self.servers.preemptions - self.preemptions_recorded;
             self.preemptions_recorded = self.servers.preemptions;
         }
     }

@@ -59,7 +59,7 @@ impl Fifo {
         }
         rec.busy(start, service, 1);
         let rtt = network_rtt.map_or(0.0, |s| s.sample(rng));
-        if rec.counts(sent_ms) {
+        if rec.is_counted(sent_ms) {
             rec.batches += 1;
             rec.bill(service);
         }

@@ -285,8 +285,8 @@ impl DeploymentSim {
             let at_ms = req.t_ms + l.backoff(attempt + 1, &mut self.rng);
             l.seq += 1;
             l.retries.push(Retry { at_ms, sent_ms, seq: l.seq, attempt: attempt + 1, req });
-            if self.recorder.counts(sent_ms) {
-                self.recorder.retries += 1;
+            if self.recorder.is_counted(sent_ms) {
+                self.recorder.counts.retries += 1;
             }
         } else {
             self.recorder.fail(&req, sent_ms, ErrorKind::RateLimited, req.t_ms);
@@ -318,7 +318,7 @@ impl DeploymentSim {
                 let s = service.sample(rng, &req);
                 rec.busy(t, s.total_ms, 1);
                 let rtt = self.network_rtt.as_ref().map_or(0.0, |n| n.sample(rng));
-                if rec.counts(sent_ms) {
+                if rec.is_counted(sent_ms) {
                     rec.batches += 1;
                     rec.bill(s.total_ms);
                 }
@@ -396,10 +396,13 @@ mod tests {
             fifo.finish();
             batch.finish();
             let (a, b) = (&fifo.recorder, &batch.recorder);
-            assert_eq!((a.served, a.dropped, a.waited), (b.served, b.dropped, b.waited));
+            assert_eq!(
+                (a.counts.served, a.counts.dropped, a.waited),
+                (b.counts.served, b.counts.dropped, b.waited)
+            );
             assert!((a.sum_wait_ms - b.sum_wait_ms).abs() <= 1e-9 * a.sum_wait_ms);
             assert_eq!(a.latency, b.latency);
-            assert!(a.dropped > 0 || capacity.is_none());
+            assert!(a.counts.dropped > 0 || capacity.is_none());
         }
     }
 }
