@@ -82,6 +82,8 @@ struct Seq {
     prefill_left: u64,
     /// KV tokens held: prefilled tokens plus generated ones.
     context: u64,
+    /// Whether the current iteration gives it a token (it decodes, or completes its prefill).
+    emits: bool,
 }
 
 impl Seq {
@@ -142,8 +144,7 @@ pub struct ContinuousServers {
     pub iterations: u64,
     /// Times the engine decided a boundary (a jump counts once): the work done.
     pub steps: u64,
-    /// Scratch buffers reused by every step (no allocation per iteration).
-    emitted: Vec<usize>,
+    /// Scratch buffer reused by every step (no allocation per iteration).
     finished: Vec<Seq>,
     /// Inference speed of a training device, in (0, 1] (1: no training intervals).
     speed: f64,
@@ -164,7 +165,6 @@ impl ContinuousServers {
             preemptions: 0,
             iterations: 0,
             steps: 0,
-            emitted: Vec::new(),
             finished: Vec::new(),
             speed: 1.0,
         }
@@ -269,7 +269,7 @@ impl ContinuousServers {
             }
             server.kv_used += need;
             server.prefilling += usize::from(need > 0);
-            server.running.push(Seq { w, prefill_left: need, context: need });
+            server.running.push(Seq { w, prefill_left: need, context: need, emits: false });
         }
         // Each iteration writes one KV token per decoding sequence and per prefill it completes;
         // while they do not fit, the most recently admitted sequence is preempted (recomputed
@@ -315,12 +315,12 @@ impl ContinuousServers {
         // Prefill attention pairs: a chunk of c tokens at offset o attends c·o + c(c+1)/2.
         let mut prefill_pairs = 0u64;
         let mut context_read = 0u64;
-        let emitted = &mut self.emitted;
-        emitted.clear();
-        for (j, s) in server.running.iter_mut().enumerate() {
+        let mut emitted = 0u64;
+        for s in server.running.iter_mut() {
             if s.prefill_left == 0 {
                 context_read += s.context;
-                emitted.push(j);
+                s.emits = true;
+                emitted += 1;
             } else {
                 let chunk = s.prefill_left.min(left);
                 let offset = s.context - s.prefill_left;
@@ -330,7 +330,8 @@ impl ContinuousServers {
                 s.prefill_left -= chunk;
                 if s.prefill_left == 0 && chunk > 0 {
                     server.prefilling -= 1;
-                    emitted.push(j);
+                    s.emits = true;
+                    emitted += 1;
                 }
             }
         }
@@ -353,22 +354,25 @@ impl ContinuousServers {
         server.t_ms = end;
         let finished = &mut self.finished;
         finished.clear();
-        for &j in emitted.iter().rev() {
-            let s = &mut server.running[j];
+        server.running.retain_mut(|s| {
+            if !std::mem::take(&mut s.emits) {
+                return true;
+            }
             s.w.generated += 1;
             s.context += 1;
             if s.w.first_token_ms.is_nan() {
                 s.w.first_token_ms = end;
             }
-            if s.w.generated >= s.output() {
-                finished.push(server.running.remove(j));
+            let done = s.w.generated >= s.output();
+            if done {
+                finished.push(*s);
             }
-        }
-        server.kv_used += emitted.len() as u64;
+            !done
+        });
+        server.kv_used += emitted;
         for s in finished.iter() {
             server.kv_used -= s.context;
         }
-        finished.reverse();
         busy
     }
 
@@ -468,17 +472,15 @@ impl ContinuousServers {
         server.t_ms = end;
         let kk = k as u32;
         finished.clear();
-        let mut j = 0;
-        while j < server.running.len() {
-            let s = &mut server.running[j];
+        server.running.retain_mut(|s| {
             s.w.generated += kk;
             s.context += k;
-            if s.w.generated >= s.output() {
-                finished.push(server.running.remove(j));
-            } else {
-                j += 1;
+            let done = s.w.generated >= s.output();
+            if done {
+                finished.push(*s);
             }
-        }
+            !done
+        });
         for s in finished.iter() {
             server.kv_used -= s.context;
         }
