@@ -204,22 +204,22 @@ macro_rules! axis_chart {
         let mut b = ChartBuilder::on($root);
         b.caption($caption, title_style()).margin(24).x_label_area_size(80).y_label_area_size(130);
         macro_rules! mesh_and_body {
-                                    ($built:expr) => {{
-                                        let mut $chart = $built;
-                                        $chart
-                                            .configure_mesh()
-                                            .x_desc($x.path.as_str())
-                                            .x_labels(10)
-                                            .y_desc($y_desc.to_string())
-                                            .x_label_formatter(&|v| tick(*v))
-                                            .y_label_formatter(&|v| $y_fmt(*v))
-                                            .label_style(label_style())
-                                            .axis_desc_style(axis_style())
-                                            .draw()?;
-                                        $body
-                                        legend(&mut $chart, SeriesLabelPosition::UpperLeft)?;
-                                    }};
-                                }
+                                        ($built:expr) => {{
+                                            let mut $chart = $built;
+                                            $chart
+                                                .configure_mesh()
+                                                .x_desc($x.path.as_str())
+                                                .x_labels(10)
+                                                .y_desc($y_desc.to_string())
+                                                .x_label_formatter(&|v| tick(*v))
+                                                .y_label_formatter(&|v| $y_fmt(*v))
+                                                .label_style(label_style())
+                                                .axis_desc_style(axis_style())
+                                                .draw()?;
+                                            $body
+                                            legend(&mut $chart, SeriesLabelPosition::UpperLeft)?;
+                                        }};
+                                    }
         if $x.log && lo > 0.0 {
             mesh_and_body!(b.build_cartesian_2d((lo..hi).log_scale(), 0.0..$y_top)?);
         } else {

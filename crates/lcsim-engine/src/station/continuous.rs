@@ -354,20 +354,14 @@ impl ContinuousServers {
         server.t_ms = end;
         let finished = &mut self.finished;
         finished.clear();
-        server.running.retain_mut(|s| {
-            if !std::mem::take(&mut s.emits) {
-                return true;
+        keep_running(&mut server.running, finished, |s| {
+            if std::mem::take(&mut s.emits) {
+                s.w.generated += 1;
+                s.context += 1;
+                if s.w.first_token_ms.is_nan() {
+                    s.w.first_token_ms = end;
+                }
             }
-            s.w.generated += 1;
-            s.context += 1;
-            if s.w.first_token_ms.is_nan() {
-                s.w.first_token_ms = end;
-            }
-            let done = s.w.generated >= s.output();
-            if done {
-                finished.push(*s);
-            }
-            !done
         });
         server.kv_used += emitted;
         for s in finished.iter() {
@@ -472,20 +466,34 @@ impl ContinuousServers {
         server.t_ms = end;
         let kk = k as u32;
         finished.clear();
-        server.running.retain_mut(|s| {
+        keep_running(&mut server.running, finished, |s| {
             s.w.generated += kk;
             s.context += k;
-            let done = s.w.generated >= s.output();
-            if done {
-                finished.push(*s);
-            }
-            !done
         });
         for s in finished.iter() {
             server.kv_used -= s.context;
         }
         (b0, duration, decoding as usize)
     }
+}
+
+/// Applies `update` to every running sequence, then moves those that have generated their
+/// whole answer to `finished`, keeping both in admission order. (A plain loop: with a handful
+/// of sequences, `Vec::retain_mut`'s general machinery cost more than the work.)
+#[inline(always)]
+fn keep_running(running: &mut Vec<Seq>, finished: &mut Vec<Seq>, mut update: impl FnMut(&mut Seq)) {
+    let mut kept = 0;
+    for j in 0..running.len() {
+        let mut s = running[j];
+        update(&mut s);
+        if s.w.generated >= s.output() {
+            finished.push(s);
+        } else {
+            running[kept] = s;
+            kept += 1;
+        }
+    }
+    running.truncate(kept);
 }
 
 /// What ends a closed-form jump besides completions and the KV cache: the next arrival
