@@ -304,9 +304,9 @@ impl ContinuousServers {
             && (self.queue.is_empty() || server.running.len() >= slots || closed)
         {
             let limits = Limits { now, speed: self.speed, closed };
-            if let Some((k, s0, a)) = Self::jump_length(cfg, server, decoding, limits) {
-                self.iterations += k;
-                return Self::jump(server, k, decoding, (s0, a), &mut self.finished);
+            if let Some(jump) = Self::jump_length(cfg, server, decoding, limits) {
+                self.iterations += jump.k;
+                return Self::jump(server, jump, decoding, &mut self.finished);
             }
         }
         // One iteration: prefill chunks and one decode token for every decoding sequence.
@@ -373,15 +373,14 @@ impl ContinuousServers {
     /// Iterations of a pure-decode stretch of `decoding` sequences on `server`, from its
     /// boundary: up to the first completion, the point where the KV cache is full, and the
     /// last iteration that starts before `now` and before the device's next outage. `None`
-    /// when not even one fits (the KV cache is full: one plain iteration preempts). With it,
-    /// the stretch's first step `s0` and the growth `a` of each later step.
+    /// when not even one fits (the KV cache is full: one plain iteration preempts).
     #[inline]
     fn jump_length(
         cfg: &Continuous,
         server: &Server,
         decoding: u64,
         Limits { now, speed, closed }: Limits,
-    ) -> Option<(u64, f64, f64)> {
+    ) -> Option<Jump> {
         let b0 = server.t_ms;
         // Every running sequence decodes, so their contexts sum to the KV tokens in use.
         let mut s0 = cfg.decode_step_ms(decoding as u32, f(server.kv_used));
@@ -424,11 +423,11 @@ impl ContinuousServers {
         let reopens = if closed { next_up(&server.down, b0) } else { f64::INFINITY };
         let limit = now.min(next_down).min(next_edge).min(reopens);
         if !limit.is_finite() || (s0 <= 0.0 && a <= 0.0) {
-            return Some((k_max, s0, a));
+            return Some(Jump { k: k_max, duration_ms: span(k_max) });
         }
         let gap = limit - b0;
         if span(k_max - 1) < gap {
-            return Some((k_max, s0, a));
+            return Some(Jump { k: k_max, duration_ms: span(k_max) });
         }
         // The largest m with span(m) < gap, plus 1 (fewer than k_max).
         let guess = if a > 0.0 {
@@ -443,24 +442,29 @@ impl ContinuousServers {
         while m > 0 && span(m) >= gap {
             m -= 1;
         }
-        while span(m + 1) < gap {
+        // span(m + 1) is the stretch's duration: computed once.
+        let mut duration_ms = span(m + 1);
+        while duration_ms < gap {
             m += 1;
+            duration_ms = span(m + 1);
         }
-        Some(((m + 1).min(k_max), s0, a))
+        // m + 1 ≤ k_max, as span(k_max − 1) ≥ gap here.
+        Some(if m < k_max {
+            Jump { k: m + 1, duration_ms }
+        } else {
+            Jump { k: k_max, duration_ms: span(k_max) }
+        })
     }
 
-    /// Runs `k` decode iterations of every running sequence at once: the first takes `s0`,
-    /// each later one `a` more.
+    /// Runs `jump.k` decode iterations of every running sequence at once.
     #[inline]
     fn jump(
         server: &mut Server,
-        k: u64,
+        Jump { k, duration_ms: duration }: Jump,
         decoding: u64,
-        (s0, a): (f64, f64),
         finished: &mut Vec<Seq>,
     ) -> (f64, f64, usize) {
         let b0 = server.t_ms;
-        let duration = span_ms(k, s0, a);
         let end = b0 + duration;
         server.kv_used += k * decoding;
         server.t_ms = end;
@@ -484,16 +488,26 @@ impl ContinuousServers {
 fn keep_running(running: &mut Vec<Seq>, finished: &mut Vec<Seq>, mut update: impl FnMut(&mut Seq)) {
     let mut kept = 0;
     for j in 0..running.len() {
-        let mut s = running[j];
-        update(&mut s);
+        let s = &mut running[j];
+        update(s);
         if s.w.generated >= s.output() {
-            finished.push(s);
+            finished.push(*s);
         } else {
-            running[kept] = s;
+            // Copied only once an earlier one has left.
+            if kept != j {
+                running[kept] = running[j];
+            }
             kept += 1;
         }
     }
     running.truncate(kept);
+}
+
+/// A closed-form stretch of `k` identical decode iterations and their total duration.
+#[derive(Debug, Clone, Copy)]
+struct Jump {
+    k: u64,
+    duration_ms: f64,
 }
 
 /// What ends a closed-form jump besides completions and the KV cache: the next arrival
