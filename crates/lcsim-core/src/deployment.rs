@@ -932,3 +932,32 @@ impl DeploymentWire {
         Keys::of(self, &["name", "kind"])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keys come from the wire struct, in field order, without the absent ones and without
+    /// those every deployment takes, so only keys the scenario gives are ever reported.
+    #[test]
+    fn present_keys_are_the_ones_a_table_sets() {
+        let text = "name = \"box\"\nkind = \"local\"\nservers = 2\nqueue_capacity = 8\n\
+                    [cost]\ncapex_usd = 1000\n";
+        let wire: DeploymentWire = toml::from_str(text).expect("valid");
+        let keys = wire.present_keys();
+        for k in ["servers", "queue_capacity", "cost"] {
+            assert!(keys.has(k), "{k}");
+        }
+        for k in ["name", "kind", "max_batch", "capex_usd"] {
+            assert!(!keys.has(k), "{k}");
+        }
+        // The first key not allowed, in field order, is the one reported.
+        let err = only_keys("deployment[0]", &keys, &["cost"], "a test").unwrap_err();
+        assert_eq!(err.key_path, "deployment[0].servers");
+        let err = only_keys("deployment[0]", &keys, &["servers", "cost"], "a test").unwrap_err();
+        assert_eq!(err.key_path, "deployment[0].queue_capacity");
+        assert!(
+            only_keys("deployment[0]", &keys, &["servers", "queue_capacity", "cost"], "x").is_ok()
+        );
+    }
+}
