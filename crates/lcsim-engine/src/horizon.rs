@@ -370,7 +370,7 @@ pub(crate) fn horizon_replication(
                 peak_hour_utilization: peak,
                 availability: availability(r),
                 downtime_ms,
-                errors: requests * r.errors() as f64 / arrived,
+                errors: requests * r.counts.errors() as f64 / arrived,
                 local_share,
                 cloud_share,
                 instances: if matches!(&d.model, Model::Cloud(c) if c.autoscale.is_some()) {

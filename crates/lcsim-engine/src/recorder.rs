@@ -339,11 +339,6 @@ impl Recorder {
         }
     }
 
-    /// Failed requests of every kind.
-    pub fn errors(&self) -> u64 {
-        self.counts.errors()
-    }
-
     #[inline]
     pub(crate) fn is_counted(&self, t_ms: f64) -> bool {
         t_ms >= self.warmup_ms

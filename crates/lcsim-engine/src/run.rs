@@ -21,7 +21,7 @@ use crate::histogram::LogHistogram;
 use crate::horizon::{HorizonOutput, horizon_replication, summarize_horizon};
 use crate::outages::measure;
 pub use crate::partial::{Partial, ReplicationStats, merge};
-use crate::recorder::Histograms;
+use crate::recorder::{Counts, Histograms};
 use crate::window::{
     capacity, down_sets, draw_timelines, in_service_ms, initial_devices, replication_stats,
     simulate_window, window_outages,
@@ -142,9 +142,11 @@ pub fn summarize(scenario: &Scenario, partial: Partial) -> RunOutput {
                     p99: h.quantile(0.99).unwrap_or(0.0),
                 }
             };
-            let arrived: u64 = reps.iter().map(|r| r.counts.arrived).sum();
-            let served: u64 = reps.iter().map(|r| r.counts.served).sum();
-            let dropped: u64 = reps.iter().map(|r| r.counts.dropped).sum();
+            let counts = reps.iter().fold(Counts::default(), |mut all, r| {
+                all.add(&r.counts);
+                all
+            });
+            let Counts { arrived, served, dropped, .. } = counts;
             let batches: u64 = reps.iter().map(|r| r.batches).sum();
             let unlimited = capacity(d).is_nan();
             let sum = |f: &dyn Fn(&ReplicationStats) -> u64| reps.iter().map(|r| f(r)).sum::<u64>();
@@ -214,17 +216,17 @@ pub fn summarize(scenario: &Scenario, partial: Partial) -> RunOutput {
                 goodput_per_s: within_slo as f64 / n_reps / measured_s,
                 errors: ErrorCounts {
                     queue_full: dropped,
-                    unavailable: sum(&|r| r.counts.unavailable),
-                    timed_out: sum(&|r| r.counts.timed_out),
-                    rate_limited: sum(&|r| r.counts.rate_limited),
-                    too_large: sum(&|r| r.counts.too_large),
-                    retries: sum(&|r| r.counts.retries),
+                    unavailable: counts.unavailable,
+                    timed_out: counts.timed_out,
+                    rate_limited: counts.rate_limited,
+                    too_large: counts.too_large,
+                    retries: counts.retries,
                 },
                 preemptions: matches!(
                     &d.model,
                     Model::Local(l) if matches!(l.service, lcsim_core::scenario::LocalService::Continuous(_))
                 )
-                .then(|| sum(&|r| r.counts.preemptions)),
+                .then_some(counts.preemptions),
                 downtime_minutes: reps.iter().map(|r| r.downtime_ms).sum::<f64>()
                     / n_reps
                     / 60_000.0,

@@ -140,8 +140,6 @@ pub struct ContinuousServers {
     servers: Vec<Server>,
     queue: VecDeque<Waiting>,
     pub preemptions: u64,
-    /// Iterations run (a jump of `k` counts `k`).
-    pub iterations: u64,
     /// Times the engine decided a boundary (a jump counts once): the work done.
     pub steps: u64,
     /// Scratch buffer reused by every step (no allocation per iteration).
@@ -163,7 +161,6 @@ impl ContinuousServers {
                 .collect(),
             queue: VecDeque::new(),
             preemptions: 0,
-            iterations: 0,
             steps: 0,
             finished: Vec::new(),
             speed: 1.0,
@@ -305,7 +302,6 @@ impl ContinuousServers {
         {
             let limits = Limits { now, speed: self.speed, closed };
             if let Some(jump) = Self::jump_length(cfg, server, decoding, limits) {
-                self.iterations += jump.k;
                 return Self::jump(server, jump, decoding, &mut self.finished);
             }
         }
@@ -349,7 +345,6 @@ impl ContinuousServers {
         let duration =
             if contains(&server.slow, b0) { duration * (1.0 / self.speed) } else { duration };
         let end = b0 + duration;
-        self.iterations += 1;
         let busy = (b0, duration, server.running.len());
         server.t_ms = end;
         let finished = &mut self.finished;
@@ -448,12 +443,9 @@ impl ContinuousServers {
             m += 1;
             duration_ms = span(m + 1);
         }
-        // m + 1 ≤ k_max, as span(k_max − 1) ≥ gap here.
-        Some(if m < k_max {
-            Jump { k: m + 1, duration_ms }
-        } else {
-            Jump { k: k_max, duration_ms: span(k_max) }
-        })
+        // m + 1 < k_max: span is non-decreasing (s0, a ≥ 0) and span(k_max − 1) ≥ gap here.
+        debug_assert!(m + 1 < k_max);
+        Some(Jump { k: m + 1, duration_ms })
     }
 
     /// Runs `jump.k` decode iterations of every running sequence at once.
