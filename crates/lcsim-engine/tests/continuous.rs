@@ -163,6 +163,50 @@ fn agrees_with_a_plain_reference() {
     agrees_with_reference_when_training(&[], 1.0);
 }
 
+/// The same trace without a token budget or attention terms: the scheduler's plain path (no
+/// outage, training, chunking or attention branches) against the same reference.
+#[test]
+fn plain_path_agrees_with_the_reference() {
+    let cfg = Continuous {
+        max_batched_tokens: None,
+        attention_ms_per_context_token: 0.0,
+        ..reference_config()
+    };
+    assert!(ContinuousServers::new(cfg.clone(), 1, Vec::new()).is_plain());
+    agrees_with_reference(cfg, &[], 1.0);
+}
+
+/// The plain path is the general one with branches removed at compile time: an outage after
+/// the last request moves the same trace to the general path, and every event is bit for bit
+/// the same, preemptions included.
+#[test]
+fn plain_path_is_the_general_path_bit_for_bit() {
+    let requests = reference_trace();
+    let cfg = Continuous {
+        max_batched_tokens: None,
+        attention_ms_per_context_token: 0.0,
+        ..reference_config()
+    };
+    let run = |down: Vec<Vec<(f64, f64)>>| {
+        let mut s = ContinuousServers::new(cfg.clone(), 2, down);
+        let plain = s.is_plain();
+        let mut events = Vec::new();
+        let mut emit = |e: Event| events.push(e);
+        for r in &requests {
+            s.advance(r.t_ms, &mut emit);
+            s.enqueue(*r, r.t_ms);
+        }
+        s.advance(f64::INFINITY, &mut emit);
+        (plain, events, s.preemptions)
+    };
+    let (plain, events, preemptions) = run(Vec::new());
+    let (general, general_events, general_preemptions) = run(vec![vec![(1e15, 2e15)]]);
+    assert!(plain && !general);
+    assert!(preemptions > 0, "the trace should exercise preemption");
+    assert_eq!(events, general_events);
+    assert_eq!(preemptions, general_preemptions);
+}
+
 /// The same trace on a device that trains (federated learning) part of the time at 40 % of its
 /// speed: every iteration that starts in a training interval takes 1 / 0.4 as long, and
 /// closed-form jumps stop at the intervals' edges.
@@ -174,16 +218,22 @@ fn training_slows_iterations_as_the_reference_does() {
     );
 }
 
-fn agrees_with_reference_when_training(slow: &[(f64, f64)], speed: f64) {
+/// 200 Poisson arrivals, prompts of 1–599 and answers of 1–199 tokens.
+fn reference_trace() -> Vec<Request> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
     let mut t = 0.0;
-    let requests: Vec<Request> = (0..200)
+    (0..200)
         .map(|_| {
             t += -40.0 * (1.0 - rng.random::<f64>()).ln();
             Request::new(t, rng.random_range(1..600), rng.random_range(1..200))
         })
-        .collect();
-    let cfg = Continuous {
+        .collect()
+}
+
+/// Six slots and a KV cache that holds about a third of them at full length, a token budget
+/// and every term of the step model.
+fn reference_config() -> Continuous {
+    Continuous {
         max_num_seqs: 6,
         kv_cache_tokens: 2500,
         max_batched_tokens: Some(256),
@@ -194,7 +244,15 @@ fn agrees_with_reference_when_training(slow: &[(f64, f64)], speed: f64) {
         prefill_attention_ms_per_context_token: 0.0002,
         prefill_overhead_ms: 0.8,
         overhead_ms: 1.5,
-    };
+    }
+}
+
+fn agrees_with_reference_when_training(slow: &[(f64, f64)], speed: f64) {
+    agrees_with_reference(reference_config(), slow, speed);
+}
+
+fn agrees_with_reference(cfg: Continuous, slow: &[(f64, f64)], speed: f64) {
+    let requests = reference_trace();
     let mut s =
         ContinuousServers::new(cfg.clone(), 1, Vec::new()).training(vec![slow.to_vec()], speed);
     let mut engine = Vec::new();

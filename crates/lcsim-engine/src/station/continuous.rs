@@ -124,9 +124,13 @@ impl Server {
     /// When this server next decides a boundary: its own when it runs sequences, else when the
     /// head of the queue (arrived at `head`) can start; `None` when idle with nothing queued.
     #[inline(always)]
-    fn next_boundary(&self, head: Option<f64>) -> Option<f64> {
+    fn next_boundary<const PLAIN: bool>(&self, head: Option<f64>) -> Option<f64> {
         if self.running.is_empty() {
-            head.map(|h| next_up(&self.down, self.t_ms.max(h)))
+            head.map(
+                |h| if PLAIN { self.t_ms.max(h) } else { next_up(&self.down, self.t_ms.max(h)) },
+            )
+        } else if PLAIN {
+            Some(self.t_ms)
         } else {
             Some(next_up(&self.busy_down, self.t_ms))
         }
@@ -146,6 +150,11 @@ pub struct ContinuousServers {
     finished: Vec<Seq>,
     /// Inference speed of a training device, in (0, 1] (1: no training intervals).
     speed: f64,
+    /// Whether the scheduler can take its plain path: no server is ever out of service or
+    /// training, no token budget chunks prefill, and no attention term grows the decode step.
+    /// The plain path is the general one with those branches removed at compile time, so both
+    /// give the same results bit for bit where both apply.
+    plain: bool,
 }
 
 impl ContinuousServers {
@@ -164,7 +173,21 @@ impl ContinuousServers {
             steps: 0,
             finished: Vec::new(),
             speed: 1.0,
+            plain: false,
         }
+        .plain_when_possible()
+    }
+
+    /// Sets [`ContinuousServers::plain`] from the configuration and the servers' intervals.
+    fn plain_when_possible(mut self) -> Self {
+        self.plain = self.cfg.max_batched_tokens.is_none()
+            && self.cfg.attention_ms_per_context_token == 0.0
+            && self.speed == 1.0
+            && self
+                .servers
+                .iter()
+                .all(|s| s.down.is_empty() && s.busy_down.is_empty() && s.slow.is_empty());
+        self
     }
 
     /// `drain[i]`: parts of server `i`'s out-of-service intervals in which it first finishes
@@ -174,7 +197,7 @@ impl ContinuousServers {
         for (server, drain) in self.servers.iter_mut().zip(drain) {
             server.busy_down = difference(&server.down, &drain);
         }
-        self
+        self.plain_when_possible()
     }
 
     /// `slow[i]`: when server `i` trains and serves at `speed` ∈ (0, 1) of its normal rate
@@ -187,13 +210,18 @@ impl ContinuousServers {
             }
             self.speed = speed;
         }
-        self
+        self.plain_when_possible()
     }
 
     /// Whether a request can ever be served: its prompt and output fit in one server's cache.
     pub fn fits(&self, req: &Request) -> bool {
         u64::from(req.prompt_tokens) + u64::from(req.output_tokens.max(1))
             <= self.cfg.kv_cache_tokens
+    }
+
+    /// Whether the servers run the plain path (see [`ContinuousServers::plain`]).
+    pub fn is_plain(&self) -> bool {
+        self.plain
     }
 
     /// Requests waiting to be admitted.
@@ -216,13 +244,23 @@ impl ContinuousServers {
     /// Runs every iteration that starts before `now`, in time order across servers, and hands
     /// each finished request to `done`.
     pub fn advance(&mut self, now: f64, sink: &mut impl Sink) {
+        if self.plain {
+            self.advance_with::<true>(now, sink)
+        } else {
+            self.advance_with::<false>(now, sink)
+        }
+    }
+
+    /// [`ContinuousServers::advance`], on the plain path (`PLAIN`) or the general one.
+    #[inline(always)]
+    fn advance_with<const PLAIN: bool>(&mut self, now: f64, sink: &mut impl Sink) {
         loop {
             // The server whose next boundary comes first; idle servers start when the head of
             // the queue arrived.
             let head = self.queue.front().map(|w| w.req.t_ms);
             let mut best: Option<(usize, f64)> = None;
             for (i, s) in self.servers.iter().enumerate() {
-                let Some(at) = s.next_boundary(head) else { continue };
+                let Some(at) = s.next_boundary::<PLAIN>(head) else { continue };
                 if best.is_none_or(|(_, b)| at < b) {
                     best = Some((i, at));
                 }
@@ -233,7 +271,7 @@ impl ContinuousServers {
             }
             self.servers[i].t_ms = at;
             // One emission site for each kind of event, so the sink inlines.
-            let (start_ms, duration_ms, running) = self.step(i, now);
+            let (start_ms, duration_ms, running) = self.step::<PLAIN>(i, now);
             sink.busy(start_ms, duration_ms, running);
             let end = self.servers[i].t_ms;
             for s in &self.finished {
@@ -245,7 +283,7 @@ impl ContinuousServers {
     /// One iteration, or a closed-form jump over identical ones, on server `i`. Returns the
     /// busy interval `(start, duration, sequences running)`; the sequences it finished are in
     /// `self.finished`, in admission order, and end at the server's new boundary.
-    fn step(&mut self, i: usize, now: f64) -> (f64, f64, usize) {
+    fn step<const PLAIN: bool>(&mut self, i: usize, now: f64) -> (f64, f64, usize) {
         let cfg = &self.cfg;
         self.steps += 1;
         let server = &mut self.servers[i];
@@ -253,7 +291,7 @@ impl ContinuousServers {
         let slots = cfg.max_num_seqs as usize;
         // Admission, first come first served, while a slot is free and the prompt fits, unless
         // the device is out of service (draining).
-        let closed = contains(&server.down, b0);
+        let closed = !PLAIN && contains(&server.down, b0);
         while !closed && server.running.len() < slots {
             let Some(head) = self.queue.front() else { break };
             let need = u64::from(head.req.prompt_tokens) + u64::from(head.generated);
@@ -273,9 +311,14 @@ impl ContinuousServers {
         // later from the front of the queue).
         let (decoding, budget) = loop {
             let decoding = (server.running.len() - server.prefilling) as u64;
-            let budget = cfg.max_batched_tokens.map_or(u64::MAX, |m| m.saturating_sub(decoding));
-            let mut completing = 0;
-            if server.prefilling > 0 {
+            let budget = if PLAIN {
+                u64::MAX
+            } else {
+                cfg.max_batched_tokens.map_or(u64::MAX, |m| m.saturating_sub(decoding))
+            };
+            // Without a budget, every prefilling sequence completes its prompt.
+            let mut completing = if PLAIN { server.prefilling as u64 } else { 0 };
+            if !PLAIN && server.prefilling > 0 {
                 let mut left = budget;
                 for s in server.running.iter().filter(|s| s.prefill_left > 0) {
                     let chunk = s.prefill_left.min(left);
@@ -301,7 +344,7 @@ impl ContinuousServers {
             && (self.queue.is_empty() || server.running.len() >= slots || closed)
         {
             let limits = Limits { now, speed: self.speed, closed };
-            if let Some(jump) = Self::jump_length(cfg, server, decoding, limits) {
+            if let Some(jump) = Self::jump_length::<PLAIN>(cfg, server, decoding, limits) {
                 return Self::jump(server, jump, decoding, &mut self.finished);
             }
         }
@@ -332,8 +375,9 @@ impl ContinuousServers {
             }
         }
         let decode_ms = if decoding >= 1 {
-            cfg.decode_batch_ms(decoding as u32)
-                + cfg.attention_ms_per_context_token * f(context_read)
+            // (The plain path has no attention term: adding its 0 would change nothing.)
+            let batch = cfg.decode_batch_ms(decoding as u32);
+            if PLAIN { batch } else { batch + cfg.attention_ms_per_context_token * f(context_read) }
         } else {
             0.0
         };
@@ -342,22 +386,30 @@ impl ContinuousServers {
             + cfg.prefill_ms_per_token * f(prefill_tokens)
             + cfg.prefill_attention_ms_per_context_token * f(prefill_pairs)
             + decode_ms;
-        let duration =
-            if contains(&server.slow, b0) { duration * (1.0 / self.speed) } else { duration };
+        let duration = if !PLAIN && contains(&server.slow, b0) {
+            duration * (1.0 / self.speed)
+        } else {
+            duration
+        };
         let end = b0 + duration;
         let busy = (b0, duration, server.running.len());
         server.t_ms = end;
         let finished = &mut self.finished;
         finished.clear();
-        keep_running(&mut server.running, finished, |s| {
-            if std::mem::take(&mut s.emits) {
-                s.w.generated += 1;
-                s.context += 1;
-                if s.w.first_token_ms.is_nan() {
-                    s.w.first_token_ms = end;
+        keep_running(
+            &mut server.running,
+            finished,
+            |s| s.emits && s.w.generated + 1 >= s.output(),
+            |s| {
+                if std::mem::take(&mut s.emits) {
+                    s.w.generated += 1;
+                    s.context += 1;
+                    if s.w.first_token_ms.is_nan() {
+                        s.w.first_token_ms = end;
+                    }
                 }
-            }
-        });
+            },
+        );
         server.kv_used += emitted;
         for s in finished.iter() {
             server.kv_used -= s.context;
@@ -370,7 +422,7 @@ impl ContinuousServers {
     /// last iteration that starts before `now` and before the device's next outage. `None`
     /// when not even one fits (the KV cache is full: one plain iteration preempts).
     #[inline]
-    fn jump_length(
+    fn jump_length<const PLAIN: bool>(
         cfg: &Continuous,
         server: &Server,
         decoding: u64,
@@ -378,11 +430,16 @@ impl ContinuousServers {
     ) -> Option<Jump> {
         let b0 = server.t_ms;
         // Every running sequence decodes, so their contexts sum to the KV tokens in use.
-        let mut s0 = cfg.decode_step_ms(decoding as u32, f(server.kv_used));
-        let mut a = cfg.attention_ms_per_context_token * f(decoding);
+        // (The plain path has no attention term: adding its 0 would change nothing.)
+        let mut s0 = if PLAIN {
+            cfg.overhead_ms + cfg.decode_batch_ms(decoding as u32)
+        } else {
+            cfg.decode_step_ms(decoding as u32, f(server.kv_used))
+        };
+        let mut a = if PLAIN { 0.0 } else { cfg.attention_ms_per_context_token * f(decoding) };
         // Training: the stretch runs at one speed up to the next edge of a training interval.
         let mut next_edge = f64::INFINITY;
-        if !server.slow.is_empty() {
+        if !PLAIN && !server.slow.is_empty() {
             let i = server.slow.partition_point(|&(_, end)| end <= b0);
             if let Some(&(start, end)) = server.slow.get(i) {
                 if start <= b0 {
@@ -406,8 +463,9 @@ impl ContinuousServers {
         }
         // Iterations that start before `now` (and before the device's next outage): iteration
         // j starts at b0 + span(j − 1), where span(k) = k·s0 + a·k(k−1)/2 is non-decreasing.
-        let span = |k: u64| span_ms(k, s0, a);
-        let next_down = if server.busy_down.is_empty() {
+        // (On the plain path a = 0: k·s0 + 0 is k·s0.)
+        let span = |k: u64| if PLAIN { f(k) * s0 } else { span_ms(k, s0, a) };
+        let next_down = if PLAIN || server.busy_down.is_empty() {
             f64::INFINITY
         } else {
             server.busy_down[server.busy_down.partition_point(|&(start, _)| start <= b0)..]
@@ -425,7 +483,7 @@ impl ContinuousServers {
             return Some(Jump { k: k_max, duration_ms: span(k_max) });
         }
         // The largest m with span(m) < gap, plus 1 (fewer than k_max).
-        let guess = if a > 0.0 {
+        let guess = if !PLAIN && a > 0.0 {
             // a/2·m² + (s0 − a/2)·m − gap = 0
             let (qa, qb) = (a / 2.0, s0 - a / 2.0);
             (-qb + (qb * qb + 4.0 * qa * gap).sqrt()) / (2.0 * qa)
@@ -462,10 +520,15 @@ impl ContinuousServers {
         server.t_ms = end;
         let kk = k as u32;
         finished.clear();
-        keep_running(&mut server.running, finished, |s| {
-            s.w.generated += kk;
-            s.context += k;
-        });
+        keep_running(
+            &mut server.running,
+            finished,
+            |s| s.w.generated + kk >= s.output(),
+            |s| {
+                s.w.generated += kk;
+                s.context += k;
+            },
+        );
         for s in finished.iter() {
             server.kv_used -= s.context;
         }
@@ -473,22 +536,28 @@ impl ContinuousServers {
     }
 }
 
-/// Applies `update` to every running sequence, then moves those that have generated their
-/// whole answer to `finished`, keeping both in admission order. (A plain loop: with a handful
-/// of sequences, `Vec::retain_mut`'s general machinery cost more than the work.)
+/// Moves the running sequences that `finishes` says complete in this step to `finished`,
+/// keeping both in admission order, and applies `update` to every sequence where it lands.
+/// (A plain loop: with a handful of sequences, `Vec::retain_mut`'s general machinery cost more
+/// than the work. A sequence is copied before it is updated, and only when it moves: copying
+/// one just after writing a field of it would stall the load on store forwarding.)
 #[inline(always)]
-fn keep_running(running: &mut Vec<Seq>, finished: &mut Vec<Seq>, mut update: impl FnMut(&mut Seq)) {
+fn keep_running(
+    running: &mut Vec<Seq>,
+    finished: &mut Vec<Seq>,
+    finishes: impl Fn(&Seq) -> bool,
+    mut update: impl FnMut(&mut Seq),
+) {
     let mut kept = 0;
     for j in 0..running.len() {
-        let s = &mut running[j];
-        update(s);
-        if s.w.generated >= s.output() {
-            finished.push(*s);
+        if finishes(&running[j]) {
+            finished.push(running[j]);
+            update(finished.last_mut().expect("just pushed"));
         } else {
-            // Copied only once an earlier one has left.
             if kept != j {
                 running[kept] = running[j];
             }
+            update(&mut running[kept]);
             kept += 1;
         }
     }
