@@ -9,6 +9,9 @@
 //! non-homogeneous Poisson process of rate `λ·m(t)` (Çinlar's time-change theorem); for the
 //! other bases it stretches and compresses their gaps the same way.
 
+use std::sync::Arc;
+
+use lcsim_core::Dist;
 use lcsim_core::scenario::{Arrivals, MS_PER_HOUR, TokenSource, Traffic, intensity_multiplier};
 use lcsim_core::trace::Trace;
 use lcsim_core::trace::TraceEnd;
@@ -16,6 +19,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1, Gamma};
 
 use crate::random::{Sampler, SimRng, token_count};
+use crate::token_table::{self, TokenTable};
 
 /// One request: arrival time (ms since the start of the replication) and token counts
 /// (0 when the scenario configures none). 24 bytes: the engine moves billions of these.
@@ -111,6 +115,8 @@ pub struct Window {
 enum Tokens {
     None,
     Sampled(Sampler),
+    /// A lognormal's rounded counts, drawn from their table.
+    Table(Arc<TokenTable>),
     Trace,
 }
 
@@ -118,6 +124,9 @@ impl Tokens {
     fn new(source: &TokenSource) -> Self {
         match source {
             TokenSource::None => Tokens::None,
+            TokenSource::Dist(Dist::LogNormal { mu, sigma }) => {
+                Tokens::Table(token_table::lognormal(*mu, *sigma))
+            }
             TokenSource::Dist(d) => Tokens::Sampled(Sampler::new(d)),
             TokenSource::Trace => Tokens::Trace,
         }
@@ -266,6 +275,7 @@ impl ArrivalStream {
         match source {
             Tokens::None => 0,
             Tokens::Sampled(s) => token_count(s.sample(&mut self.rng)),
+            Tokens::Table(t) => t.sample(&mut self.rng),
             Tokens::Trace => match (trace_col, row) {
                 (Some(col), Some(r)) => col[r],
                 _ => 0,

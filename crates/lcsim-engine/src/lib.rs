@@ -21,6 +21,7 @@ pub mod replay;
 pub mod run;
 pub mod station;
 pub use station::continuous;
+pub mod token_table;
 pub mod window;
 
 pub use partial::{MonthRecord, Partial, ReplicationStats, merge};

@@ -258,13 +258,18 @@ impl ContinuousServers {
             // The server whose next boundary comes first; idle servers start when the head of
             // the queue arrived.
             let head = self.queue.front().map(|w| w.req.t_ms);
-            let mut best: Option<(usize, f64)> = None;
-            for (i, s) in self.servers.iter().enumerate() {
-                let Some(at) = s.next_boundary::<PLAIN>(head) else { continue };
-                if best.is_none_or(|(_, b)| at < b) {
-                    best = Some((i, at));
+            let best = if let [server] = &self.servers[..] {
+                server.next_boundary::<PLAIN>(head).map(|at| (0, at))
+            } else {
+                let mut best: Option<(usize, f64)> = None;
+                for (i, s) in self.servers.iter().enumerate() {
+                    let Some(at) = s.next_boundary::<PLAIN>(head) else { continue };
+                    if best.is_none_or(|(_, b)| at < b) {
+                        best = Some((i, at));
+                    }
                 }
-            }
+                best
+            };
             let Some((i, at)) = best else { return };
             if at >= now {
                 return;
