@@ -265,19 +265,17 @@ impl ArrivalStream {
         }
     }
 
-    fn tokens(&mut self, which: bool, row: Option<usize>) -> u32 {
-        let (source, trace_col) = match (which, &self.base) {
-            (false, Base::Trace { trace, .. }) => (&self.prompt, Some(&trace.prompt_tokens)),
-            (true, Base::Trace { trace, .. }) => (&self.output, Some(&trace.output_tokens)),
-            (false, _) => (&self.prompt, None),
-            (true, _) => (&self.output, None),
-        };
-        match source {
+    /// The prompt's (`output` false) or the answer's token count of the request at trace row
+    /// `row` (`None` unless replaying a trace).
+    #[inline]
+    fn tokens(&mut self, output: bool, row: Option<usize>) -> u32 {
+        match if output { &self.output } else { &self.prompt } {
+            Tokens::Table(t) => t.sample(&mut self.rng),
             Tokens::None => 0,
             Tokens::Sampled(s) => token_count(s.sample(&mut self.rng)),
-            Tokens::Table(t) => t.sample(&mut self.rng),
-            Tokens::Trace => match (trace_col, row) {
-                (Some(col), Some(r)) => col[r],
+            Tokens::Trace => match (&self.base, row) {
+                (Base::Trace { trace, .. }, Some(r)) if output => trace.output_tokens[r],
+                (Base::Trace { trace, .. }, Some(r)) => trace.prompt_tokens[r],
                 _ => 0,
             },
         }

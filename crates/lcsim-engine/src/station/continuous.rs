@@ -518,7 +518,7 @@ impl ContinuousServers {
     }
 
     /// Runs `jump.k` decode iterations of every running sequence at once.
-    #[inline]
+    #[inline(always)]
     fn jump(
         server: &mut Server,
         Jump { k, duration_ms: duration }: Jump,
