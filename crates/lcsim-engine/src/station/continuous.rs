@@ -479,7 +479,8 @@ impl ContinuousServers {
         };
         // Draining: admission resumes where the interval ends.
         let reopens = if closed { next_up(&server.down, b0) } else { f64::INFINITY };
-        let limit = now.min(next_down).min(next_edge).min(reopens);
+        // (On the plain path the other limits are infinite: `now`, never NaN, is the minimum.)
+        let limit = if PLAIN { now } else { now.min(next_down).min(next_edge).min(reopens) };
         if !limit.is_finite() || (s0 <= 0.0 && a <= 0.0) {
             return Some(Jump { k: k_max, duration_ms: span(k_max) });
         }
@@ -635,7 +636,9 @@ impl Sink for Recording<'_> {
     /// capacity policy see slot occupancy), and `running` requests in service.
     #[inline(always)]
     fn busy(&mut self, start_ms: f64, duration_ms: f64, running: usize) {
-        self.rec.busy(start_ms, duration_ms * running as f64 / self.slots as f64, self.slots)
+        // (Counts as f64 through i64: one instruction each, where usize takes several.)
+        let (running, slots) = (running as i64 as f64, self.slots as i64 as f64);
+        self.rec.busy(start_ms, duration_ms * running / slots, self.slots)
     }
 
     #[inline(always)]
