@@ -267,7 +267,7 @@ impl ArrivalStream {
 
     /// The prompt's (`output` false) or the answer's token count of the request at trace row
     /// `row` (`None` unless replaying a trace).
-    #[inline]
+    #[inline(always)]
     fn tokens(&mut self, output: bool, row: Option<usize>) -> u32 {
         match if output { &self.output } else { &self.prompt } {
             Tokens::Table(t) => t.sample(&mut self.rng),
