@@ -286,6 +286,11 @@ impl ArrivalStream {
     pub fn fill(&mut self, buf: &mut Vec<Request>, max: usize) -> bool {
         let has_tokens =
             !matches!(self.prompt, Tokens::None) || !matches!(self.output, Tokens::None);
+        // Both counts from tables (lognormal prompts and answers): matched once per chunk.
+        let tables = match (&self.prompt, &self.output) {
+            (Tokens::Table(p), Tokens::Table(o)) => Some((p.clone(), o.clone())),
+            _ => None,
+        };
         while !self.done && buf.len() < max {
             let Some((u, row)) = self.next_base() else {
                 self.done = true;
@@ -300,8 +305,11 @@ impl ArrivalStream {
                 self.done = true;
                 break;
             }
-            let (prompt_tokens, output_tokens) =
-                if has_tokens { (self.tokens(false, row), self.tokens(true, row)) } else { (0, 0) };
+            let (prompt_tokens, output_tokens) = match &tables {
+                Some((p, o)) => (p.sample(&mut self.rng), o.sample(&mut self.rng)),
+                None if has_tokens => (self.tokens(false, row), self.tokens(true, row)),
+                None => (0, 0),
+            };
             buf.push(Request::new(t_ms, prompt_tokens, output_tokens));
         }
         !self.done
