@@ -1,6 +1,8 @@
 //! Fitting: ordinary least squares for the latency model, maximum-likelihood lognormal for
 //! round-trip times, and the statistics that say how good each fit is.
 
+use lcsim_core::stats::normal_cdf;
+
 /// Result of a least-squares fit `y ≈ Σ coefᵢ·xᵢ`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearFit {
@@ -70,11 +72,6 @@ pub fn least_squares(rows: &[Vec<f64>], y: &[f64]) -> LinearFit {
         0.0
     };
     LinearFit { coef, r2, max_rel_residual }
-}
-
-/// Standard normal CDF, via `libm`'s complementary error function (full double precision).
-pub fn normal_cdf(z: f64) -> f64 {
-    0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
 }
 
 /// Maximum-likelihood lognormal fit: `μ`, `σ` are the mean and standard deviation (divisor
@@ -156,14 +153,6 @@ mod tests {
         assert!((f.coef[2] + f.coef[3] - 0.01).abs() < 1e-9, "{:?}", f.coef);
         assert!(f.coef[2] == 0.0 || f.coef[3] == 0.0);
         assert!(f.r2 > 0.999_999);
-    }
-
-    #[test]
-    fn normal_cdf_values() {
-        // Tabulated quantiles, to the 7 digits they are given with.
-        assert_eq!(normal_cdf(0.0), 0.5);
-        assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-7);
-        assert!((normal_cdf(-1.644_854) - 0.05).abs() < 1e-7);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Order statistics shared by the engine (cost bands across replications) and the calibrator
-//! (timing medians, empirical percentiles).
+//! Statistics shared by the engine and the calibrator: order statistics (cost bands across
+//! replications, timing medians, empirical percentiles) and the standard normal's CDF (token
+//! tables, lognormal fits).
 
 /// Quantile of sorted values by linear interpolation between order statistics (Hyndman & Fan
 /// type 7, the default of R and numpy). NaN for no values.
@@ -19,9 +20,29 @@ pub fn median(values: &[f64]) -> f64 {
     quantile_sorted(&v, 0.5)
 }
 
+/// The standard normal's CDF, `P(Z ≤ z)`, to `erfc`'s full double precision.
+pub fn normal_cdf(z: f64) -> f64 {
+    0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// The standard normal's upper tail, `P(Z > z)`, accurate far into the tail (no `1 − CDF`).
+pub fn normal_upper_tail(z: f64) -> f64 {
+    0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normal_cdf_values() {
+        // Tabulated quantiles, to the 7 digits they are given with.
+        assert_eq!(normal_cdf(0.0), 0.5);
+        assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-7);
+        assert!((normal_cdf(-1.644_854) - 0.05).abs() < 1e-7);
+        // Far in the tail the upper tail keeps its relative precision: Q(10) = 7.6199e-24.
+        assert!((normal_upper_tail(10.0) / 7.619_853_024_160_527e-24 - 1.0).abs() < 1e-12);
+    }
 
     #[test]
     fn interpolates_like_numpy() {

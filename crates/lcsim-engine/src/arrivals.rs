@@ -124,7 +124,8 @@ impl Tokens {
     fn new(source: &TokenSource) -> Self {
         match source {
             TokenSource::None => Tokens::None,
-            TokenSource::Dist(Dist::LogNormal { mu, sigma }) => {
+            // (A cv below about 1e-8 rounds sigma to 0: every count is then exp(mu), sampled.)
+            TokenSource::Dist(Dist::LogNormal { mu, sigma }) if *sigma > 0.0 => {
                 Tokens::Table(token_table::lognormal(*mu, *sigma))
             }
             TokenSource::Dist(d) => Tokens::Sampled(Sampler::new(d)),
@@ -368,6 +369,21 @@ mod tests {
             |h: u64| reqs.iter().filter(|r| (r.t_ms / MS_PER_HOUR) as u64 % 24 == h).count();
         assert_count(in_hour(14), 10.0 * 3600.0 * 12.5 * 10.0, 10.0 * 3600.0 * 12.5 * 10.0);
         assert_count(in_hour(3), 10.0 * 3600.0 * 0.5 * 10.0, 10.0 * 3600.0 * 0.5 * 10.0);
+    }
+
+    /// A lognormal whose sigma is 0 (a `cv` below about 1e-8 rounds it there) gives every
+    /// request `round(exp(mu))` tokens; with `exp(mu)` at a rounding boundary the table's
+    /// standardized bounds would be 0/0, so such a lognormal is sampled directly.
+    #[test]
+    fn degenerate_lognormal_tokens_are_exp_mu() {
+        let mut t = traffic(Arrivals::Poisson { rate_per_s: 50.0 });
+        let mu = 2.5f64.ln();
+        t.prompt_tokens = TokenSource::Dist(Dist::LogNormal { mu, sigma: 0.0 });
+        t.output_tokens = TokenSource::Dist(Dist::LogNormal { mu: 1.0, sigma: 0.5 });
+        let reqs = all(&t, 60_000.0, 4);
+        assert!(reqs.len() > 1000);
+        assert!(reqs.iter().all(|r| r.prompt_tokens == token_count(mu.exp())));
+        assert!(reqs.iter().any(|r| r.output_tokens != reqs[0].output_tokens));
     }
 
     #[test]

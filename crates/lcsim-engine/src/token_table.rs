@@ -19,8 +19,9 @@
 //! **Cost.** Tables are built once per `(mu, sigma)` and shared ([`lognormal`]); a table of a
 //! few thousand buckets of 16 bytes stays in the L2 cache.
 
-use std::f64::consts::SQRT_2;
 use std::sync::{Arc, Mutex};
+
+use lcsim_core::stats::normal_upper_tail;
 
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -54,21 +55,19 @@ pub struct TokenTable {
     tail_z: f64,
 }
 
-/// The upper tail of the standard normal, `P(Z > z)`, to `erfc`'s precision.
-fn upper_tail(z: f64) -> f64 {
-    0.5 * libm::erfc(z / SQRT_2)
-}
-
 impl TokenTable {
-    /// The table of `max(1, round(exp(mu + sigma·z)))`; `sigma > 0`.
+    /// The table of `max(1, round(exp(mu + sigma·z)))`. `sigma` must be positive: with 0 a
+    /// count's bounds can sit exactly at `exp(mu)`, where `z` is 0/0 (the caller samples
+    /// such a degenerate lognormal directly).
     pub fn lognormal(mu: f64, sigma: f64) -> TokenTable {
+        assert!(sigma > 0.0, "a token table needs sigma > 0, got {sigma}");
         let z = |x: f64| (x.ln() - mu) / sigma;
         // P(count = n) = Q(z(n − ½)) − Q(z(n + ½)), with Q(z(½)) read as 1 for n = 1.
         let mut probabilities = Vec::new();
         let mut below = 1.0;
         loop {
             let n = probabilities.len() + 1;
-            let above = upper_tail(z(n as f64 + 0.5));
+            let above = normal_upper_tail(z(n as f64 + 0.5));
             probabilities.push(below - above);
             below = above;
             if above <= TAIL_MASS || probabilities.len() + 1 >= MAX_BUCKETS {
@@ -84,11 +83,6 @@ impl TokenTable {
             sigma,
             tail_z: z(f64::from(tail) + 0.5),
         }
-    }
-
-    /// Counts the table holds before its tail bucket.
-    pub fn counts(&self) -> u32 {
-        self.tail
     }
 
     /// One token count.
@@ -181,6 +175,7 @@ mod tests {
     use crate::random::SimRng;
     use rand::SeedableRng;
     use std::collections::HashMap;
+    use std::f64::consts::SQRT_2;
 
     /// P(count = n) computed independently: the lognormal's CDF at n ± ½ from `erf`.
     fn pmf(mu: f64, sigma: f64, n: u32) -> f64 {
@@ -259,7 +254,7 @@ mod tests {
             }
             assert_fits(chi2(&seen, draws, 1, |n| pmf(mu, sigma, n)));
             let above: f64 = seen.iter().filter(|(n, _)| **n > t.tail).map(|(_, c)| c).sum();
-            let tail_p = upper_tail(t.tail_z);
+            let tail_p = normal_upper_tail(t.tail_z);
             let se = (tail_p * (1.0 - tail_p) * draws).sqrt();
             assert!((above - tail_p * draws).abs() <= 5.0 * se + 1.0);
         }
@@ -272,7 +267,7 @@ mod tests {
     fn tail_draws_follow_the_conditional_distribution() {
         for (mu, sigma) in [(1.0, 0.6), (0.0, 20.0)] {
             let t = TokenTable::lognormal(mu, sigma);
-            let tail_p = upper_tail(t.tail_z);
+            let tail_p = normal_upper_tail(t.tail_z);
             let draws = 200_000.0;
             let mut rng = SimRng::seed_from_u64(5);
             let mut seen = HashMap::<u32, f64>::new();
