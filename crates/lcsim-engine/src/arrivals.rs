@@ -18,7 +18,7 @@ use lcsim_core::trace::TraceEnd;
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1, Gamma};
 
-use crate::random::{Sampler, SimRng, token_count};
+use crate::random::{Sampler, SimRng, exp1, token_count};
 use crate::token_table::{self, TokenTable};
 
 /// One request: arrival time (ms since the start of the replication) and token counts
@@ -225,10 +225,7 @@ impl ArrivalStream {
     fn next_base(&mut self) -> Option<(f64, Option<usize>)> {
         let rng = &mut self.rng;
         match &mut self.base {
-            Base::Poisson { mean_gap_ms } => {
-                let e: f64 = rng.sample(Exp1);
-                Some((self.u_ms + *mean_gap_ms * e, None))
-            }
+            Base::Poisson { mean_gap_ms } => Some((self.u_ms + *mean_gap_ms * exp1(rng), None)),
             Base::Gamma(g) => Some((self.u_ms + g.sample(rng), None)),
             Base::Mmpp { mean_gap_ms, mean_dwell_ms, state, switch_at } => {
                 // Competing exponentials; memorylessness lets us redraw after a switch.
@@ -285,6 +282,21 @@ impl ArrivalStream {
     /// Appends up to `max` arrivals before the end time to `buf`. Returns false once the
     /// stream is exhausted.
     pub fn fill(&mut self, buf: &mut Vec<Request>, max: usize) -> bool {
+        // Stationary Poisson arrivals: a loop with nothing else to decide per request.
+        if let (Base::Poisson { mean_gap_ms }, None) = (&self.base, &self.clock) {
+            let gap_ms = *mean_gap_ms;
+            match (&self.prompt, &self.output) {
+                (Tokens::None, Tokens::None) => {
+                    return self.fill_poisson(buf, max, gap_ms, |_| (0, 0));
+                }
+                (Tokens::Table(p), Tokens::Table(o)) => {
+                    let (p, o) = (p.clone(), o.clone());
+                    return self
+                        .fill_poisson(buf, max, gap_ms, |rng| (p.sample(rng), o.sample(rng)));
+                }
+                _ => {}
+            }
+        }
         let has_tokens =
             !matches!(self.prompt, Tokens::None) || !matches!(self.output, Tokens::None);
         // Both counts from tables (lognormal prompts and answers): matched once per chunk.
@@ -313,6 +325,32 @@ impl ArrivalStream {
             };
             buf.push(Request::new(t_ms, prompt_tokens, output_tokens));
         }
+        !self.done
+    }
+
+    /// [`ArrivalStream::fill`] for stationary Poisson arrivals, mean gap `gap_ms`, with token
+    /// counts from `tokens`: the same draws in the same order as the general loop.
+    #[inline(always)]
+    fn fill_poisson(
+        &mut self,
+        buf: &mut Vec<Request>,
+        max: usize,
+        gap_ms: f64,
+        mut tokens: impl FnMut(&mut SimRng) -> (u32, u32),
+    ) -> bool {
+        let mut u_ms = self.u_ms;
+        let rng = &mut self.rng;
+        buf.reserve(max.saturating_sub(buf.len()).min(1 << 16));
+        while !self.done && buf.len() < max {
+            u_ms += gap_ms * exp1(rng);
+            if u_ms >= self.end_ms {
+                self.done = true;
+                break;
+            }
+            let (prompt_tokens, output_tokens) = tokens(rng);
+            buf.push(Request::new(u_ms, prompt_tokens, output_tokens));
+        }
+        self.u_ms = u_ms;
         !self.done
     }
 }

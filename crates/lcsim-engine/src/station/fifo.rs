@@ -3,11 +3,11 @@
 use std::collections::VecDeque;
 
 use crate::arrivals::Request;
-use crate::random::{Sampler, SimRng};
+use crate::random::{Sampler, SimRng, exp1};
 use crate::recorder::ErrorKind;
 use crate::recorder::Recorder;
 use crate::station::pool::ServerPool;
-use crate::station::service::RequestService;
+use crate::station::service::{RequestService, Service};
 
 #[derive(Debug)]
 pub(crate) struct Fifo {
@@ -65,4 +65,128 @@ impl Fifo {
         }
         rec.done(&req, sent_ms, s.timing(start - sent_ms, rtt), mask);
     }
+}
+
+/// Free times of servers that are never down or slowed, for the plain loop: the server that
+/// can start a job arriving at `t` first and when, and marking it busy.
+trait FreeTimes {
+    fn next_start(&self, t: f64) -> (usize, f64);
+    fn occupy(&mut self, i: usize, until: f64);
+}
+
+/// One server: nothing to choose.
+struct One<'a>(&'a mut f64);
+
+impl FreeTimes for One<'_> {
+    #[inline(always)]
+    fn next_start(&self, t: f64) -> (usize, f64) {
+        (0, if *self.0 > t { *self.0 } else { t })
+    }
+
+    #[inline(always)]
+    fn occupy(&mut self, _: usize, until: f64) {
+        *self.0 = until;
+    }
+}
+
+/// A few servers, scanned (the first of equal free times wins, as in [`ServerPool`]).
+struct Scan<'a>(&'a mut ServerPool);
+
+impl FreeTimes for Scan<'_> {
+    #[inline(always)]
+    fn next_start(&self, t: f64) -> (usize, f64) {
+        self.0.next_start(t)
+    }
+
+    #[inline(always)]
+    fn occupy(&mut self, i: usize, until: f64) {
+        self.0.occupy(i, until)
+    }
+}
+
+impl Fifo {
+    /// Whether [`Fifo::serve_plain`] applies: no waiting room, no waiting requests to keep,
+    /// servers never down or slowed.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.capacity.is_none()
+            && !self.track_waiting
+            && !matches!(self.pool, ServerPool::Failing { .. })
+    }
+
+    /// [`Fifo::serve`] for a chunk of requests that arrive as sent, with no network leg, when
+    /// [`Fifo::is_plain`]: the pool and the service distribution are matched once per chunk,
+    /// and the loop is compiled for each pair. Same draws, same figures.
+    pub(crate) fn serve_plain(
+        &mut self,
+        requests: &[Request],
+        rng: &mut SimRng,
+        rec: &mut Recorder,
+    ) {
+        debug_assert!(self.is_plain());
+        let service = &self.service;
+        let exponential = match service {
+            RequestService::Dist(Sampler::Exponential { mean }) if rec.is_whole() => Some(*mean),
+            _ => None,
+        };
+        match (&mut self.pool, exponential) {
+            (ServerPool::Few(free), Some(mean)) if free.len() == 1 => {
+                let pool = One(&mut free[0]);
+                plain_loop::<true>(pool, requests, rng, rec, |rng, _| whole(mean * exp1(rng)));
+            }
+            (pool, Some(mean)) => {
+                plain_loop::<true>(Scan(pool), requests, rng, rec, |rng, _| {
+                    whole(mean * exp1(rng))
+                });
+            }
+            (pool, None) => {
+                plain_loop::<false>(Scan(pool), requests, rng, rec, |rng, req| {
+                    service.sample(rng, req)
+                });
+            }
+        }
+    }
+}
+
+/// A service that is not streamed: its first token is its whole answer.
+#[inline(always)]
+fn whole(total_ms: f64) -> Service {
+    Service { first_ms: total_ms, total_ms, tpot_ms: None }
+}
+
+/// The body of [`Fifo::serve`] with its waiting room, outages and network leg taken out.
+/// `WHOLE`: the answers are never streamed and nothing reports outcomes, so the recorder takes
+/// [`Recorder::done_whole`].
+#[inline(always)]
+fn plain_loop<const WHOLE: bool>(
+    mut pool: impl FreeTimes,
+    requests: &[Request],
+    rng: &mut SimRng,
+    rec: &mut Recorder,
+    mut sample: impl FnMut(&mut SimRng, &Request) -> Service,
+) {
+    // A copy of the generator's state, so it stays in registers through the loop.
+    let mut local = rng.clone();
+    let mask = rec.mask;
+    for req in requests {
+        let t = req.t_ms;
+        let (server, start) = pool.next_start(t);
+        if start - t > rec.timeout_ms {
+            rec.fail(req, t, ErrorKind::TimedOut, t + rec.timeout_ms);
+            continue;
+        }
+        let s = sample(&mut local, req);
+        let service = s.total_ms;
+        pool.occupy(server, start + service);
+        rec.busy(start, service, 1);
+        if rec.is_counted(t) {
+            rec.batches += 1;
+            rec.bill(service);
+        }
+        if WHOLE {
+            rec.done_whole(req, s.timing(start - t, 0.0));
+        } else {
+            rec.done(req, t, s.timing(start - t, 0.0), mask);
+        }
+    }
+    *rng = local;
 }

@@ -178,6 +178,14 @@ impl DeploymentSim {
     pub fn process(&mut self, requests: &[Request]) {
         match &mut self.station {
             // The common case in one tight loop: FIFO servers, no rate limit, never down.
+            Station::Fifo(fifo)
+                if self.limiter.is_none()
+                    && self.down.is_empty()
+                    && self.network_rtt.is_none()
+                    && fifo.is_plain() =>
+            {
+                fifo.serve_plain(requests, &mut self.rng, &mut self.recorder);
+            }
             Station::Fifo(fifo) if self.limiter.is_none() && self.down.is_empty() => {
                 let mask = self.recorder.mask;
                 for req in requests {
@@ -356,6 +364,69 @@ mod tests {
                 Request::new(t, 0, 0)
             })
             .collect()
+    }
+
+    /// Every figure a recorder holds, floats as bit patterns: equal means identical.
+    fn figures(r: &Recorder) -> impl PartialEq + std::fmt::Debug {
+        let bits = |x: f64| x.to_bits();
+        (
+            (r.counts, r.waited, r.within_slo, r.batches, r.latency.clone(), r.wait.clone()),
+            [r.sum_wait_ms, r.sum_latency_ms, r.prompt_tokens, r.output_tokens].map(bits),
+            [r.busy_ms, r.in_service_ms, r.billed_ms, r.sum_ttft_ms, r.sum_tpot_ms].map(bits),
+            (r.ttft.clone(), r.tpot.clone(), r.tpot_served),
+        )
+    }
+
+    /// The plain FIFO loop (one server, a scan of a few, a heap of many; exponential or other
+    /// service; whole or streamed answers) records exactly what the general one does with the
+    /// same draws: including timeouts, the warm-up and an SLO, all of which it still handles.
+    #[test]
+    fn plain_fifo_loop_is_the_general_one_bit_for_bit() {
+        let exponential = Dist::Exponential { mean: 9.0 };
+        let lognormal = Dist::LogNormal { mu: 2.0, sigma: 0.8 };
+        for (servers, dist, whole) in [
+            (1, &exponential, true),
+            (1, &exponential, false),
+            (1, &lognormal, true),
+            (4, &exponential, true),
+            (4, &lognormal, false),
+            (20, &exponential, true),
+        ] {
+            let reqs = requests(20_000, 10.0 / f64::from(servers), u64::from(servers));
+            let slo =
+                lcsim_core::reliability::Slo { latency_p95_ms: Some(30.0), ..Default::default() };
+            let sim = || DeploymentSim {
+                index: 0,
+                station: Station::Fifo(Fifo {
+                    pool: ServerPool::new(servers, None),
+                    capacity: None,
+                    waiting_starts: VecDeque::new(),
+                    track_waiting: false,
+                    service: RequestService::Dist(Sampler::new(dist)),
+                }),
+                network_rtt: None,
+                down: Vec::new(),
+                limiter: None,
+                rng: stream(5, 0, 1),
+                recorder: Recorder::new(1_000.0, 150_000.0)
+                    .limits(Some(60.0), Some(slo))
+                    .whole_answers(whole)
+                    .bill_requests(100.0, 0.0),
+            };
+            let (mut plain, mut general) = (sim(), sim());
+            for chunk in reqs.chunks(777) {
+                plain.process(chunk);
+                for req in chunk {
+                    general.offer(*req);
+                }
+            }
+            let Station::Fifo(f) = &plain.station else { unreachable!() };
+            assert!(f.is_plain());
+            assert_eq!(figures(&plain.recorder), figures(&general.recorder));
+            let c = plain.recorder.counts;
+            assert!(c.timed_out > 0 && c.served > 0 && c.arrived < reqs.len() as u64, "{c:?}");
+            assert!(0 < plain.recorder.within_slo && plain.recorder.within_slo < c.served);
+        }
     }
 
     /// The batcher with batches of one and no timeout is the FIFO recursion: same draws, same

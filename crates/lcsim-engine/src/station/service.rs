@@ -44,7 +44,7 @@ impl Service {
 }
 
 impl RequestService {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sample(&self, rng: &mut SimRng, req: &Request) -> Service {
         match self {
             RequestService::Dist(s) => {
