@@ -338,20 +338,28 @@ impl ArrivalStream {
         gap_ms: f64,
         mut tokens: impl FnMut(&mut SimRng) -> (u32, u32),
     ) -> bool {
-        let mut u_ms = self.u_ms;
-        let rng = &mut self.rng;
-        buf.reserve(max.saturating_sub(buf.len()).min(1 << 16));
-        while !self.done && buf.len() < max {
-            u_ms += gap_ms * exp1(rng);
-            if u_ms >= self.end_ms {
-                self.done = true;
-                break;
+        let (mut u_ms, end_ms, mut done) = (self.u_ms, self.end_ms, self.done);
+        // A copy of the generator's state, so it stays in registers through the loop.
+        let mut rng = self.rng.clone();
+        while !done && buf.len() < max {
+            // Room for up to 64 Ki requests at a time, written in place and cut back after.
+            let first = buf.len();
+            buf.resize(first + (max - first).min(1 << 16), Request::new(0.0, 0, 0));
+            let mut written = 0;
+            for slot in &mut buf[first..] {
+                u_ms += gap_ms * exp1(&mut rng);
+                if u_ms >= end_ms {
+                    done = true;
+                    break;
+                }
+                let (prompt_tokens, output_tokens) = tokens(&mut rng);
+                *slot = Request::new(u_ms, prompt_tokens, output_tokens);
+                written += 1;
             }
-            let (prompt_tokens, output_tokens) = tokens(rng);
-            buf.push(Request::new(u_ms, prompt_tokens, output_tokens));
+            buf.truncate(first + written);
         }
-        self.u_ms = u_ms;
-        !self.done
+        (self.u_ms, self.done, self.rng) = (u_ms, done, rng);
+        !done
     }
 }
 

@@ -107,8 +107,8 @@ impl MonthContext<'_> {
                 let served = self.requests * share(r.counts.served as f64);
                 let volume = lcsim_core::cost::Volume {
                     requests: served,
-                    prompt_tokens: self.requests * share(r.prompt_tokens),
-                    output_tokens: self.requests * share(r.output_tokens),
+                    prompt_tokens: self.requests * share(r.prompt_tokens as f64),
+                    output_tokens: self.requests * share(r.output_tokens as f64),
                     billed_seconds_per_request: if r.counts.served > 0 {
                         r.billed_ms / 1000.0 / r.counts.served as f64
                     } else {

@@ -187,8 +187,8 @@ pub struct Recorder {
     pub sum_latency_ms: f64,
     pub sum_wait_ms: f64,
     /// Tokens of the served requests (what a per-token provider bills).
-    pub prompt_tokens: f64,
-    pub output_tokens: f64,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
     /// Server-time spent serving inside the measurement window (once per batch).
     pub busy_ms: f64,
     /// Request-time spent in service inside the measurement window (for mean concurrency).
@@ -232,8 +232,8 @@ impl Recorder {
             waited: 0,
             sum_latency_ms: 0.0,
             sum_wait_ms: 0.0,
-            prompt_tokens: 0.0,
-            output_tokens: 0.0,
+            prompt_tokens: 0,
+            output_tokens: 0,
             busy_ms: 0.0,
             in_service_ms: 0.0,
             batches: 0,
@@ -388,8 +388,8 @@ impl Recorder {
             );
             self.sum_wait_ms += wait_ms;
             self.sum_latency_ms += latency_ms;
-            self.prompt_tokens += f64::from(req.prompt_tokens);
-            self.output_tokens += f64::from(req.output_tokens);
+            self.prompt_tokens += u64::from(req.prompt_tokens);
+            self.output_tokens += u64::from(req.output_tokens);
             self.wait.record(wait_ms);
             self.latency.record(latency_ms);
             if !self.whole_answers {
@@ -441,8 +441,8 @@ impl Recorder {
                 u64::from(latency_ms <= self.slo_latency_ms && latency_ms <= self.slo_ttft_ms);
             self.sum_wait_ms += wait_ms;
             self.sum_latency_ms += latency_ms;
-            self.prompt_tokens += f64::from(req.prompt_tokens);
-            self.output_tokens += f64::from(req.output_tokens);
+            self.prompt_tokens += u64::from(req.prompt_tokens);
+            self.output_tokens += u64::from(req.output_tokens);
             self.wait.record(wait_ms);
             self.latency.record(latency_ms);
         }

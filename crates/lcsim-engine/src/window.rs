@@ -211,17 +211,20 @@ pub(crate) fn simulate_window(
     let mut nodes: Vec<Node> = (0..deployments.len()).map(|k| build(k, false)).collect();
     let mut buf: Vec<Request> = Vec::with_capacity(CHUNK);
     let (mut generated, mut counted) = (0u64, 0u64);
-    let (mut prompt_tokens, mut output_tokens) = (0.0, 0.0);
+    let (mut prompt_tokens, mut output_tokens) = (0u64, 0u64);
     loop {
         buf.clear();
         let more = arrivals.fill(&mut buf, CHUNK);
         for d in &mut nodes {
             d.process(&buf);
         }
-        for r in buf.iter().filter(|r| r.t_ms >= warmup_ms) {
-            counted += 1;
-            prompt_tokens += f64::from(r.prompt_tokens);
-            output_tokens += f64::from(r.output_tokens);
+        // Arrivals come in time order: the counted ones (sent after the warm-up) are a suffix.
+        debug_assert!(buf.windows(2).all(|w| w[0].t_ms <= w[1].t_ms));
+        let after_warmup = &buf[buf.partition_point(|r| r.t_ms < warmup_ms)..];
+        counted += after_warmup.len() as u64;
+        for r in after_warmup {
+            prompt_tokens += u64::from(r.prompt_tokens);
+            output_tokens += u64::from(r.output_tokens);
         }
         generated += buf.len() as u64;
         progress(buf.len() as u64);
@@ -232,6 +235,8 @@ pub(crate) fn simulate_window(
     for n in &mut nodes {
         n.finish();
     }
+    // Exact: integer sums (below 2⁵³) convert without rounding, as the float sums they replace.
+    let (prompt_tokens, output_tokens) = (prompt_tokens as f64, output_tokens as f64);
     WindowResult { nodes, generated, counted, prompt_tokens, output_tokens }
 }
 

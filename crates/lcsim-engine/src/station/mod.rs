@@ -371,7 +371,7 @@ mod tests {
         let bits = |x: f64| x.to_bits();
         (
             (r.counts, r.waited, r.within_slo, r.batches, r.latency.clone(), r.wait.clone()),
-            [r.sum_wait_ms, r.sum_latency_ms, r.prompt_tokens, r.output_tokens].map(bits),
+            (r.prompt_tokens, r.output_tokens, [r.sum_wait_ms, r.sum_latency_ms].map(bits)),
             [r.busy_ms, r.in_service_ms, r.billed_ms, r.sum_ttft_ms, r.sum_tpot_ms].map(bits),
             (r.ttft.clone(), r.tpot.clone(), r.tpot_served),
         )
