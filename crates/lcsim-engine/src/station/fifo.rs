@@ -6,7 +6,7 @@ use crate::arrivals::Request;
 use crate::random::{Sampler, SimRng, exp1};
 use crate::recorder::ErrorKind;
 use crate::recorder::Recorder;
-use crate::station::pool::ServerPool;
+use crate::station::pool::{ServerPool, earliest};
 use crate::station::service::{RequestService, Service};
 
 #[derive(Debug)]
@@ -90,9 +90,41 @@ impl FreeTimes for One<'_> {
 }
 
 /// A few servers, scanned (the first of equal free times wins, as in [`ServerPool`]).
-struct Scan<'a>(&'a mut ServerPool);
+struct Few<'a>(&'a mut [f64]);
 
-impl FreeTimes for Scan<'_> {
+impl FreeTimes for Few<'_> {
+    #[inline(always)]
+    fn next_start(&self, t: f64) -> (usize, f64) {
+        let i = earliest(self.0);
+        (i, if self.0[i] > t { self.0[i] } else { t })
+    }
+
+    #[inline(always)]
+    fn occupy(&mut self, i: usize, until: f64) {
+        self.0[i] = until;
+    }
+}
+
+/// `C` servers, a count known when compiling: the scan is unrolled.
+struct Fixed<'a, const C: usize>(&'a mut [f64; C]);
+
+impl<const C: usize> FreeTimes for Fixed<'_, C> {
+    #[inline(always)]
+    fn next_start(&self, t: f64) -> (usize, f64) {
+        let i = earliest(self.0);
+        (i, if self.0[i] > t { self.0[i] } else { t })
+    }
+
+    #[inline(always)]
+    fn occupy(&mut self, i: usize, until: f64) {
+        self.0[i] = until;
+    }
+}
+
+/// Any pool without outages ([`ServerPool::Many`]: a heap of free times).
+struct Pooled<'a>(&'a mut ServerPool);
+
+impl FreeTimes for Pooled<'_> {
     #[inline(always)]
     fn next_start(&self, t: f64) -> (usize, f64) {
         self.0.next_start(t)
@@ -133,18 +165,31 @@ impl Fifo {
                 let pool = One(&mut free[0]);
                 plain_loop::<true>(pool, requests, rng, rec, |rng, _| whole(mean * exp1(rng)));
             }
+            (ServerPool::Few(free), Some(mean)) => {
+                let draw = |rng: &mut SimRng, _: &Request| whole(mean * exp1(rng));
+                match free.len() {
+                    2 => plain_loop::<true>(fixed::<2>(free), requests, rng, rec, draw),
+                    4 => plain_loop::<true>(fixed::<4>(free), requests, rng, rec, draw),
+                    8 => plain_loop::<true>(fixed::<8>(free), requests, rng, rec, draw),
+                    _ => plain_loop::<true>(Few(free), requests, rng, rec, draw),
+                }
+            }
             (pool, Some(mean)) => {
-                plain_loop::<true>(Scan(pool), requests, rng, rec, |rng, _| {
-                    whole(mean * exp1(rng))
-                });
+                let pool = Pooled(pool);
+                plain_loop::<true>(pool, requests, rng, rec, |rng, _| whole(mean * exp1(rng)));
             }
             (pool, None) => {
-                plain_loop::<false>(Scan(pool), requests, rng, rec, |rng, req| {
+                plain_loop::<false>(Pooled(pool), requests, rng, rec, |rng, req| {
                     service.sample(rng, req)
                 });
             }
         }
     }
+}
+
+/// The free times of exactly `C` servers.
+fn fixed<const C: usize>(free: &mut [f64]) -> Fixed<'_, C> {
+    Fixed(free.try_into().expect("C servers"))
 }
 
 /// A service that is not streamed: its first token is its whole answer.

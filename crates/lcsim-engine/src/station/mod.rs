@@ -388,7 +388,10 @@ mod tests {
             (1, &exponential, true),
             (1, &exponential, false),
             (1, &lognormal, true),
+            (2, &exponential, true),
+            (3, &exponential, true),
             (4, &exponential, true),
+            (8, &exponential, true),
             (4, &lognormal, false),
             (20, &exponential, true),
         ] {
