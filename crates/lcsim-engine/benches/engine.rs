@@ -1,7 +1,8 @@
 //! Simulated requests per second of the engine (criterion reports them as "elem/s").
 //!
-//! `cargo bench -p lcsim-engine` — two scenarios, each at 1 and 2 rayon threads:
+//! `cargo bench -p lcsim-engine` — these scenarios, each at 1 and 2 rayon threads:
 //! * `mmc4`: the M/M/4 check scenario (Poisson arrivals, exponential service, 4 FIFO servers);
+//! * `mm1`: M/M/1 at 80 % load, 4 replications of 100 hours;
 //! * `diurnal_batching`: `scenarios/diurnal-batching.toml` — diurnal Poisson traffic with
 //!   sampled token counts through a batching local server and a capped cloud endpoint;
 //! * `hybrid_overflow`: `scenarios/hybrid-overflow.toml` at 10 replications — a 24-month
@@ -11,10 +12,11 @@
 //!   Poisson, lognormal prompts and answers) on its RTX 4090 box with continuous batching
 //!   (4 slots); the second doubles the mean answer and halves the rate, so utilization stays
 //!   the same and any drop in requests/s is work that grows with answer length.
-//! * `mmc4_reference`: the yardstick. A minimal hand-written M/M/4 loop (a heap of server-free
-//!   times, the engine's generator and exponential sampler, only a sum of waits recorded) over
-//!   the same number of requests in the same 4 replications. `mmc4`'s time over this one is the
-//!   engine's overhead, printed as one ratio at the end of the run.
+//! * `mmc4_reference` and `mm1_reference`: the yardsticks. A minimal hand-written M/M/c loop (a
+//!   heap of server-free times, the engine's generator and exponential sampler, only a sum of
+//!   waits recorded) over the same number of requests in the same 4 replications. The
+//!   engine's time over its loop's is its overhead, printed as one ratio per scenario and
+//!   thread count at the end of the run.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -40,6 +42,22 @@ rate_per_s = 3.2
 name = "edge"
 kind = "local"
 servers = 4
+service_ms = { dist = "exponential", mean = 1000.0 }
+"#;
+
+const MM1: &str = r#"
+name = "mm1"
+[simulation]
+seed = 7
+replications = 4
+duration_hours = 100
+[traffic]
+pattern = "poisson"
+rate_per_s = 0.8
+[[deployment]]
+name = "edge"
+kind = "local"
+servers = 1
 service_ms = { dist = "exponential", mean = 1000.0 }
 "#;
 
@@ -95,12 +113,12 @@ fn reference_mmc(c: usize, rate_per_ms: f64, mean_service_ms: f64, n: u64, seed:
     sum_wait
 }
 
-/// The reference over `requests` split into `replications` independent runs on the current
-/// rayon pool.
-fn reference_mmc4(requests: u64, replications: u64) -> f64 {
+/// The reference with `c` servers at `rate_per_ms` over `requests` split into `replications`
+/// independent runs on the current rayon pool.
+fn reference_runs(c: usize, rate_per_ms: f64, requests: u64, replications: u64) -> f64 {
     (0..replications)
         .into_par_iter()
-        .map(|r| reference_mmc(4, 3.2 / 1000.0, 1000.0, requests / replications, r))
+        .map(|r| reference_mmc(c, rate_per_ms, 1000.0, requests / replications, r))
         .sum()
 }
 
@@ -122,6 +140,7 @@ fn bench(c: &mut Criterion) {
         ("continuous_chat", chat.as_str()),
         ("continuous_chat_long", chat_long.as_str()),
         ("mmc4", MMC4),
+        ("mm1", MM1),
         ("diurnal_batching", DIURNAL_BATCHING),
         ("hybrid_overflow", HYBRID_OVERFLOW),
     ] {
@@ -139,32 +158,35 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
-    // The yardstick and the ratio.
-    let mmc4 = scenario(MMC4);
-    let requests = lcsim_engine::run(&mmc4, &|_| {}).summary.requests_simulated;
-    let replications = u64::from(mmc4.simulation.replications);
-    let mut group = c.benchmark_group("mmc4_reference");
-    group.throughput(Throughput::Elements(requests));
-    group.sample_size(20);
-    for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        group.bench_function(format!("{threads}_thread"), |b| {
-            b.iter(|| pool.install(|| reference_mmc4(requests, replications)))
-        });
-        let engine = fastest(5, || {
-            pool.install(|| lcsim_engine::run(&mmc4, &|_| {}));
-        });
-        let reference = fastest(5, || {
-            std::hint::black_box(pool.install(|| reference_mmc4(requests, replications)));
-        });
-        eprintln!(
-            "mmc4 at {threads} thread(s): engine {:.1} M req/s, hand-written loop {:.1} M req/s: the engine takes {:.2}× the loop's time",
-            requests as f64 / engine / 1e6,
-            requests as f64 / reference / 1e6,
-            engine / reference
-        );
+    // The yardsticks and the ratios.
+    for (name, text, servers, rate_per_s) in [("mmc4", MMC4, 4, 3.2), ("mm1", MM1, 1, 0.8)] {
+        let s = scenario(text);
+        let requests = lcsim_engine::run(&s, &|_| {}).summary.requests_simulated;
+        let replications = u64::from(s.simulation.replications);
+        let reference = || reference_runs(servers, rate_per_s / 1000.0, requests, replications);
+        let mut group = c.benchmark_group(format!("{name}_reference"));
+        group.throughput(Throughput::Elements(requests));
+        group.sample_size(20);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            group.bench_function(format!("{threads}_thread"), |b| {
+                b.iter(|| pool.install(reference))
+            });
+            let engine = fastest(5, || {
+                pool.install(|| lcsim_engine::run(&s, &|_| {}));
+            });
+            let loop_s = fastest(5, || {
+                std::hint::black_box(pool.install(reference));
+            });
+            eprintln!(
+                "{name} at {threads} thread(s): engine {:.1} M req/s, hand-written loop {:.1} M req/s: the engine takes {:.2}× the loop's time",
+                requests as f64 / engine / 1e6,
+                requests as f64 / loop_s / 1e6,
+                engine / loop_s
+            );
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, bench);

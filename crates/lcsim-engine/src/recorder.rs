@@ -348,9 +348,14 @@ impl Recorder {
     /// utilization is an exact time average even when the queue carries over its edges.
     #[inline]
     pub(crate) fn busy(&mut self, start_ms: f64, service_ms: f64, size: usize) {
-        let overlap = at_least_zero(
-            earlier(start_ms + service_ms, self.end_ms) - later(start_ms, self.warmup_ms),
-        );
+        let end_ms = start_ms + service_ms;
+        // Almost every interval lies inside the window: clipping leaves it as it is (the
+        // same bits as the general formula, which then takes `end_ms` and `start_ms`).
+        let overlap = if start_ms >= self.warmup_ms && end_ms <= self.end_ms {
+            end_ms - start_ms
+        } else {
+            at_least_zero(earlier(end_ms, self.end_ms) - later(start_ms, self.warmup_ms))
+        };
         self.busy_ms += overlap;
         self.in_service_ms += overlap * size as f64;
         if overlap > 0.0 && !self.busy_by_hour_ms.is_empty() {

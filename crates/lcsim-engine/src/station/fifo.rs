@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use crate::arrivals::Request;
 use crate::random::{Sampler, SimRng, exp1};
 use crate::recorder::ErrorKind;
-use crate::recorder::Recorder;
+use crate::recorder::{Recorder, Timing};
 use crate::station::pool::{ServerPool, earliest};
 use crate::station::service::{RequestService, Service};
 
@@ -228,7 +228,10 @@ fn plain_loop<const WHOLE: bool>(
             rec.bill(service);
         }
         if WHOLE {
-            rec.done_whole(req, s.timing(start - t, 0.0));
+            // With no network leg the client's latency is the wait plus the service (as
+            // `Service::timing` gives with a round trip of 0: a wait is never −0).
+            let wait_ms = start - t;
+            rec.done_whole(req, Timing::whole(wait_ms, wait_ms + service));
         } else {
             rec.done(req, t, s.timing(start - t, 0.0), mask);
         }
