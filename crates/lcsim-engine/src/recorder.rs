@@ -348,18 +348,6 @@ impl Recorder {
     /// utilization is an exact time average even when the queue carries over its edges.
     #[inline]
     pub(crate) fn busy(&mut self, start_ms: f64, service_ms: f64, size: usize) {
-        self.busy_with::<false>(start_ms, service_ms, size);
-    }
-
-    /// [`Recorder::busy`]; `LEAN`: busy time by hour is not tracked ([`Recorder::is_lean`]).
-    #[inline(always)]
-    pub(crate) fn busy_with<const LEAN: bool>(
-        &mut self,
-        start_ms: f64,
-        service_ms: f64,
-        size: usize,
-    ) {
-        debug_assert!(!LEAN || self.busy_by_hour_ms.is_empty());
         let end_ms = start_ms + service_ms;
         // Almost every interval lies inside the window: clipping leaves it as it is (the
         // same bits as the general formula, which then takes `end_ms` and `start_ms`).
@@ -370,7 +358,7 @@ impl Recorder {
         };
         self.busy_ms += overlap;
         self.in_service_ms += overlap * size as f64;
-        if !LEAN && overlap > 0.0 && !self.busy_by_hour_ms.is_empty() {
+        if overlap > 0.0 && !self.busy_by_hour_ms.is_empty() {
             let mut from = start_ms.max(self.warmup_ms) - self.warmup_ms;
             let to = (start_ms + service_ms).min(self.end_ms) - self.warmup_ms;
             while from < to {
@@ -439,30 +427,14 @@ impl Recorder {
         self.whole_answers && self.sink.is_none()
     }
 
-    /// Whether the scenario asks this recorder for none of: a timeout, an SLO on latency or
-    /// TTFT, per-request billing, busy time by hour. Then a plain loop over requests without
-    /// tokens may record with `LEAN` set (see [`Recorder::done_whole`]).
-    pub(crate) fn is_lean(&self) -> bool {
-        self.timeout_ms == f64::INFINITY
-            && self.slo_latency_ms == f64::INFINITY
-            && self.slo_ttft_ms == f64::INFINITY
-            && self.billing_ms.is_none()
-            && self.busy_by_hour_ms.is_empty()
-    }
-
     /// [`Recorder::done`] for a request sent as it arrived, when [`Recorder::is_whole`]: its
     /// first token is its whole answer, it has no time per output token, and it took this
     /// deployment's own route. The same figures, with the branches that cannot apply taken out.
-    ///
-    /// `LEAN` (only when [`Recorder::is_lean`] and the request has no tokens) leaves out what
-    /// cannot change a figure: the timeout (infinite), the token sums (zeros) and the SLO test
-    /// (a finite latency is within infinite targets: the request counts).
     #[inline(always)]
-    pub(crate) fn done_whole<const LEAN: bool>(&mut self, req: &Request, timing: Timing) {
+    pub(crate) fn done_whole(&mut self, req: &Request, timing: Timing) {
         debug_assert!(self.is_whole() && timing.tpot_ms.is_none());
-        debug_assert!(!LEAN || self.is_lean() && req.prompt_tokens == 0 && req.output_tokens == 0);
         let Timing { wait_ms, latency_ms, .. } = timing;
-        if !LEAN && latency_ms > self.timeout_ms {
+        if latency_ms > self.timeout_ms {
             self.fail(req, req.t_ms, ErrorKind::TimedOut, req.t_ms + self.timeout_ms);
             return;
         }
@@ -470,19 +442,12 @@ impl Recorder {
             self.counts.arrived += 1;
             self.counts.served += 1;
             self.waited += u64::from(wait_ms > 0.0);
-            if LEAN {
-                debug_assert!(latency_ms.is_finite());
-                self.within_slo += 1;
-            } else {
-                self.within_slo +=
-                    u64::from(latency_ms <= self.slo_latency_ms && latency_ms <= self.slo_ttft_ms);
-            }
+            self.within_slo +=
+                u64::from(latency_ms <= self.slo_latency_ms && latency_ms <= self.slo_ttft_ms);
             self.sum_wait_ms += wait_ms;
             self.sum_latency_ms += latency_ms;
-            if !LEAN {
-                self.prompt_tokens += u64::from(req.prompt_tokens);
-                self.output_tokens += u64::from(req.output_tokens);
-            }
+            self.prompt_tokens += u64::from(req.prompt_tokens);
+            self.output_tokens += u64::from(req.output_tokens);
             self.wait.record(wait_ms);
             self.latency.record(latency_ms);
         }

@@ -161,45 +161,29 @@ impl Fifo {
             _ => None,
         };
         match (&mut self.pool, exponential) {
-            (pool, Some(mean)) => {
-                // Nothing but waits and latencies asked for, and no tokens in this chunk.
-                let lean = rec.is_lean()
-                    && requests.iter().all(|r| r.prompt_tokens | r.output_tokens == 0);
-                if lean {
-                    exponential_loop::<true>(pool, mean, requests, rng, rec);
-                } else {
-                    exponential_loop::<false>(pool, mean, requests, rng, rec);
+            (ServerPool::Few(free), Some(mean)) if free.len() == 1 => {
+                let pool = One(&mut free[0]);
+                plain_loop::<true>(pool, requests, rng, rec, |rng, _| whole(mean * exp1(rng)));
+            }
+            (ServerPool::Few(free), Some(mean)) => {
+                let draw = |rng: &mut SimRng, _: &Request| whole(mean * exp1(rng));
+                match free.len() {
+                    2 => plain_loop::<true>(fixed::<2>(free), requests, rng, rec, draw),
+                    4 => plain_loop::<true>(fixed::<4>(free), requests, rng, rec, draw),
+                    8 => plain_loop::<true>(fixed::<8>(free), requests, rng, rec, draw),
+                    _ => plain_loop::<true>(Few(free), requests, rng, rec, draw),
                 }
             }
+            (pool, Some(mean)) => {
+                let pool = Pooled(pool);
+                plain_loop::<true>(pool, requests, rng, rec, |rng, _| whole(mean * exp1(rng)));
+            }
             (pool, None) => {
-                plain_loop::<false, false>(Pooled(pool), requests, rng, rec, |rng, req| {
+                plain_loop::<false>(Pooled(pool), requests, rng, rec, |rng, req| {
                     service.sample(rng, req)
                 });
             }
         }
-    }
-}
-
-/// The plain loop for exponential services and answers that are never streamed, compiled for
-/// the pool's kind (one server, 2, 4 or 8, a scan, a heap).
-#[inline(always)]
-fn exponential_loop<const LEAN: bool>(
-    pool: &mut ServerPool,
-    mean: f64,
-    requests: &[Request],
-    rng: &mut SimRng,
-    rec: &mut Recorder,
-) {
-    let draw = |rng: &mut SimRng, _: &Request| whole(mean * exp1(rng));
-    match pool {
-        ServerPool::Few(free) => match free.len() {
-            1 => plain_loop::<true, LEAN>(One(&mut free[0]), requests, rng, rec, draw),
-            2 => plain_loop::<true, LEAN>(fixed::<2>(free), requests, rng, rec, draw),
-            4 => plain_loop::<true, LEAN>(fixed::<4>(free), requests, rng, rec, draw),
-            8 => plain_loop::<true, LEAN>(fixed::<8>(free), requests, rng, rec, draw),
-            _ => plain_loop::<true, LEAN>(Few(free), requests, rng, rec, draw),
-        },
-        pool => plain_loop::<true, LEAN>(Pooled(pool), requests, rng, rec, draw),
     }
 }
 
@@ -216,10 +200,9 @@ fn whole(total_ms: f64) -> Service {
 
 /// The body of [`Fifo::serve`] with its waiting room, outages and network leg taken out.
 /// `WHOLE`: the answers are never streamed and nothing reports outcomes, so the recorder takes
-/// [`Recorder::done_whole`]. `LEAN` (with `WHOLE`): the recorder [`Recorder::is_lean`] and the
-/// requests carry no tokens, so no timeout, billing or hourly busy time is checked.
+/// [`Recorder::done_whole`].
 #[inline(always)]
-fn plain_loop<const WHOLE: bool, const LEAN: bool>(
+fn plain_loop<const WHOLE: bool>(
     mut pool: impl FreeTimes,
     requests: &[Request],
     rng: &mut SimRng,
@@ -232,25 +215,23 @@ fn plain_loop<const WHOLE: bool, const LEAN: bool>(
     for req in requests {
         let t = req.t_ms;
         let (server, start) = pool.next_start(t);
-        if !LEAN && start - t > rec.timeout_ms {
+        if start - t > rec.timeout_ms {
             rec.fail(req, t, ErrorKind::TimedOut, t + rec.timeout_ms);
             continue;
         }
         let s = sample(&mut local, req);
         let service = s.total_ms;
         pool.occupy(server, start + service);
-        rec.busy_with::<LEAN>(start, service, 1);
+        rec.busy(start, service, 1);
         if rec.is_counted(t) {
             rec.batches += 1;
-            if !LEAN {
-                rec.bill(service);
-            }
+            rec.bill(service);
         }
         if WHOLE {
             // With no network leg the client's latency is the wait plus the service (as
             // `Service::timing` gives with a round trip of 0: a wait is never −0).
             let wait_ms = start - t;
-            rec.done_whole::<LEAN>(req, Timing::whole(wait_ms, wait_ms + service));
+            rec.done_whole(req, Timing::whole(wait_ms, wait_ms + service));
         } else {
             rec.done(req, t, s.timing(start - t, 0.0), mask);
         }

@@ -398,7 +398,7 @@ mod tests {
             let reqs = requests(20_000, 10.0 / f64::from(servers), u64::from(servers));
             let slo =
                 lcsim_core::reliability::Slo { latency_p95_ms: Some(30.0), ..Default::default() };
-            let sim = |lean: bool| DeploymentSim {
+            let sim = || DeploymentSim {
                 index: 0,
                 station: Station::Fifo(Fifo {
                     pool: ServerPool::new(servers, None),
@@ -411,40 +411,24 @@ mod tests {
                 down: Vec::new(),
                 limiter: None,
                 rng: stream(5, 0, 1),
-                recorder: if lean {
-                    Recorder::new(1_000.0, 150_000.0).whole_answers(whole)
-                } else {
-                    Recorder::new(1_000.0, 150_000.0)
-                        .limits(Some(60.0), Some(slo))
-                        .whole_answers(whole)
-                        .bill_requests(100.0, 0.0)
-                },
+                recorder: Recorder::new(1_000.0, 150_000.0)
+                    .limits(Some(60.0), Some(slo))
+                    .whole_answers(whole)
+                    .bill_requests(100.0, 0.0),
             };
-            // Asked for a timeout, an SLO and billing; then for nothing of that (the lean
-            // loop), first with no tokens, then with tokens on every 1000th request (which
-            // takes its chunk off the lean loop).
-            let mut with_tokens = reqs.clone();
-            with_tokens.iter_mut().step_by(1000).for_each(|r| r.prompt_tokens = 7);
-            for (lean, reqs) in [(false, &reqs), (true, &reqs), (true, &with_tokens)] {
-                let (mut plain, mut general) = (sim(lean), sim(lean));
-                assert_eq!(plain.recorder.is_lean(), lean);
-                for chunk in reqs.chunks(777) {
-                    plain.process(chunk);
-                    for req in chunk {
-                        general.offer(*req);
-                    }
-                }
-                let Station::Fifo(f) = &plain.station else { unreachable!() };
-                assert!(f.is_plain());
-                assert_eq!(figures(&plain.recorder), figures(&general.recorder));
-                let (c, r) = (plain.recorder.counts, &plain.recorder);
-                assert!(c.served > 0 && c.arrived < reqs.len() as u64, "{c:?}");
-                if lean {
-                    assert_eq!((c.timed_out, r.within_slo), (0, c.served));
-                } else {
-                    assert!(c.timed_out > 0 && 0 < r.within_slo && r.within_slo < c.served);
+            let (mut plain, mut general) = (sim(), sim());
+            for chunk in reqs.chunks(777) {
+                plain.process(chunk);
+                for req in chunk {
+                    general.offer(*req);
                 }
             }
+            let Station::Fifo(f) = &plain.station else { unreachable!() };
+            assert!(f.is_plain());
+            assert_eq!(figures(&plain.recorder), figures(&general.recorder));
+            let c = plain.recorder.counts;
+            assert!(c.timed_out > 0 && c.served > 0 && c.arrived < reqs.len() as u64, "{c:?}");
+            assert!(0 < plain.recorder.within_slo && plain.recorder.within_slo < c.served);
         }
     }
 
