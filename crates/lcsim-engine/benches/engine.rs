@@ -29,37 +29,33 @@ use rand::{RngExt, SeedableRng};
 use rand_distr::Exp1;
 use rayon::prelude::*;
 
-const MMC4: &str = r#"
-name = "mmc4"
+/// M/M/c at 80 % load: Poisson arrivals, exponential service of mean 1 s, `SERVERS` FIFO
+/// servers, 4 replications of `HOURS` hours.
+const MMC: &str = r#"
+name = "mmc"
 [simulation]
 seed = 7
 replications = 4
-duration_hours = 25
+duration_hours = HOURS
 [traffic]
 pattern = "poisson"
-rate_per_s = 3.2
+rate_per_s = RATE
 [[deployment]]
 name = "edge"
 kind = "local"
-servers = 4
+servers = SERVERS
 service_ms = { dist = "exponential", mean = 1000.0 }
 "#;
 
-const MM1: &str = r#"
-name = "mm1"
-[simulation]
-seed = 7
-replications = 4
-duration_hours = 100
-[traffic]
-pattern = "poisson"
-rate_per_s = 0.8
-[[deployment]]
-name = "edge"
-kind = "local"
-servers = 1
-service_ms = { dist = "exponential", mean = 1000.0 }
-"#;
+/// `(servers, arrival rate per second, hours)` of the two M/M/c benchmarks and their loops.
+const MMC4: (usize, f64, u32) = (4, 3.2, 25);
+const MM1: (usize, f64, u32) = (1, 0.8, 100);
+
+fn mmc((servers, rate_per_s, hours): (usize, f64, u32)) -> String {
+    MMC.replace("SERVERS", &servers.to_string())
+        .replace("RATE", &rate_per_s.to_string())
+        .replace("HOURS", &hours.to_string())
+}
 
 const CONTINUOUS_CHAT: &str = r#"
 name = "continuous-chat"
@@ -136,11 +132,12 @@ fn fastest(runs: usize, mut f: impl FnMut()) -> f64 {
 fn bench(c: &mut Criterion) {
     let chat = CONTINUOUS_CHAT.replace("RATE", "0.4").replace("OUTPUT", "340");
     let chat_long = CONTINUOUS_CHAT.replace("RATE", "0.2").replace("OUTPUT", "680");
+    let (mmc4, mm1) = (mmc(MMC4), mmc(MM1));
     for (name, text) in [
         ("continuous_chat", chat.as_str()),
         ("continuous_chat_long", chat_long.as_str()),
-        ("mmc4", MMC4),
-        ("mm1", MM1),
+        ("mmc4", mmc4.as_str()),
+        ("mm1", mm1.as_str()),
         ("diurnal_batching", DIURNAL_BATCHING),
         ("hybrid_overflow", HYBRID_OVERFLOW),
     ] {
@@ -159,8 +156,9 @@ fn bench(c: &mut Criterion) {
         group.finish();
     }
     // The yardsticks and the ratios.
-    for (name, text, servers, rate_per_s) in [("mmc4", MMC4, 4, 3.2), ("mm1", MM1, 1, 0.8)] {
-        let s = scenario(text);
+    for (name, params) in [("mmc4", MMC4), ("mm1", MM1)] {
+        let (servers, rate_per_s, _) = params;
+        let s = scenario(&mmc(params));
         let requests = lcsim_engine::run(&s, &|_| {}).summary.requests_simulated;
         let replications = u64::from(s.simulation.replications);
         let reference = || reference_runs(servers, rate_per_s / 1000.0, requests, replications);

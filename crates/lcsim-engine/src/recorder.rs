@@ -383,20 +383,10 @@ impl Recorder {
             return;
         }
         if self.is_counted(sent_ms) {
-            self.counts.arrived += 1;
-            self.counts.served += 1;
-            self.waited += u64::from(wait_ms > 0.0);
-            self.within_slo += u64::from(
-                latency_ms <= self.slo_latency_ms
-                    && ttft_ms <= self.slo_ttft_ms
-                    && tpot_ms.is_none_or(|t| t <= self.slo_tpot_ms),
-            );
-            self.sum_wait_ms += wait_ms;
-            self.sum_latency_ms += latency_ms;
-            self.prompt_tokens += u64::from(req.prompt_tokens);
-            self.output_tokens += u64::from(req.output_tokens);
-            self.wait.record(wait_ms);
-            self.latency.record(latency_ms);
+            let within_slo = latency_ms <= self.slo_latency_ms
+                && ttft_ms <= self.slo_ttft_ms
+                && tpot_ms.is_none_or(|t| t <= self.slo_tpot_ms);
+            self.served(req, wait_ms, latency_ms, within_slo);
             if !self.whole_answers {
                 self.ttft.record(ttft_ms);
                 self.sum_ttft_ms += ttft_ms;
@@ -439,18 +429,24 @@ impl Recorder {
             return;
         }
         if self.is_counted(req.t_ms) {
-            self.counts.arrived += 1;
-            self.counts.served += 1;
-            self.waited += u64::from(wait_ms > 0.0);
-            self.within_slo +=
-                u64::from(latency_ms <= self.slo_latency_ms && latency_ms <= self.slo_ttft_ms);
-            self.sum_wait_ms += wait_ms;
-            self.sum_latency_ms += latency_ms;
-            self.prompt_tokens += u64::from(req.prompt_tokens);
-            self.output_tokens += u64::from(req.output_tokens);
-            self.wait.record(wait_ms);
-            self.latency.record(latency_ms);
+            let within_slo = latency_ms <= self.slo_latency_ms && latency_ms <= self.slo_ttft_ms;
+            self.served(req, wait_ms, latency_ms, within_slo);
         }
+    }
+
+    /// What every counted, served request adds: counts, sums, tokens, wait and latency.
+    #[inline(always)]
+    fn served(&mut self, req: &Request, wait_ms: f64, latency_ms: f64, within_slo: bool) {
+        self.counts.arrived += 1;
+        self.counts.served += 1;
+        self.waited += u64::from(wait_ms > 0.0);
+        self.within_slo += u64::from(within_slo);
+        self.sum_wait_ms += wait_ms;
+        self.sum_latency_ms += latency_ms;
+        self.prompt_tokens += u64::from(req.prompt_tokens);
+        self.output_tokens += u64::from(req.output_tokens);
+        self.wait.record(wait_ms);
+        self.latency.record(latency_ms);
     }
 
     #[cold]

@@ -89,35 +89,21 @@ impl FreeTimes for One<'_> {
     }
 }
 
-/// A few servers, scanned (the first of equal free times wins, as in [`ServerPool`]).
-struct Few<'a>(&'a mut [f64]);
+/// A few servers, scanned (the first of equal free times wins, as in [`ServerPool`]): a slice,
+/// or an array of 2, 4 or 8 whose known length lets the compiler unroll the scan.
+struct Scan<T>(T);
 
-impl FreeTimes for Few<'_> {
+impl<T: AsRef<[f64]> + AsMut<[f64]>> FreeTimes for Scan<T> {
     #[inline(always)]
     fn next_start(&self, t: f64) -> (usize, f64) {
-        let i = earliest(self.0);
-        (i, if self.0[i] > t { self.0[i] } else { t })
+        let free = self.0.as_ref();
+        let i = earliest(free);
+        (i, if free[i] > t { free[i] } else { t })
     }
 
     #[inline(always)]
     fn occupy(&mut self, i: usize, until: f64) {
-        self.0[i] = until;
-    }
-}
-
-/// `C` servers, a count known when compiling: the scan is unrolled.
-struct Fixed<'a, const C: usize>(&'a mut [f64; C]);
-
-impl<const C: usize> FreeTimes for Fixed<'_, C> {
-    #[inline(always)]
-    fn next_start(&self, t: f64) -> (usize, f64) {
-        let i = earliest(self.0);
-        (i, if self.0[i] > t { self.0[i] } else { t })
-    }
-
-    #[inline(always)]
-    fn occupy(&mut self, i: usize, until: f64) {
-        self.0[i] = until;
+        self.0.as_mut()[i] = until;
     }
 }
 
@@ -171,7 +157,7 @@ impl Fifo {
                     2 => plain_loop::<true>(fixed::<2>(free), requests, rng, rec, draw),
                     4 => plain_loop::<true>(fixed::<4>(free), requests, rng, rec, draw),
                     8 => plain_loop::<true>(fixed::<8>(free), requests, rng, rec, draw),
-                    _ => plain_loop::<true>(Few(free), requests, rng, rec, draw),
+                    _ => plain_loop::<true>(Scan(free.as_mut_slice()), requests, rng, rec, draw),
                 }
             }
             (pool, Some(mean)) => {
@@ -188,8 +174,8 @@ impl Fifo {
 }
 
 /// The free times of exactly `C` servers.
-fn fixed<const C: usize>(free: &mut [f64]) -> Fixed<'_, C> {
-    Fixed(free.try_into().expect("C servers"))
+fn fixed<const C: usize>(free: &mut [f64]) -> Scan<&mut [f64; C]> {
+    Scan(free.try_into().expect("C servers"))
 }
 
 /// A service that is not streamed: its first token is its whole answer.
