@@ -199,6 +199,15 @@ impl DeploymentSim {
                     );
                 }
             }
+            // Unlimited concurrency (M/G/∞) with neither a rate limit nor outages: each request
+            // is served as it arrives, as `serve` does, without its per-request dispatch.
+            Station::Unlimited(service) if self.limiter.is_none() && self.down.is_empty() => {
+                let (rng, rec) = (&mut self.rng, &mut self.recorder);
+                let mask = rec.mask;
+                for req in requests {
+                    unlimited(service, self.network_rtt.as_ref(), *req, req.t_ms, rng, rec, mask);
+                }
+            }
             // Continuous batching with neither a rate limit nor whole-deployment outages.
             Station::Continuous(c) if self.limiter.is_none() && self.down.is_empty() => {
                 for req in requests {
@@ -323,14 +332,7 @@ impl DeploymentSim {
                 fifo.serve(req, sent_ms, rng, rec, self.network_rtt.as_ref(), mask);
             }
             Station::Unlimited(service) => {
-                let s = service.sample(rng, &req);
-                rec.busy(t, s.total_ms, 1);
-                let rtt = self.network_rtt.as_ref().map_or(0.0, |n| n.sample(rng));
-                if rec.is_counted(sent_ms) {
-                    rec.batches += 1;
-                    rec.bill(s.total_ms);
-                }
-                rec.done(&req, sent_ms, s.timing(t - sent_ms, rtt), mask);
+                unlimited(service, self.network_rtt.as_ref(), req, sent_ms, rng, rec, mask);
             }
             Station::Batcher(b) => {
                 if b.capacity.is_some_and(|cap| b.queue.len() >= cap) {
@@ -346,6 +348,29 @@ impl DeploymentSim {
             Station::Continuous(c) => c.accept(req, sent_ms, rec),
         }
     }
+}
+
+/// One request arriving now at an unlimited station (M/G/∞, sent at `sent_ms`): served at
+/// once, with a network round trip on top.
+#[inline(always)]
+fn unlimited(
+    service: &RequestService,
+    network_rtt: Option<&Sampler>,
+    req: Request,
+    sent_ms: f64,
+    rng: &mut SimRng,
+    rec: &mut Recorder,
+    mask: u64,
+) {
+    let t = req.t_ms;
+    let s = service.sample(rng, &req);
+    rec.busy(t, s.total_ms, 1);
+    let rtt = network_rtt.map_or(0.0, |n| n.sample(rng));
+    if rec.is_counted(sent_ms) {
+        rec.batches += 1;
+        rec.bill(s.total_ms);
+    }
+    rec.done(&req, sent_ms, s.timing(t - sent_ms, rtt), mask);
 }
 
 #[cfg(test)]
@@ -430,6 +455,42 @@ mod tests {
             assert!(c.timed_out > 0 && c.served > 0 && c.arrived < reqs.len() as u64, "{c:?}");
             assert!(0 < plain.recorder.within_slo && plain.recorder.within_slo < c.served);
         }
+    }
+
+    /// An unlimited cloud endpoint (streamed answers, a network leg, a timeout and an SLO)
+    /// records the same fed a chunk at a time as one request at a time.
+    #[test]
+    fn unlimited_chunks_are_requests_one_by_one() {
+        let reqs: Vec<Request> = requests(20_000, 10.0, 3)
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| Request { output_tokens: (i % 50) as u32, ..r })
+            .collect();
+        let slo = lcsim_core::reliability::Slo { ttft_p95_ms: Some(60.0), ..Default::default() };
+        let sim = || DeploymentSim {
+            index: 0,
+            station: Station::Unlimited(RequestService::Streaming {
+                ttft: Sampler::new(&Dist::LogNormal { mu: 3.5, sigma: 0.6 }),
+                ms_per_output_token: 10.0,
+            }),
+            network_rtt: Some(Sampler::new(&Dist::Exponential { mean: 15.0 })),
+            down: Vec::new(),
+            limiter: None,
+            rng: stream(5, 0, 1),
+            recorder: Recorder::new(1_000.0, 150_000.0).limits(Some(500.0), Some(slo)),
+        };
+        let (mut chunked, mut single) = (sim(), sim());
+        for chunk in reqs.chunks(777) {
+            chunked.process(chunk);
+            for req in chunk {
+                single.offer(*req);
+            }
+        }
+        assert_eq!(figures(&chunked.recorder), figures(&single.recorder));
+        let (c, r) = (chunked.recorder.counts, &chunked.recorder);
+        assert!(
+            c.timed_out > 0 && r.tpot_served > 0 && 0 < r.within_slo && r.within_slo < c.served
+        );
     }
 
     /// The batcher with batches of one and no timeout is the FIFO recursion: same draws, same
