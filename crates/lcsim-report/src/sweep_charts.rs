@@ -422,9 +422,15 @@ where
             )))?;
             continue;
         }
-        for (result, value, color) in
-            [(b.result_low, b.low, PALETTE[0]), (b.result_high, b.high, PALETTE[1])]
-        {
+        let mut ends = [(b.result_low, b.low, PALETTE[0]), (b.result_high, b.high, PALETTE[1])];
+        // Both ends on one side of the base (a key whose effect is not monotone): the longer
+        // bar first, the shorter over it, and one label for both at the longer bar's end, so
+        // the two labels do not print over each other.
+        let one_side = (b.result_low >= base) == (b.result_high >= base);
+        if one_side {
+            ends.sort_by(|x, y| (y.0 - base).abs().total_cmp(&(x.0 - base).abs()));
+        }
+        for (k, (result, value, color)) in ends.into_iter().enumerate() {
             let (a, z) = (base.min(result), base.max(result));
             chart.draw_series(std::iter::once(Rectangle::new(
                 [(a, yc - 0.32), (z.max(a + 1e-9), yc + 0.32)],
@@ -432,7 +438,21 @@ where
             )))?;
             let right = result >= base;
             let at = if right { z + pad * 0.03 } else { a - pad * 0.03 };
-            let text = format!("{} → {}", tick(value), usd(result));
+            let text = if one_side {
+                if k > 0 {
+                    continue;
+                }
+                // Low value first, as on the other rows.
+                format!(
+                    "{} → {}, {} → {}",
+                    tick(b.low),
+                    usd(b.result_low),
+                    tick(b.high),
+                    usd(b.result_high)
+                )
+            } else {
+                format!("{} → {}", tick(value), usd(result))
+            };
             chart.draw_series(std::iter::once(Text::new(text, (at, yc), anchor(right))))?;
         }
     }
