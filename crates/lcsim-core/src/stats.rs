@@ -22,7 +22,7 @@ pub fn median(values: &[f64]) -> f64 {
 
 /// The standard normal's CDF, `P(Z ≤ z)`, to `erfc`'s full double precision.
 pub fn normal_cdf(z: f64) -> f64 {
-    0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
+    normal_upper_tail(-z)
 }
 
 /// The standard normal's upper tail, `P(Z > z)`, accurate far into the tail (no `1 − CDF`).

@@ -74,23 +74,8 @@ trait FreeTimes {
     fn occupy(&mut self, i: usize, until: f64);
 }
 
-/// One server: nothing to choose.
-struct One<'a>(&'a mut f64);
-
-impl FreeTimes for One<'_> {
-    #[inline(always)]
-    fn next_start(&self, t: f64) -> (usize, f64) {
-        (0, if *self.0 > t { *self.0 } else { t })
-    }
-
-    #[inline(always)]
-    fn occupy(&mut self, _: usize, until: f64) {
-        *self.0 = until;
-    }
-}
-
 /// A few servers, scanned (the first of equal free times wins, as in [`ServerPool`]): a slice,
-/// or an array of 2, 4 or 8 whose known length lets the compiler unroll the scan.
+/// or an array of 1, 2, 4 or 8 whose known length lets the compiler unroll the scan.
 struct Scan<T>(T);
 
 impl<T: AsRef<[f64]> + AsMut<[f64]>> FreeTimes for Scan<T> {
@@ -147,13 +132,10 @@ impl Fifo {
             _ => None,
         };
         match (&mut self.pool, exponential) {
-            (ServerPool::Few(free), Some(mean)) if free.len() == 1 => {
-                let pool = One(&mut free[0]);
-                plain_loop::<true>(pool, requests, rng, rec, |rng, _| whole(mean * exp1(rng)));
-            }
             (ServerPool::Few(free), Some(mean)) => {
-                let draw = |rng: &mut SimRng, _: &Request| whole(mean * exp1(rng));
+                let draw = |rng: &mut SimRng, _: &Request| Service::whole(mean * exp1(rng));
                 match free.len() {
+                    1 => plain_loop::<true>(fixed::<1>(free), requests, rng, rec, draw),
                     2 => plain_loop::<true>(fixed::<2>(free), requests, rng, rec, draw),
                     4 => plain_loop::<true>(fixed::<4>(free), requests, rng, rec, draw),
                     8 => plain_loop::<true>(fixed::<8>(free), requests, rng, rec, draw),
@@ -162,7 +144,8 @@ impl Fifo {
             }
             (pool, Some(mean)) => {
                 let pool = Pooled(pool);
-                plain_loop::<true>(pool, requests, rng, rec, |rng, _| whole(mean * exp1(rng)));
+                let draw = |rng: &mut SimRng, _: &Request| Service::whole(mean * exp1(rng));
+                plain_loop::<true>(pool, requests, rng, rec, draw);
             }
             (pool, None) => {
                 plain_loop::<false>(Pooled(pool), requests, rng, rec, |rng, req| {
@@ -176,12 +159,6 @@ impl Fifo {
 /// The free times of exactly `C` servers.
 fn fixed<const C: usize>(free: &mut [f64]) -> Scan<&mut [f64; C]> {
     Scan(free.try_into().expect("C servers"))
-}
-
-/// A service that is not streamed: its first token is its whole answer.
-#[inline(always)]
-fn whole(total_ms: f64) -> Service {
-    Service { first_ms: total_ms, total_ms, tpot_ms: None }
 }
 
 /// The body of [`Fifo::serve`] with its waiting room, outages and network leg taken out.

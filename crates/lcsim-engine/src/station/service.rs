@@ -22,6 +22,12 @@ pub(crate) struct Service {
 }
 
 impl Service {
+    /// A service that is not streamed: its first token is its whole answer.
+    #[inline(always)]
+    pub(crate) fn whole(total_ms: f64) -> Self {
+        Service { first_ms: total_ms, total_ms, tpot_ms: None }
+    }
+
     /// Slowed down by `factor` (a device training at reduced speed).
     pub(crate) fn scaled(self, factor: f64) -> Self {
         Service {
@@ -47,10 +53,7 @@ impl RequestService {
     #[inline(always)]
     pub(crate) fn sample(&self, rng: &mut SimRng, req: &Request) -> Service {
         match self {
-            RequestService::Dist(s) => {
-                let total_ms = s.sample(rng);
-                Service { first_ms: total_ms, total_ms, tpot_ms: None }
-            }
+            RequestService::Dist(s) => Service::whole(s.sample(rng)),
             RequestService::Streaming { ttft, ms_per_output_token } => {
                 let first_ms = ttft.sample(rng);
                 Service {
